@@ -1,0 +1,120 @@
+#include "demon/noise.h"
+
+#include <ATen/Context.h>
+
+#include <stdexcept>
+#include <utility>
+
+namespace demon {
+
+AsymmetricNoise::AsymmetricNoise(std::vector<torch::Tensor> params, NoiseMode mode, uint64_t seed)
+    : params_(std::move(params)), mode_(mode), seed_(seed) {}
+
+at::Generator& AsymmetricNoise::generator_for(const torch::Device& device) {
+  const std::string key = device.str();
+  auto found = generators_.find(key);
+  if (found == generators_.end()) {
+    // A private copy of the device's default generator type, so that our draws neither depend on
+    // nor disturb the user's global RNG stream.
+    at::Generator generator = at::globalContext().defaultGenerator(device).clone();
+    generator.set_current_seed(seed_);
+    found = generators_.emplace(key, std::move(generator)).first;
+  }
+  return found->second;
+}
+
+std::vector<AsymmetricNoise::Bucket> AsymmetricNoise::make_buckets() const {
+  std::vector<Bucket> buckets;
+  std::vector<std::pair<torch::Device, torch::ScalarType>> keys;
+  for (const auto& param : params_) {
+    if (mode_ == NoiseMode::kLiveOnly && !param.grad().defined()) {
+      continue;  // no gradient this step: nothing is live
+    }
+    const std::pair<torch::Device, torch::ScalarType> key{param.device(), param.scalar_type()};
+    size_t index = 0;
+    while (index < keys.size() && keys[index] != key) {
+      ++index;
+    }
+    if (index == keys.size()) {
+      keys.push_back(key);
+      buckets.emplace_back();
+    }
+    buckets[index].params.push_back(param);
+  }
+  return buckets;
+}
+
+void AsymmetricNoise::capture_live_mask() {
+  if (mode_ != NoiseMode::kLiveOnly) {
+    return;
+  }
+  torch::NoGradGuard no_grad;
+  captured_ = make_buckets();
+  for (auto& bucket : captured_) {
+    std::vector<torch::Tensor> grads;
+    grads.reserve(bucket.params.size());
+    for (const auto& param : bucket.params) {
+      grads.push_back(param.grad().reshape({-1}));
+    }
+    bucket.live = torch::cat(grads).ne(0);
+  }
+}
+
+void AsymmetricNoise::apply(double sigma) {
+  std::vector<Bucket> buckets = std::move(captured_);
+  captured_.clear();
+  if (sigma == 0.0) {
+    return;
+  }
+  if (mode_ == NoiseMode::kAll) {
+    buckets = make_buckets();
+  } else if (buckets.empty() && !params_.empty()) {
+    for (const auto& param : params_) {
+      if (param.grad().defined()) {
+        throw std::logic_error(
+            "demon::AsymmetricNoise: apply() without capture_live_mask() after backward");
+      }
+    }
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& bucket : buckets) {
+    std::vector<int64_t> numels;
+    int64_t total = 0;
+    for (const auto& param : bucket.params) {
+      numels.push_back(param.numel());
+      total += param.numel();
+    }
+    if (bucket.live.defined() && bucket.live.numel() != total) {
+      throw std::logic_error(
+          "demon::AsymmetricNoise: parameters changed size between capture_live_mask() and "
+          "apply()");
+    }
+    const auto& first = bucket.params.front();
+    torch::Tensor noise = torch::empty({total}, first.options().requires_grad(false));
+    noise.normal_(0.0, sigma, generator_for(first.device()));
+    if (bucket.live.defined()) {
+      noise.mul_(bucket.live);
+    }
+    std::vector<torch::Tensor> pieces = noise.split_with_sizes(numels);
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      pieces[i] = pieces[i].view(bucket.params[i].sizes());
+    }
+    torch::_foreach_add_(bucket.params, pieces);
+  }
+}
+
+std::map<std::string, torch::Tensor> AsymmetricNoise::generator_states() const {
+  std::map<std::string, torch::Tensor> states;
+  for (const auto& [device, generator] : generators_) {
+    states[device] = generator.get_state();
+  }
+  return states;
+}
+
+void AsymmetricNoise::set_generator_states(const std::map<std::string, torch::Tensor>& states) {
+  for (const auto& [device, state] : states) {
+    generator_for(torch::Device(device)).set_state(state);
+  }
+}
+
+}  // namespace demon

@@ -1,0 +1,288 @@
+#include "demon/options.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+#include "detail/atomic_file.h"
+
+namespace demon {
+namespace {
+
+using json = nlohmann::json;
+
+[[noreturn]] void fail(const std::string& message) {
+  throw std::invalid_argument("DemonOptions: " + message);
+}
+
+std::string describe(const json& value) {
+  std::string text = value.dump();
+  if (text.size() > 40) {
+    text = text.substr(0, 37) + "...";
+  }
+  return std::string(value.type_name()) + " " + text;
+}
+
+int64_t read_int(const json& value, const std::string& key) {
+  if (!value.is_number_integer()) {
+    fail("key \"" + key + "\": expected an integer, got " + describe(value));
+  }
+  if (value.is_number_unsigned() &&
+      value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    fail("key \"" + key + "\": " + value.dump() + " does not fit in a signed 64-bit integer");
+  }
+  return value.get<int64_t>();
+}
+
+uint64_t read_uint(const json& value, const std::string& key) {
+  if (!value.is_number_integer() || (!value.is_number_unsigned() && value.get<int64_t>() < 0)) {
+    fail("key \"" + key + "\": expected a non-negative integer, got " + describe(value));
+  }
+  return value.get<uint64_t>();
+}
+
+double read_double(const json& value, const std::string& key) {
+  if (!value.is_number()) {
+    fail("key \"" + key + "\": expected a number, got " + describe(value));
+  }
+  return value.get<double>();
+}
+
+bool read_bool(const json& value, const std::string& key) {
+  if (!value.is_boolean()) {
+    fail("key \"" + key + "\": expected true or false, got " + describe(value));
+  }
+  return value.get<bool>();
+}
+
+template <typename Enum>
+Enum read_enum(const json& value, const std::string& key, Enum (*from_string)(const std::string&)) {
+  if (!value.is_string()) {
+    fail("key \"" + key + "\": expected a string, got " + describe(value));
+  }
+  try {
+    return from_string(value.get<std::string>());
+  } catch (const std::invalid_argument& error) {
+    fail("key \"" + key + "\": " + error.what());
+  }
+}
+
+// One row per option: its JSON key, how to write it, how to read it. Both directions use the
+// same table, so a round trip cannot miss a field.
+struct Field {
+  std::string key;
+  std::function<json(const DemonOptions&)> get;
+  std::function<void(DemonOptions&, const json&)> set;
+};
+
+#define DEMON_FIELD(name, reader)                                                                \
+  Field {                                                                                        \
+#name, [](const DemonOptions&                                                                \
+                  o) { return json(o.name()); }, [](DemonOptions & o,                            \
+                                                    const json& v) { o.name(reader(v, #name)); } \
+  }
+#define DEMON_ENUM_FIELD(name, parse)                                                  \
+  Field {                                                                              \
+#name, [](const DemonOptions& o) { return json(to_string(o.name())); },              \
+        [](DemonOptions& o, const json& v) { o.name(read_enum(v, #name, &parse)); } \
+  }
+
+const std::vector<Field>& fields() {
+  static const std::vector<Field> table = {
+      DEMON_FIELD(total_steps, read_int),
+      DEMON_FIELD(schedule_span, read_int),
+      DEMON_ENUM_FIELD(schedule, schedule_kind_from_string),
+      DEMON_FIELD(pct_start, read_double),
+      DEMON_FIELD(div_factor, read_double),
+      DEMON_FIELD(final_div_factor, read_double),
+      DEMON_ENUM_FIELD(regularizer, regularizer_from_string),
+      DEMON_FIELD(lambda_peak, read_double),
+      DEMON_FIELD(noise, read_bool),
+      DEMON_ENUM_FIELD(noise_mode, noise_mode_from_string),
+      DEMON_FIELD(sigma_peak, read_double),
+      DEMON_FIELD(seed, read_uint),
+  };
+  return table;
+}
+
+#undef DEMON_FIELD
+#undef DEMON_ENUM_FIELD
+
+std::string closest_key(const std::string& key) {
+  std::string best;
+  size_t best_distance = 4;  // suggest only near misses
+  for (const auto& field : fields()) {
+    const size_t distance = detail::edit_distance(key, field.key);
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = field.key;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+std::string to_string(Regularizer regularizer) {
+  switch (regularizer) {
+    case Regularizer::kNone:
+      return "none";
+    case Regularizer::kLasso:
+      return "lasso";
+    case Regularizer::kL2:
+      return "l2";
+  }
+  throw std::invalid_argument("demon: unknown Regularizer");
+}
+
+std::string to_string(NoiseMode mode) {
+  switch (mode) {
+    case NoiseMode::kLiveOnly:
+      return "live_only";
+    case NoiseMode::kAll:
+      return "all";
+  }
+  throw std::invalid_argument("demon: unknown NoiseMode");
+}
+
+Regularizer regularizer_from_string(const std::string& name) {
+  for (auto value : {Regularizer::kNone, Regularizer::kLasso, Regularizer::kL2}) {
+    if (to_string(value) == name) {
+      return value;
+    }
+  }
+  throw std::invalid_argument("unknown regularizer \"" + name +
+                              "\" (expected one of: none, lasso, l2)");
+}
+
+NoiseMode noise_mode_from_string(const std::string& name) {
+  for (auto value : {NoiseMode::kLiveOnly, NoiseMode::kAll}) {
+    if (to_string(value) == name) {
+      return value;
+    }
+  }
+  throw std::invalid_argument("unknown noise mode \"" + name +
+                              "\" (expected one of: live_only, all)");
+}
+
+void DemonOptions::validate() const {
+  auto require = [](bool ok, const std::string& message) {
+    if (!ok) {
+      fail(message);
+    }
+  };
+  require(total_steps() > 0,
+          "total_steps must be > 0 (the length of the run), got " + std::to_string(total_steps()));
+  require(schedule_span() >= 0, "schedule_span must be >= 0 (0 = 0.87 * total_steps), got " +
+                                    std::to_string(schedule_span()));
+  require(std::isfinite(lambda_peak()) && lambda_peak() >= 0.0,
+          "lambda_peak must be finite and >= 0, got " + std::to_string(lambda_peak()));
+  require(std::isfinite(sigma_peak()) && sigma_peak() >= 0.0,
+          "sigma_peak must be finite and >= 0, got " + std::to_string(sigma_peak()));
+  // The schedule checks its own shape parameters (pct_start, div_factor, ...).
+  try {
+    lambda_schedule();
+  } catch (const std::invalid_argument& error) {
+    fail(error.what());
+  }
+}
+
+int64_t DemonOptions::effective_span() const {
+  if (schedule_span() > 0) {
+    return schedule_span();
+  }
+  return std::max<int64_t>(1, std::llround(0.87 * static_cast<double>(total_steps())));
+}
+
+Schedule DemonOptions::lambda_schedule() const {
+  return Schedule(ScheduleOptions(schedule(), lambda_peak(), effective_span())
+                      .pct_start(pct_start())
+                      .div_factor(div_factor())
+                      .final_div_factor(final_div_factor()));
+}
+
+Schedule DemonOptions::sigma_schedule() const {
+  return Schedule(ScheduleOptions(schedule(), sigma_peak(), effective_span())
+                      .pct_start(pct_start())
+                      .div_factor(div_factor())
+                      .final_div_factor(final_div_factor()));
+}
+
+nlohmann::json to_json(const DemonOptions& options) {
+  json out = json::object();
+  for (const auto& field : fields()) {
+    out[field.key] = field.get(options);
+  }
+  return out;
+}
+
+DemonOptions options_from_json(const nlohmann::json& in) {
+  if (!in.is_object()) {
+    fail("expected a JSON object, got " + describe(in));
+  }
+  DemonOptions options;
+  for (const auto& [key, value] : in.items()) {
+    bool known = false;
+    for (const auto& field : fields()) {
+      if (field.key == key) {
+        field.set(options, value);
+        known = true;
+        break;
+      }
+    }
+    if (!known) {
+      const std::string hint = closest_key(key);
+      fail("unknown key \"" + key + "\"" +
+           (hint.empty() ? std::string() : " (did you mean \"" + hint + "\"?)"));
+    }
+  }
+  // total_steps may be left out here and set later (e.g. from epochs x batches); every other
+  // value is checked now, so that a bad config fails when it is read.
+  DemonOptions probe = options;
+  if (probe.total_steps() == 0) {
+    probe.total_steps(1);
+  }
+  probe.validate();
+  return options;
+}
+
+void to_json(nlohmann::json& json_out, const DemonOptions& options) {
+  json_out = to_json(options);
+}
+
+void from_json(const nlohmann::json& json_in, DemonOptions& options) {
+  options = options_from_json(json_in);
+}
+
+DemonOptions DemonOptions::load(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) {
+    fail("cannot open \"" + path + "\"");
+  }
+  json parsed;
+  try {
+    parsed = json::parse(file);
+  } catch (const json::parse_error& error) {
+    fail("\"" + path + "\" is not valid JSON: " + error.what());
+  }
+  return options_from_json(parsed);
+}
+
+void DemonOptions::save(const std::string& path) const {
+  const std::string text = to_json(*this).dump(2) + "\n";
+  detail::replace_file_atomically(path, [&](const std::string& temp) {
+    std::ofstream file(temp, std::ios::binary | std::ios::trunc);
+    file << text;
+    file.close();
+    if (!file) {
+      fail("cannot write \"" + temp + "\"");
+    }
+  });
+}
+
+}  // namespace demon

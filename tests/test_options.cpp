@@ -1,0 +1,158 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+
+#include "demon/options.h"
+
+namespace {
+
+using demon::DemonOptions;
+using nlohmann::json;
+
+// The error message of options_from_json(j), or "no error".
+std::string parse_error(const json& j) {
+  try {
+    demon::options_from_json(j);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+DemonOptions all_non_default() {
+  return DemonOptions(1234)
+      .schedule_span(1000)
+      .schedule(demon::ScheduleKind::kCosineDecay)
+      .pct_start(0.25)
+      .div_factor(10.0)
+      .final_div_factor(100.0)
+      .regularizer(demon::Regularizer::kL2)
+      .lambda_peak(0.125)
+      .noise(false)
+      .noise_mode(demon::NoiseMode::kAll)
+      .sigma_peak(1e-4)
+      .seed(18446744073709551615ULL);
+}
+
+TEST(OptionsTest, JsonRoundTripKeepsEveryField) {
+  const DemonOptions original = all_non_default();
+  const json written = demon::to_json(original);
+  const DemonOptions read = demon::options_from_json(written);
+  EXPECT_EQ(demon::to_json(read), written);
+  EXPECT_EQ(read.total_steps(), 1234);
+  EXPECT_EQ(read.schedule_span(), 1000);
+  EXPECT_EQ(read.schedule(), demon::ScheduleKind::kCosineDecay);
+  EXPECT_DOUBLE_EQ(read.pct_start(), 0.25);
+  EXPECT_DOUBLE_EQ(read.div_factor(), 10.0);
+  EXPECT_DOUBLE_EQ(read.final_div_factor(), 100.0);
+  EXPECT_EQ(read.regularizer(), demon::Regularizer::kL2);
+  EXPECT_DOUBLE_EQ(read.lambda_peak(), 0.125);
+  EXPECT_FALSE(read.noise());
+  EXPECT_EQ(read.noise_mode(), demon::NoiseMode::kAll);
+  EXPECT_DOUBLE_EQ(read.sigma_peak(), 1e-4);
+  EXPECT_EQ(read.seed(), 18446744073709551615ULL);
+  // Enums are written by name.
+  EXPECT_EQ(written.at("regularizer"), "l2");
+  EXPECT_EQ(written.at("noise_mode"), "all");
+  EXPECT_EQ(written.at("schedule"), "cosine_decay");
+}
+
+TEST(OptionsTest, AdlHooksWorkWithNlohmann) {
+  json j = all_non_default();
+  auto back = j.get<DemonOptions>();
+  EXPECT_EQ(demon::to_json(back), j);
+}
+
+TEST(OptionsTest, MissingKeysKeepDefaults) {
+  const DemonOptions read = demon::options_from_json(json{{"lambda_peak", 0.3}});
+  const DemonOptions defaults;
+  EXPECT_DOUBLE_EQ(read.lambda_peak(), 0.3);
+  EXPECT_EQ(read.regularizer(), defaults.regularizer());
+  EXPECT_DOUBLE_EQ(read.sigma_peak(), defaults.sigma_peak());
+  EXPECT_EQ(read.total_steps(), 0);  // may be set later; validate() insists on it
+  EXPECT_THROW(read.validate(), std::invalid_argument);
+}
+
+TEST(OptionsTest, UnknownKeyIsNamedWithASuggestion) {
+  const std::string message = parse_error(json{{"lamda_peak", 0.1}});
+  EXPECT_NE(message.find("unknown key \"lamda_peak\""), std::string::npos) << message;
+  EXPECT_NE(message.find("did you mean \"lambda_peak\""), std::string::npos) << message;
+  EXPECT_NE(parse_error(json{{"zzz", 1}}).find("unknown key \"zzz\""), std::string::npos);
+}
+
+TEST(OptionsTest, WrongTypesAreNamedByKey) {
+  struct Case {
+    json input;
+    std::string key, expected;
+  };
+  const Case cases[] = {
+      {{{"total_steps", "100"}}, "total_steps", "expected an integer"},
+      {{{"total_steps", 1.5}}, "total_steps", "expected an integer"},
+      {{{"lambda_peak", "big"}}, "lambda_peak", "expected a number"},
+      {{{"noise", 1}}, "noise", "expected true or false"},
+      {{{"seed", -1}}, "seed", "non-negative integer"},
+      {{{"regularizer", 2}}, "regularizer", "expected a string"},
+      {{{"regularizer", "l1"}}, "regularizer", "lasso"},
+      {{{"schedule", "cosine"}}, "schedule", "one_cycle"},
+      {{{"noise_mode", "live"}}, "noise_mode", "live_only"},
+  };
+  for (const auto& c : cases) {
+    const std::string message = parse_error(c.input);
+    EXPECT_NE(message.find("\"" + c.key + "\""), std::string::npos) << message;
+    EXPECT_NE(message.find(c.expected), std::string::npos) << message;
+  }
+  EXPECT_NE(parse_error(json::array({1, 2})).find("expected a JSON object"), std::string::npos);
+}
+
+TEST(OptionsTest, InvalidValuesAreRejectedWhenRead) {
+  EXPECT_NE(parse_error(json{{"lambda_peak", -0.1}}).find("lambda_peak"), std::string::npos);
+  EXPECT_NE(parse_error(json{{"sigma_peak", -1}}).find("sigma_peak"), std::string::npos);
+  EXPECT_NE(parse_error(json{{"pct_start", 1.5}}).find("pct_start"), std::string::npos);
+  EXPECT_NE(parse_error(json{{"schedule_span", -5}}).find("schedule_span"), std::string::npos);
+  EXPECT_NE(parse_error(json{{"total_steps", -5}}).find("total_steps"), std::string::npos);
+}
+
+TEST(OptionsTest, EffectiveSpanDefaultsToReferenceRatio) {
+  EXPECT_EQ(DemonOptions(97656).effective_span(), 84961);  // round(0.87 * 97656)
+  EXPECT_EQ(DemonOptions(97656).schedule_span(85000).effective_span(), 85000);
+  EXPECT_EQ(DemonOptions(1).effective_span(), 1);
+  const auto options = DemonOptions(1000).lambda_peak(0.5).sigma_peak(2e-5);
+  EXPECT_DOUBLE_EQ(options.lambda_schedule()(0), 0.5 / 25);
+  EXPECT_DOUBLE_EQ(options.sigma_schedule()(0), 2e-5 / 25);
+  EXPECT_DOUBLE_EQ(options.lambda_schedule()(261), 0.5);  // int(0.3 * 870) = 261
+}
+
+TEST(OptionsTest, SaveAndLoadFiles) {
+  const auto dir = std::filesystem::temp_directory_path() / "demon_options_test";
+  std::filesystem::remove_all(dir);
+  const std::string path = (dir / "nested" / "options.json").string();
+  all_non_default().save(path);
+  EXPECT_EQ(demon::to_json(DemonOptions::load(path)), demon::to_json(all_non_default()));
+  // No temporary file is left behind.
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir / "nested"),
+                          std::filesystem::directory_iterator()),
+            1);
+
+  try {
+    DemonOptions::load((dir / "missing.json").string());
+    ADD_FAILURE() << "no error for a missing file";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.json"), std::string::npos);
+  }
+  const std::string broken = (dir / "broken.json").string();
+  std::ofstream(broken) << "{\"lambda_peak\": 0.1,";
+  try {
+    DemonOptions::load(broken);
+    ADD_FAILURE() << "no error for broken JSON";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("not valid JSON"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
