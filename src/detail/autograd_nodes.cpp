@@ -1,0 +1,158 @@
+#include "detail/autograd_nodes.h"
+
+#include <torch/csrc/autograd/generated/Functions.h>
+#include <torch/nn/functional/activation.h>
+
+#include <cctype>
+#include <typeinfo>
+#include <unordered_set>
+#include <utility>
+
+namespace demon::detail {
+
+namespace generated = torch::autograd::generated;
+
+std::string op_name(const torch::autograd::Node& node) {
+  std::string name = node.name();
+  const auto colon = name.rfind("::");
+  if (colon != std::string::npos) {
+    name = name.substr(colon + 2);
+  }
+  const auto backward = name.rfind("Backward");
+  if (backward != std::string::npos && backward > 0) {
+    bool digits_only = true;
+    for (size_t i = backward + 8; i < name.size(); ++i) {
+      digits_only = digits_only && std::isdigit(static_cast<unsigned char>(name[i]));
+    }
+    if (digits_only) {
+      name = name.substr(0, backward);
+    }
+  }
+  return name;
+}
+
+std::optional<ActivationKind> activation_kind(const torch::autograd::Node& node) {
+  if (dynamic_cast<const generated::ReluBackward0*>(&node))
+    return ActivationKind::kRelu;
+  if (dynamic_cast<const generated::LeakyReluBackward0*>(&node))
+    return ActivationKind::kLeakyRelu;
+  if (dynamic_cast<const generated::GeluBackward0*>(&node))
+    return ActivationKind::kGelu;
+  if (dynamic_cast<const generated::SiluBackward0*>(&node))
+    return ActivationKind::kSilu;
+  if (dynamic_cast<const generated::SigmoidBackward0*>(&node))
+    return ActivationKind::kSigmoid;
+  if (dynamic_cast<const generated::TanhBackward0*>(&node))
+    return ActivationKind::kTanh;
+  if (dynamic_cast<const generated::HardtanhBackward0*>(&node))
+    return ActivationKind::kHardtanh;
+  return std::nullopt;
+}
+
+namespace {
+
+// Unpacking throws when the saved tensor was released (after backward) or modified in place
+// afterwards (the version check); either way the activation cannot be read.
+torch::Tensor unpack_or_undefined(const torch::autograd::SavedVariable& saved,
+                                  const std::shared_ptr<torch::autograd::Node>& owner) {
+  try {
+    return saved.unpack(owner);
+  } catch (const c10::Error&) {
+    return {};
+  }
+}
+
+}  // namespace
+
+torch::Tensor activation_output(const std::shared_ptr<torch::autograd::Node>& node,
+                                ActivationKind kind) {
+  torch::NoGradGuard no_grad;
+  auto* raw = node.get();
+  switch (kind) {
+    case ActivationKind::kRelu:
+      return unpack_or_undefined(static_cast<generated::ReluBackward0*>(raw)->result_, node);
+    case ActivationKind::kSigmoid:
+      return unpack_or_undefined(static_cast<generated::SigmoidBackward0*>(raw)->result_, node);
+    case ActivationKind::kTanh:
+      return unpack_or_undefined(static_cast<generated::TanhBackward0*>(raw)->result_, node);
+    case ActivationKind::kLeakyRelu: {
+      auto* leaky = static_cast<generated::LeakyReluBackward0*>(raw);
+      auto input = unpack_or_undefined(leaky->self_, nullptr);
+      return input.defined() ? torch::leaky_relu(input, leaky->negative_slope) : input;
+    }
+    case ActivationKind::kGelu: {
+      auto* gelu = static_cast<generated::GeluBackward0*>(raw);
+      auto input = unpack_or_undefined(gelu->self_, nullptr);
+      return input.defined() ? torch::gelu(input, gelu->approximate) : input;
+    }
+    case ActivationKind::kSilu: {
+      auto input = unpack_or_undefined(static_cast<generated::SiluBackward0*>(raw)->self_, nullptr);
+      return input.defined() ? torch::silu(input) : input;
+    }
+    case ActivationKind::kHardtanh: {
+      auto* hardtanh = static_cast<generated::HardtanhBackward0*>(raw);
+      auto input = unpack_or_undefined(hardtanh->self_, nullptr);
+      return input.defined() ? torch::hardtanh(input, hardtanh->min_val, hardtanh->max_val) : input;
+    }
+  }
+  return {};
+}
+
+torch::Tensor saved_index(const torch::autograd::Node& node) {
+  if (auto* select = dynamic_cast<const generated::IndexSelectBackward0*>(&node)) {
+    return unpack_or_undefined(select->index_, nullptr);
+  }
+  if (auto* copy = dynamic_cast<const generated::IndexCopyBackward0*>(&node)) {
+    return unpack_or_undefined(copy->index_, nullptr);
+  }
+  return {};
+}
+
+torch::Tensor mul_constant_operand(const torch::autograd::Node& node, bool constant_is_other) {
+  auto* mul = dynamic_cast<const generated::MulBackward0*>(&node);
+  if (mul == nullptr) {
+    return {};
+  }
+  return unpack_or_undefined(constant_is_other ? mul->other_ : mul->self_, nullptr);
+}
+
+}  // namespace demon::detail
+
+namespace demon::detail {
+
+std::vector<std::shared_ptr<torch::autograd::Node>> nodes_in_forward_order(
+    const std::shared_ptr<torch::autograd::Node>& root) {
+  std::vector<std::shared_ptr<torch::autograd::Node>> order;
+  if (!root) {
+    return order;
+  }
+  std::unordered_set<const torch::autograd::Node*> visited{root.get()};
+  std::vector<std::pair<std::shared_ptr<torch::autograd::Node>, size_t>> stack{{root, 0}};
+  while (!stack.empty()) {
+    auto& top = stack.back();
+    if (top.second < top.first->num_outputs()) {
+      std::shared_ptr<torch::autograd::Node> next = top.first->next_edge(top.second++).function;
+      if (next && visited.insert(next.get()).second) {
+        stack.emplace_back(std::move(next), 0);
+      }
+    } else {
+      order.push_back(std::move(top.first));
+      stack.pop_back();
+    }
+  }
+  return order;
+}
+
+uint64_t structure_fingerprint(const std::vector<std::shared_ptr<torch::autograd::Node>>& nodes) {
+  uint64_t hash = 1469598103934665603ULL;  // FNV-1a over type hashes and edge counts
+  for (const auto& node : nodes) {
+    for (uint64_t value : {static_cast<uint64_t>(typeid(*node).hash_code()),
+                           static_cast<uint64_t>(node->num_outputs())}) {
+      hash ^= value;
+      hash *= 1099511628211ULL;
+    }
+  }
+  return hash;
+}
+
+}  // namespace demon::detail

@@ -1,0 +1,51 @@
+#pragma once
+
+// Reading autograd nodes: their op names and the tensors some of them save. The one place that
+// includes LibTorch's generated Functions.h (slow to compile; field names are stable across
+// versions because they come from derivatives.yaml).
+
+#include <torch/csrc/autograd/function.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "demon/graph.h"
+
+namespace demon::detail {
+
+/// "ConvolutionBackward0" → "Convolution"; "torch::autograd::AccumulateGrad" → "AccumulateGrad".
+std::string op_name(const torch::autograd::Node& node);
+
+/// The activation kind whose output `node` can hand over, if any (ReLU, LeakyReLU, GELU, SiLU,
+/// Sigmoid, Tanh, Hardtanh/ReLU6).
+std::optional<ActivationKind> activation_kind(const torch::autograd::Node& node);
+
+/// The post-activation output of an activation node of `kind`, from what it saved (ReLU, Sigmoid
+/// and Tanh save their result; the others their input, from which the output is recomputed).
+/// Undefined if the node's saved tensors were released or modified in place.
+torch::Tensor activation_output(const std::shared_ptr<torch::autograd::Node>& node,
+                                ActivationKind kind);
+
+/// The index tensor saved by IndexSelectBackward / IndexCopyBackward, else undefined.
+torch::Tensor saved_index(const torch::autograd::Node& node);
+
+/// For MulBackward0 with one operand that does not require grad: that operand (saved for the
+/// other's gradient), else undefined. `constant_is_other` says which of the two it is.
+torch::Tensor mul_constant_operand(const torch::autograd::Node& node, bool constant_is_other);
+
+}  // namespace demon::detail
+
+namespace demon::detail {
+
+/// Every node reachable from `root`, producers before consumers (a post-order walk over
+/// next_edges in edge order). Deterministic for a given graph structure: the "canonical order"
+/// that ActivationSite::node_index refers to.
+std::vector<std::shared_ptr<torch::autograd::Node>> nodes_in_forward_order(
+    const std::shared_ptr<torch::autograd::Node>& root);
+
+/// A hash of the nodes' dynamic types in order, to recognize the same structure again.
+uint64_t structure_fingerprint(const std::vector<std::shared_ptr<torch::autograd::Node>>& nodes);
+
+}  // namespace demon::detail

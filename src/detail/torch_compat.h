@@ -1,0 +1,75 @@
+#pragma once
+
+// Everything that differs between LibTorch 1.13 and 2.x lives here.
+
+#include <torch/csrc/autograd/function.h>
+#include <torch/optim/optimizer.h>
+#include <torch/version.h>
+
+#include <cstdint>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace demon::detail {
+
+/// The shape of a node's `output_nr`-th forward output, or nullopt when it is not a plain
+/// (non-nested) tensor.
+inline std::optional<std::vector<int64_t>> output_shape(const torch::autograd::Node& node,
+                                                        uint32_t output_nr) {
+  if (output_nr >= node.num_inputs()) {
+    return std::nullopt;
+  }
+  const auto& meta = node.input_metadata(output_nr);
+#if TORCH_VERSION_MAJOR >= 2
+  if (meta.is_nested_tensor() || meta.was_default_constructed()) {
+    return std::nullopt;
+  }
+  std::vector<int64_t> shape;
+  for (const auto& size : meta.shape_as_dim_vector()) {
+    shape.push_back(size.expect_int());
+  }
+  return shape;
+#else
+  // 1.13 keeps the shape private; the one public reader is this message, which ends with
+  // "expected shape compatible with [d0, d1, ...]".
+  const std::string text = meta.incompatible_shape_error_message(0, at::empty({0})).str();
+  const auto open = text.rfind('[');
+  const auto close = text.rfind(']');
+  const std::string marker = "compatible with [";
+  if (open == std::string::npos || close == std::string::npos || close < open ||
+      text.compare(open - marker.size() + 1, marker.size(), marker) != 0) {
+    return std::nullopt;
+  }
+  std::vector<int64_t> shape;
+  std::istringstream in(text.substr(open + 1, close - open - 1));
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    try {
+      shape.push_back(std::stoll(item));
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+  return shape;
+#endif
+}
+
+/// The optimizer's state map is keyed by std::string in 1.13 and by void* in newer LibTorch;
+/// both are derived from the parameter's TensorImpl.
+using OptimizerStateMap =
+    std::remove_reference_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
+
+template <typename Key = OptimizerStateMap::key_type>
+Key optimizer_state_key(const torch::Tensor& param) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    return c10::guts::to_string(param.unsafeGetTensorImpl());
+  } else {
+    return static_cast<Key>(param.unsafeGetTensorImpl());
+  }
+}
+
+}  // namespace demon::detail

@@ -1,0 +1,319 @@
+#include "demon/surgery.h"
+
+#include <torch/csrc/autograd/variable.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/optim/adagrad.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/rmsprop.h>
+#include <torch/optim/sgd.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <typeinfo>
+
+#include "demon/channel_selection.h"
+#include "detail/torch_compat.h"
+
+namespace demon {
+namespace {
+
+using Slice = std::function<torch::Tensor(const torch::Tensor&)>;
+
+template <typename State, typename... Fields>
+StateSlicer slicer_for(Fields... fields) {
+  return [fields...](torch::optim::OptimizerParamState& state, const Slice& slice) {
+    auto* typed = dynamic_cast<State*>(&state);
+    if (typed == nullptr) {
+      return false;
+    }
+    auto apply = [&](auto field) {
+      auto [get, set] = field;
+      const torch::Tensor& value = (typed->*get)();
+      if (value.defined()) {
+        (typed->*set)(slice(value));
+      }
+    };
+    (apply(fields), ...);
+    return true;
+  };
+}
+
+// A getter/setter pair of a TORCH_ARG tensor field.
+template <typename State>
+using Getter = const torch::Tensor& (State::*)() const noexcept;
+template <typename State>
+using Setter = State& (State::*)(const torch::Tensor&);
+#define DEMON_STATE_FIELD(State, name) \
+  std::make_pair(static_cast<Getter<State>>(&State::name), static_cast<Setter<State>>(&State::name))
+
+std::vector<StateSlicer>& slicers() {
+  using namespace torch::optim;
+  static std::vector<StateSlicer> registry = {
+      slicer_for<SGDParamState>(DEMON_STATE_FIELD(SGDParamState, momentum_buffer)),
+      slicer_for<AdamParamState>(DEMON_STATE_FIELD(AdamParamState, exp_avg),
+                                 DEMON_STATE_FIELD(AdamParamState, exp_avg_sq),
+                                 DEMON_STATE_FIELD(AdamParamState, max_exp_avg_sq)),
+      slicer_for<AdamWParamState>(DEMON_STATE_FIELD(AdamWParamState, exp_avg),
+                                  DEMON_STATE_FIELD(AdamWParamState, exp_avg_sq),
+                                  DEMON_STATE_FIELD(AdamWParamState, max_exp_avg_sq)),
+      slicer_for<RMSpropParamState>(DEMON_STATE_FIELD(RMSpropParamState, square_avg),
+                                    DEMON_STATE_FIELD(RMSpropParamState, momentum_buffer),
+                                    DEMON_STATE_FIELD(RMSpropParamState, grad_avg)),
+      slicer_for<AdagradParamState>(DEMON_STATE_FIELD(AdagradParamState, sum)),
+  };
+  return registry;
+}
+#undef DEMON_STATE_FIELD
+
+std::mutex& slicers_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+// Restricts a tensor to `keeps` (dim → kept indices), one dim after the other.
+torch::Tensor keep_all(torch::Tensor tensor, const std::map<int64_t, std::vector<int64_t>>& keeps) {
+  for (const auto& [dim, keep] : keeps) {
+    tensor = keep_along(tensor, dim, keep);
+  }
+  return tensor;
+}
+
+int64_t parameter_count(const DependencyGraph& graph) {
+  int64_t count = 0;
+  for (const auto& t : graph.tensors()) {
+    if (t.is_parameter)
+      count += t.tensor.numel();
+  }
+  return count;
+}
+
+// Module options follow the tensors' new shapes.
+void sync_options(const GraphLayer& layer) {
+  torch::nn::Module* module = layer.module.get();
+  auto sync_conv = [&](auto* conv) {
+    if (conv == nullptr)
+      return false;
+    auto& o = conv->options;
+    // A grouped convolution loses whole groups (the graph makes each group one unit), so its
+    // outputs per group stay fixed; an ungrouped one stays ungrouped.
+    const int64_t groups =
+        o.groups() == 1 ? 1 : conv->weight.size(0) / (o.out_channels() / o.groups());
+    o.out_channels(conv->weight.size(0));
+    o.groups(groups);
+    o.in_channels(conv->weight.size(1) * groups);
+    return true;
+  };
+  if (sync_conv(dynamic_cast<torch::nn::Conv1dImpl*>(module)) ||
+      sync_conv(dynamic_cast<torch::nn::Conv2dImpl*>(module)) ||
+      sync_conv(dynamic_cast<torch::nn::Conv3dImpl*>(module))) {
+    return;
+  }
+  if (auto* linear = dynamic_cast<torch::nn::LinearImpl*>(module)) {
+    linear->options.out_features(linear->weight.size(0));
+    linear->options.in_features(linear->weight.size(1));
+    return;
+  }
+  auto sync_bn = [&](auto* bn) {
+    if (bn == nullptr)
+      return false;
+    const auto& reference = bn->running_mean.defined() ? bn->running_mean : bn->weight;
+    bn->options.num_features(reference.size(0));
+    return true;
+  };
+  if (sync_bn(dynamic_cast<torch::nn::BatchNorm1dImpl*>(module)) ||
+      sync_bn(dynamic_cast<torch::nn::BatchNorm2dImpl*>(module)) ||
+      sync_bn(dynamic_cast<torch::nn::BatchNorm3dImpl*>(module))) {
+    return;
+  }
+  if (auto* gn = dynamic_cast<torch::nn::GroupNormImpl*>(module)) {
+    const int64_t per_group = gn->options.num_channels() / gn->options.num_groups();
+    gn->options.num_channels(gn->weight.size(0));
+    gn->options.num_groups(gn->weight.size(0) / per_group);
+  }
+}
+
+}  // namespace
+
+void register_state_slicer(StateSlicer slicer) {
+  std::lock_guard<std::mutex> lock(slicers_mutex());
+  slicers().insert(slicers().begin(), std::move(slicer));
+}
+
+torch::Tensor keep_along(const torch::Tensor& tensor, int64_t dim,
+                         const std::vector<int64_t>& keep) {
+  const auto format =
+      tensor.dim() == 4 ? tensor.suggest_memory_format() : torch::MemoryFormat::Contiguous;
+  auto index = torch::tensor(keep, torch::kLong).to(tensor.device());
+  return tensor.index_select(dim, index).contiguous(format);
+}
+
+PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& units,
+                        torch::optim::Optimizer* optimizer, PruneOptions options) {
+  if (options.min_width() < 1) {
+    throw std::invalid_argument("demon::prune_units: min_width must be >= 1, got " +
+                                std::to_string(options.min_width()));
+  }
+  PruneResult result;
+  result.parameters_before = parameter_count(graph);
+
+  // 1. Validate the request and honour min_width, group by group.
+  std::map<int, std::vector<int64_t>> requested;
+  for (int64_t u : units) {
+    if (u < 0 || u >= static_cast<int64_t>(graph.units().size())) {
+      throw std::invalid_argument("demon::prune_units: no unit " + std::to_string(u));
+    }
+    const GraphUnit& unit = graph.units()[u];
+    if (unit.removed) {
+      throw std::invalid_argument("demon::prune_units: unit " + std::to_string(u) +
+                                  " was already removed");
+    }
+    if (unit.pinned) {
+      throw std::invalid_argument("demon::prune_units: unit " + std::to_string(u) + " of group \"" +
+                                  graph.groups()[unit.group].name +
+                                  "\" is unprunable: " + unit.pin_reason);
+    }
+    auto& list = requested[unit.group];
+    if (std::find(list.begin(), list.end(), u) == list.end())
+      list.push_back(u);
+  }
+  std::vector<bool> removing(graph.units().size(), false);
+  for (auto& [g, list] : requested) {
+    const auto& order = graph.groups()[g].units;  // channel order
+    std::sort(list.begin(), list.end(), [&](int64_t a, int64_t b) {
+      return std::find(order.begin(), order.end(), a) < std::find(order.begin(), order.end(), b);
+    });
+    const int64_t removable =
+        std::max<int64_t>(0, static_cast<int64_t>(order.size()) - options.min_width());
+    for (size_t i = 0; i < list.size(); ++i) {
+      const bool keep = static_cast<int64_t>(list.size() - i) > removable;
+      (keep ? result.kept_for_min_width : result.removed).push_back(list[i]);
+      removing[list[i]] = !keep;
+    }
+  }
+  if (result.removed.empty()) {
+    result.parameters_after = result.parameters_before;
+    return result;
+  }
+
+  // 2. Kept indices per axis.
+  std::map<int, std::map<int64_t, std::vector<int64_t>>> tensor_keeps;   // tensor → dim → keep
+  std::map<int, std::map<int64_t, std::vector<int64_t>>> virtual_keeps;  // layer → side → keep
+  for (const auto& axis : graph.axes()) {
+    std::vector<int64_t> keep;
+    for (size_t i = 0; i < axis.owner.size(); ++i) {
+      if (axis.owner[i] < 0 || !removing[axis.owner[i]])
+        keep.push_back(static_cast<int64_t>(i));
+    }
+    if (keep.size() == axis.owner.size())
+      continue;
+    if (axis.tensor >= 0) {
+      tensor_keeps[axis.tensor][axis.dim] = std::move(keep);
+    } else {
+      virtual_keeps[axis.layer][axis.dim] = std::move(keep);
+    }
+  }
+
+  // 3. Stage every new tensor and optimizer state before touching anything.
+  struct Staged {
+    torch::Tensor target;
+    torch::Tensor data;
+    torch::Tensor grad;
+    std::unique_ptr<torch::optim::OptimizerParamState> state;
+  };
+  std::vector<Staged> staged;
+  auto* states = optimizer != nullptr ? &optimizer->state() : nullptr;
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& [t, keeps] : tensor_keeps) {
+      const GraphTensor& entry = graph.tensors()[t];
+      Staged s;
+      s.target = entry.tensor;
+      s.data = keep_all(entry.tensor.detach(), keeps);
+      if (entry.tensor.grad().defined())
+        s.grad = keep_all(entry.tensor.grad(), keeps);
+      if (states != nullptr) {
+        auto found = states->find(detail::optimizer_state_key(entry.tensor));
+        if (found != states->end()) {
+          s.state = found->second->clone();
+          const auto old_shape = entry.tensor.sizes().vec();
+          const Slice slice = [&](const torch::Tensor& value) {
+            if (value.sizes().vec() != old_shape) {
+              throw std::invalid_argument("demon::prune_units: optimizer state of \"" + entry.name +
+                                          "\" has shape " + c10::str(value.sizes()) +
+                                          ", not the parameter's " +
+                                          c10::str(entry.tensor.sizes()));
+            }
+            return keep_all(value, keeps);
+          };
+          bool handled = false;
+          {
+            std::lock_guard<std::mutex> lock(slicers_mutex());
+            for (const auto& slicer : slicers()) {
+              if ((handled = slicer(*s.state, slice)))
+                break;
+            }
+          }
+          if (!handled) {
+            throw std::invalid_argument(std::string("demon::prune_units: cannot slice optimizer "
+                                                    "state of type ") +
+                                        typeid(*found->second).name() + " for \"" + entry.name +
+                                        "\"; register a demon::StateSlicer for it");
+          }
+        }
+      }
+      staged.push_back(std::move(s));
+    }
+  }
+
+  // 4. Commit: nothing below can fail for a reason the staging did not already rule out.
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& s : staged) {
+      s.target.set_data(s.data);
+      // A graph still alive from before the cut (a kept loss, an undetached clone) holds the
+      // parameter's gradient accumulator, which records the old shape; new graphs must not
+      // reuse it. set_data only resets it on a dtype or device change.
+      if (auto* meta = torch::autograd::impl::get_autograd_meta(s.target)) {
+        meta->grad_accumulator_.reset();
+      }
+      if (s.grad.defined())
+        s.target.mutable_grad() = s.grad;
+      if (s.state) {
+        (*states)[detail::optimizer_state_key(s.target)] = std::move(s.state);
+      }
+    }
+  }
+  std::set<int> touched_layers;
+  for (const auto& [t, keeps] : tensor_keeps) {
+    if (graph.tensors()[t].layer >= 0)
+      touched_layers.insert(graph.tensors()[t].layer);
+  }
+  for (const auto& [layer, keeps] : virtual_keeps) {
+    auto* selection = dynamic_cast<ChannelSelectionImpl*>(graph.layers()[layer].module.get());
+    auto all = [](int64_t n) {
+      std::vector<int64_t> v(n);
+      for (int64_t i = 0; i < n; ++i)
+        v[i] = i;
+      return v;
+    };
+    const auto in = keeps.count(0) ? keeps.at(0) : all(selection->in_channels());
+    const auto out = keeps.count(1) ? keeps.at(1) : all(selection->out_channels());
+    selection->select(in, out);
+  }
+  for (int layer : touched_layers) {
+    sync_options(graph.layers()[layer]);
+  }
+  graph.remove_units(result.removed);
+  result.parameters_after = parameter_count(graph);
+  return result;
+}
+
+}  // namespace demon

@@ -1,0 +1,311 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <set>
+#include <string>
+
+#include "demon/graph.h"
+#include "graph_support.h"
+#include "models.h"
+
+namespace {
+
+using demon::DependencyGraph;
+using demon::DiscoveryOptions;
+using namespace demon::testing;
+
+template <typename Model>
+DependencyGraph discover(Model& model, const DiscoveryOptions& options = {}) {
+  torch::manual_seed(0);
+  return DependencyGraph::discover(*model, model->forward(model->example_input(4)), options);
+}
+
+// Names of the tensors on the group's axes, as "name[dim]".
+std::set<std::string> axis_names(const DependencyGraph& graph, const demon::ChannelGroup& group) {
+  std::set<std::string> names;
+  for (int a : group.axes) {
+    const auto& axis = graph.axes()[a];
+    names.insert(axis.tensor >= 0
+                     ? graph.tensors()[axis.tensor].name + "[" + std::to_string(axis.dim) + "]"
+                     : graph.layers()[axis.layer].name + (axis.dim == 0 ? "(in)" : "(out)"));
+  }
+  return names;
+}
+
+int64_t prunable_in(const DependencyGraph& graph, const demon::ChannelGroup& group) {
+  return std::count_if(group.units.begin(), group.units.end(),
+                       [&](int64_t u) { return graph.prunable(u); });
+}
+
+TEST(GraphTest, VggChainFlattenAndHead) {
+  auto model = std::make_shared<VggNet>();
+  const auto graph = discover(model);
+  const auto& c1 = group_named(graph, "c1");
+  EXPECT_EQ(c1.units.size(), 8u);
+  EXPECT_EQ(prunable_in(graph, c1), 8);
+  EXPECT_EQ(axis_names(graph, c1),
+            (std::set<std::string>{"c1.weight[0]", "b1.weight[0]", "b1.bias[0]",
+                                   "b1.running_mean[0]", "b1.running_var[0]", "c2.weight[1]"}));
+  EXPECT_EQ(axis_names(graph, group_named(graph, "c2")).count("c2.bias[0]"), 1u);
+  // c3's channels reach fc1 through flatten: each channel owns 16 consecutive features.
+  const auto& c3 = group_named(graph, "c3");
+  const int fc1 = graph.find_tensor("fc1.weight");
+  for (const auto& axis : graph.axes()) {
+    if (axis.tensor == fc1 && axis.dim == 1) {
+      ASSERT_EQ(axis.owner.size(), 160u);
+      for (size_t k = 0; k < 160; ++k)
+        EXPECT_EQ(axis.owner[k], c3.units[k / 16]) << k;
+    }
+  }
+  // fc1's units are read through ReLU and dropout: prunable. The head's outputs are not.
+  EXPECT_EQ(prunable_in(graph, group_named(graph, "fc1")), 20);
+  const auto& head = group_named(graph, "fc2");
+  EXPECT_EQ(prunable_in(graph, head), 0);
+  EXPECT_TRUE(graph.units()[head.units[0]].pinned);
+  // The input image's channels are never prunable.
+  EXPECT_EQ(graph.units()[group_named(graph, "c1.weight").units[0]].pin_reason, "network input");
+  EXPECT_TRUE(graph.unknown_ops().empty());
+  EXPECT_EQ(graph.sites().size(), 4u);
+  // FLOPs: 2 · (8·27·256 + 12·72·64 + 10·108·16 + 20·160 + 5·20) per sample.
+  EXPECT_EQ(graph.flops(), 262344);
+}
+
+TEST(GraphTest, ModelOutputIsPinnedWhenTheRootIsTheOutput) {
+  auto model = std::make_shared<VggNet>();
+  const auto graph = discover(model);
+  const auto& head = group_named(graph, "fc2");
+  EXPECT_EQ(graph.units()[head.units[0]].pin_reason, "model output");
+}
+
+TEST(GraphTest, BareResidualAddsCoupleTheWholeStage) {
+  auto model = std::make_shared<ResNet>(Block::Shortcut::kBare);
+  const auto graph = discover(model);
+  const auto& stage = group_named(graph, "stem");
+  EXPECT_EQ(stage.units.size(), 8u);
+  EXPECT_EQ(prunable_in(graph, stage), 8);
+  const auto names = axis_names(graph, stage);
+  for (const char* expected : {"stem.weight[0]", "block1.conv2.weight[0]", "block1.bn2.weight[0]",
+                               "block2.conv2.weight[0]", "block2.conv1.weight[1]",
+                               "block3.conv1.weight[1]", "block3.proj.weight[1]"}) {
+    EXPECT_EQ(names.count(expected), 1u) << expected;
+  }
+  // The projection block's output is coupled with its projection shortcut.
+  const auto& last = group_named(graph, "block3.conv2");
+  EXPECT_EQ(axis_names(graph, last).count("block3.proj_bn.weight[0]"), 1u);
+  EXPECT_NE(last.name.find("+1 coupled"), std::string::npos);
+}
+
+TEST(GraphTest, SelectionShortcutsMakeEachBlockIndependent) {
+  auto model = std::make_shared<ResNet>(Block::Shortcut::kSelection);
+  const auto graph = discover(model);
+  const auto& stem = group_named(graph, "stem");
+  EXPECT_EQ(axis_names(graph, stem),
+            (std::set<std::string>{"stem.weight[0]", "stem_bn.weight[0]", "stem_bn.bias[0]",
+                                   "stem_bn.running_mean[0]", "stem_bn.running_var[0]",
+                                   "block1.conv1.weight[1]", "block1.shortcut(in)"}));
+  const auto& block1 = group_named(graph, "block1.conv2");
+  EXPECT_EQ(axis_names(graph, block1),
+            (std::set<std::string>{"block1.conv2.weight[0]", "block1.bn2.weight[0]",
+                                   "block1.bn2.bias[0]", "block1.bn2.running_mean[0]",
+                                   "block1.bn2.running_var[0]", "block1.shortcut(out)",
+                                   "block2.conv1.weight[1]", "block2.shortcut(in)"}));
+  EXPECT_EQ(prunable_in(graph, block1), 8);
+  EXPECT_EQ(prunable_in(graph, group_named(graph, "block2.conv2")), 8);
+}
+
+TEST(GraphTest, ConcatenationKeepsEachBranchAtItsOffset) {
+  auto model = std::make_shared<ConcatNet>();
+  const auto graph = discover(model);
+  const auto& a = group_named(graph, "a");
+  const auto& b = group_named(graph, "b");
+  const int mix = graph.find_tensor("mix.weight");
+  bool seen = false;
+  for (const auto& axis : graph.axes()) {
+    if (axis.tensor == mix && axis.dim == 1) {
+      seen = true;
+      ASSERT_EQ(axis.owner.size(), 10u);
+      for (size_t k = 0; k < 6; ++k)
+        EXPECT_EQ(axis.owner[k], a.units[k]);
+      for (size_t k = 0; k < 4; ++k)
+        EXPECT_EQ(axis.owner[6 + k], b.units[k]);
+    }
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(prunable_in(graph, a), 6);
+  EXPECT_EQ(prunable_in(graph, b), 4);
+}
+
+TEST(GraphTest, DepthwiseConvolutionCouplesItsInputsAndOutputs) {
+  auto model = std::make_shared<DepthwiseNet>();
+  const auto graph = discover(model);
+  const auto& expand = group_named(graph, "expand");
+  const auto names = axis_names(graph, expand);
+  EXPECT_EQ(names.count("depthwise.weight[0]"), 1u);
+  EXPECT_EQ(names.count("depthwise_bn.weight[0]"), 1u);
+  EXPECT_EQ(names.count("project.weight[1]"), 1u);
+  EXPECT_EQ(names.count("depthwise.weight[1]"), 0u);  // per-group, never sliced
+  EXPECT_EQ(prunable_in(graph, expand), 12);
+}
+
+TEST(GraphTest, LayerNormInputsAreUnprunable) {
+  auto model = std::make_shared<LayerNormMlp>();
+  const auto graph = discover(model);
+  const auto& fc1 = group_named(graph, "fc1");
+  EXPECT_EQ(prunable_in(graph, fc1), 0);
+  EXPECT_NE(graph.units()[fc1.units[0]].pin_reason.find("LayerNorm"), std::string::npos);
+  EXPECT_EQ(prunable_in(graph, group_named(graph, "fc2")), 24);
+}
+
+TEST(GraphTest, TransformerBlockOnlyMlpHiddenUnitsArePrunable) {
+  auto model = std::make_shared<TransformerBlock>();
+  const auto graph = discover(model);
+  int64_t prunable = 0;
+  for (size_t u = 0; u < graph.units().size(); ++u)
+    prunable += graph.prunable(u);
+  const auto& hidden = group_named(graph, "fc1");
+  EXPECT_EQ(prunable_in(graph, hidden), 32);
+  EXPECT_EQ(prunable, 32);
+  EXPECT_EQ(axis_names(graph, hidden),
+            (std::set<std::string>{"fc1.weight[0]", "fc1.bias[0]", "fc2.weight[1]"}));
+  ASSERT_EQ(graph.sites().size(), 1u);
+  EXPECT_EQ(graph.sites()[0].kind, demon::ActivationKind::kGelu);
+  // Linear FLOPs count every token: 2 · 5 tokens · (48·16 + 16·16 + 32·16 + 16·32) + 2 · 3·16.
+  EXPECT_EQ(graph.flops(), 2 * 5 * (768 + 256 + 512 + 512) + 2 * 48);
+}
+
+TEST(GraphTest, GroupNormGroupsAreUnits) {
+  auto model = std::make_shared<GroupNormNet>();
+  const auto graph = discover(model);
+  const auto& c1 = group_named(graph, "c1");
+  ASSERT_EQ(c1.units.size(), 4u);  // 12 channels in 4 groups
+  const int weight = graph.find_tensor("c1.weight");
+  for (const auto& axis : graph.axes()) {
+    if (axis.tensor == weight && axis.dim == 0) {
+      for (size_t k = 0; k < 12; ++k)
+        EXPECT_EQ(axis.owner[k], c1.units[k / 3]);
+    }
+  }
+  EXPECT_EQ(prunable_in(graph, c1), 4);
+}
+
+// An op the walker does not know makes the channels it touches unprunable, by name.
+struct FlipNet : TestModel {
+  FlipNet() {
+    c1 = register_module("c1", conv(3, 6));
+    b1 = register_module("b1", torch::nn::BatchNorm2d(6));
+    c2 = register_module("c2", conv(6, 4));
+    b2 = register_module("b2", torch::nn::BatchNorm2d(4));
+    head = register_module("head", torch::nn::Linear(4, 2));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    x = torch::relu(b1(c1(x))).flip({1});  // reorders channels
+    x = torch::relu(b2(c2(x)));
+    return head(x.mean({2, 3}));
+  }
+  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 5, 5}); }
+  torch::nn::Conv2d c1{nullptr}, c2{nullptr};
+  torch::nn::BatchNorm2d b1{nullptr}, b2{nullptr};
+  torch::nn::Linear head{nullptr};
+};
+
+TEST(GraphTest, UnknownOpsPinTheirChannelsAndAreReported) {
+  auto model = std::make_shared<FlipNet>();
+  const auto graph = discover(model);
+  ASSERT_EQ(graph.unknown_ops().count("Flip"), 1u);
+  const auto& c1 = group_named(graph, "c1");
+  EXPECT_EQ(prunable_in(graph, c1), 0);
+  EXPECT_EQ(graph.units()[c1.units[0]].pin_reason, "unknown op Flip");
+  // c2 reads the flipped tensor: its input side is unprunable, its outputs are fine.
+  EXPECT_EQ(prunable_in(graph, group_named(graph, "c2")), 4);
+  EXPECT_NE(graph.summary().find("unknown ops"), std::string::npos);
+}
+
+// A custom autograd function: the walker cannot know it is element-wise until told.
+struct Triple : torch::autograd::Function<Triple> {
+  static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& x) {
+    return x * 3;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext*,
+                                                 torch::autograd::variable_list grads) {
+    return {grads[0] * 3};
+  }
+};
+
+struct CustomOpNet : TestModel {
+  CustomOpNet() {
+    c1 = register_module("c1", conv(3, 6));
+    b1 = register_module("b1", torch::nn::BatchNorm2d(6));
+    c2 = register_module("c2", conv(6, 4));
+    head = register_module("head", torch::nn::Linear(4, 2));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    x = Triple::apply(torch::relu(b1(c1(x))));
+    return head(torch::relu(c2(x)).mean({2, 3}));
+  }
+  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 5, 5}); }
+  torch::nn::Conv2d c1{nullptr}, c2{nullptr};
+  torch::nn::BatchNorm2d b1{nullptr};
+  torch::nn::Linear head{nullptr};
+};
+
+TEST(GraphTest, UserDeclaredElementwiseOpsPassChannelsThrough) {
+  auto model = std::make_shared<CustomOpNet>();
+  const auto before = discover(model);
+  ASSERT_EQ(before.unknown_ops().size(), 1u);
+  const std::string op = before.unknown_ops().begin()->first;
+  EXPECT_EQ(prunable_in(before, group_named(before, "c1")), 0);
+  const auto after = discover(model, DiscoveryOptions().elementwise_op(op));
+  EXPECT_TRUE(after.unknown_ops().empty());
+  // Channels now flow through, but a custom op is not known to preserve zeros: still not
+  // provably dead, so not prunable -- yet coupled correctly with c2's input.
+  const auto& c1 = group_named(after, "c1");
+  EXPECT_EQ(axis_names(after, c1).count("c2.weight[1]"), 1u);
+  EXPECT_FALSE(after.units()[c1.units[0]].observable);
+}
+
+TEST(GraphTest, ExplicitCouplingAndPinning) {
+  auto model = std::make_shared<ResNet>(Block::Shortcut::kSelection);
+  const auto coupled = discover(
+      model, DiscoveryOptions().couple("block1.conv1.weight", 0, "block2.conv1.weight", 0));
+  const auto& merged = group_named(coupled, "block1.conv1");
+  EXPECT_EQ(merged.units.size(), 8u);
+  EXPECT_EQ(axis_names(coupled, merged).count("block2.conv1.weight[0]"), 1u);
+  EXPECT_NE(merged.name.find("+1 coupled"), std::string::npos);
+
+  const auto pinned = discover(model, DiscoveryOptions().pin("block1.bn1.weight"));
+  const auto& block1 = group_named(pinned, "block1.conv1");
+  EXPECT_EQ(prunable_in(pinned, block1), 0);
+  EXPECT_EQ(pinned.units()[block1.units[0]].pin_reason, "pinned by DiscoveryOptions");
+
+  EXPECT_THROW(discover(model, DiscoveryOptions().pin("no.such.tensor")), std::invalid_argument);
+  EXPECT_THROW(discover(model, DiscoveryOptions().couple("stem.weight", 0, "head.weight", 0)),
+               std::invalid_argument);  // 8 vs 5 channels
+}
+
+TEST(GraphTest, RootWithoutGraphIsAClearError) {
+  auto model = std::make_shared<VggNet>();
+  torch::Tensor out;
+  {
+    torch::NoGradGuard no_grad;
+    out = model->forward(model->example_input(2));
+  }
+  try {
+    DependencyGraph::discover(*model, out);
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("no autograd graph"), std::string::npos);
+  }
+}
+
+TEST(GraphTest, SummaryNamesLayersGroupsAndReasons) {
+  auto model = std::make_shared<ResNet>(Block::Shortcut::kSelection);
+  const std::string text = discover(model).summary();
+  for (const char* expected :
+       {"DependencyGraph:", "block1.shortcut  ChannelSelection", "#0 stem: 8/8 units, 8 prunable",
+        "pinned (model output)", "block1.shortcut(out)"}) {
+    EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
+  }
+}
+
+}  // namespace

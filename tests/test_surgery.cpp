@@ -1,0 +1,559 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "demon/channel_selection.h"
+#include "demon/graph.h"
+#include "demon/surgery.h"
+#include "detail/torch_compat.h"
+#include "graph_support.h"
+#include "models.h"
+
+namespace {
+
+using demon::DependencyGraph;
+using namespace demon::testing;
+
+// Every module's options agree with its tensors (what printing and serialization read).
+void expect_options_match_shapes(torch::nn::Module& model) {
+  for (const auto& item : model.named_modules()) {
+    auto* module = item.value().get();
+    if (auto* c = dynamic_cast<torch::nn::Conv2dImpl*>(module)) {
+      EXPECT_EQ(c->options.out_channels(), c->weight.size(0)) << item.key();
+      EXPECT_EQ(c->options.in_channels(), c->weight.size(1) * c->options.groups()) << item.key();
+      if (c->bias.defined()) {
+        EXPECT_EQ(c->bias.size(0), c->weight.size(0)) << item.key();
+      }
+    } else if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(module)) {
+      EXPECT_EQ(l->options.out_features(), l->weight.size(0)) << item.key();
+      EXPECT_EQ(l->options.in_features(), l->weight.size(1)) << item.key();
+    } else if (auto* b = dynamic_cast<torch::nn::BatchNorm2dImpl*>(module)) {
+      EXPECT_EQ(b->options.num_features(), b->running_mean.size(0)) << item.key();
+      EXPECT_EQ(b->weight.size(0), b->running_var.size(0)) << item.key();
+    } else if (auto* g = dynamic_cast<torch::nn::GroupNormImpl*>(module)) {
+      EXPECT_EQ(g->options.num_channels(), g->weight.size(0)) << item.key();
+    } else if (auto* s = dynamic_cast<demon::ChannelSelectionImpl*>(module)) {
+      EXPECT_EQ(s->source.numel(), s->target.numel()) << item.key();
+    }
+  }
+}
+
+// Train- and eval-mode outputs. Dropout is switched off for the train-mode pass: a mask drawn
+// for fewer units is a different random draw, which says nothing about the cut.
+std::pair<torch::Tensor, torch::Tensor> outputs(const std::shared_ptr<TestModel>& model,
+                                                const torch::Tensor& x) {
+  const double p = model->dropout;
+  model->dropout = 0.0;
+  auto result = outputs_train_eval(model, x);
+  model->dropout = p;
+  return result;
+}
+
+void expect_close(const torch::Tensor& a, const torch::Tensor& b, const std::string& what) {
+  ASSERT_EQ(a.sizes(), b.sizes()) << what;
+  EXPECT_TRUE(torch::allclose(a, b, 1e-5, 1e-5))
+      << what << ": max diff " << (a - b).abs().max().item<double>();
+}
+
+struct Case {
+  std::string name;
+  std::function<std::shared_ptr<TestModel>()> make;
+  std::vector<std::pair<std::string, size_t>> kill;  // (group name prefix, position)
+  int64_t expected_parameter_drop;                   // worked out by hand from the shapes
+};
+
+std::vector<Case> cases() {
+  return {
+      // c1 unit: 3·9 (c1) + 2 (b1) + 12·9 (c2 input) = 137; c3 unit: 12·9 + 2 + 20·16 (fc1
+      // input through flatten) = 430; fc1 unit: 160 + 1 + 5 = 166; c2 unit: 8·9 + 1 + 2 + 10·9.
+      // Elements in a removed row *and* a removed column count once: c2 (2 c1 columns × 1 row
+      // × 9), c3 (1 c2 column × 2 rows × 9), fc1 (2 c3 blocks of 16 × 1 row).
+      {"Vgg",
+       [] { return std::make_shared<VggNet>(); },
+       {{"c1", 1}, {"c1", 5}, {"c3", 0}, {"c3", 9}, {"fc1", 3}, {"c2", 4}},
+       2 * 137 + 2 * 430 + 166 + 165 - 18 - 18 - 32},
+      // Stage channel: stem 27+2, block1 conv1 in 72, conv2 out 72, bn2 2, block2 the same,
+      // block3 conv1 in 108, proj in 12 = 441. block1.conv1 unit: 72 + 2 + 72 = 146.
+      // block3.conv2 unit (coupled with proj): 108 + 2 + 8 + 2 + 5 (head input) = 125.
+      // Counted twice above: block1.conv1[0, 2] and block1.conv2[2, 0] (9 each), proj[7, 2].
+      {"ResNetBare",
+       [] { return std::make_shared<ResNet>(Block::Shortcut::kBare); },
+       {{"stem", 2}, {"block1.conv1", 0}, {"block3.conv2", 7}},
+       441 + 146 + 125 - 9 - 9 - 1},
+      // With selections: block1 output unit: 72 + 2 + block2.conv1 in 72 = 146; stem unit:
+      // 27 + 2 + 72 = 101; block2 output unit: 72 + 2 + block3.conv1 in 108 + proj in 12 = 194.
+      {"ResNetSelection",
+       [] { return std::make_shared<ResNet>(Block::Shortcut::kSelection); },
+       {{"block1.conv2", 3}, {"block1.conv2", 4}, {"stem", 0}, {"block2.conv2", 6}},
+       2 * 146 + 101 + 194},
+      // a unit: 27 + 2 + 63 = 92; b unit: 3 + 2 + 63 = 68.
+      {"Concat",
+       [] { return std::make_shared<ConcatNet>(); },
+       {{"a", 0}, {"a", 5}, {"b", 2}},
+       2 * 92 + 68},
+      // expand+depthwise unit: 6 + 2 + 9 + 2 + 8 = 27; project unit: 12 + 2 + 4 = 18; counted
+      // twice: project's row 3 × columns 0 and 11.
+      {"Depthwise",
+       [] { return std::make_shared<DepthwiseNet>(); },
+       {{"expand", 0}, {"expand", 11}, {"project", 3}},
+       2 * 27 + 18 - 2},
+      // fc2 unit: 16 + 1 + 2 (bn) + 4 = 23.
+      {"LayerNormMlp",
+       [] { return std::make_shared<LayerNormMlp>(); },
+       {{"fc2", 0}, {"fc2", 10}, {"fc2", 23}},
+       3 * 23},
+      // MLP hidden unit: 16 + 1 + 16 = 33.
+      {"Transformer",
+       [] { return std::make_shared<TransformerBlock>(); },
+       {{"fc1", 1}, {"fc1", 30}},
+       2 * 33},
+      // One GroupNorm group = 3 channels, each 27 + 2 + 6·9.
+      {"GroupNorm", [] { return std::make_shared<GroupNormNet>(); }, {{"c1", 2}}, 3 * 83},
+  };
+}
+
+class SurgeryTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(SurgeryTest, RemovingPlantedDeadUnitsPreservesTheFunction) {
+  const Case& c = GetParam();
+  torch::manual_seed(0);
+  auto model = c.make();
+  const auto x = model->example_input(6);
+  auto graph = DependencyGraph::discover(*model, model->forward(x));
+  std::vector<int64_t> units;
+  for (const auto& [name, position] : c.kill) {
+    const int64_t unit = unit_of(graph, name, position);
+    ASSERT_TRUE(graph.prunable(unit)) << name << " " << position;
+    plant_dead(graph, unit);
+    units.push_back(unit);
+  }
+  const auto [train_before, eval_before] = outputs(model, x);
+  const int64_t params_before = parameter_count(*model);
+  const int64_t flops_before = graph.flops();
+  std::map<std::string, size_t> sizes_before;
+  for (const auto& g : graph.groups())
+    sizes_before[g.name] = g.units.size();
+
+  auto optimizer = std::make_shared<torch::optim::Adam>(model->parameters());
+  const auto result = demon::prune_units(graph, units, optimizer.get());
+  EXPECT_EQ(result.removed.size(), units.size());
+  EXPECT_TRUE(result.kept_for_min_width.empty());
+  EXPECT_EQ(params_before - parameter_count(*model), c.expected_parameter_drop);
+  EXPECT_EQ(result.parameters_before - result.parameters_after, c.expected_parameter_drop);
+  EXPECT_LT(graph.flops(), flops_before);
+
+  const auto [train_after, eval_after] = outputs(model, x);
+  expect_close(train_before, train_after, c.name + " train mode");
+  expect_close(eval_before, eval_after, c.name + " eval mode");
+  expect_options_match_shapes(*model);
+
+  // The bookkeeping agrees with a fresh discovery of the pruned model.
+  auto fresh = DependencyGraph::discover(*model, model->forward(x));
+  ASSERT_EQ(fresh.groups().size(), graph.groups().size());
+  for (size_t g = 0; g < graph.groups().size(); ++g) {
+    EXPECT_EQ(fresh.groups()[g].name, graph.groups()[g].name);
+    EXPECT_EQ(fresh.groups()[g].units.size(), graph.groups()[g].units.size())
+        << graph.groups()[g].name;
+  }
+  EXPECT_EQ(fresh.flops(), graph.flops());
+
+  // Training goes on, and every shrunk parameter is still the optimizer's.
+  for (int step = 0; step < 3; ++step) {
+    optimizer->zero_grad();
+    auto loss = model->forward(x).pow(2).mean();
+    ASSERT_TRUE(std::isfinite(loss.item<double>()));
+    loss.backward();
+    optimizer->step();
+  }
+  for (const auto& item : model->named_parameters()) {
+    const auto& p = item.value();
+    bool held = false;
+    for (const auto& group : optimizer->param_groups()) {
+      for (const auto& q : group.params())
+        held = held || q.is_same(p);
+    }
+    EXPECT_TRUE(held) << item.key();
+    const auto found = optimizer->state().find(demon::detail::optimizer_state_key(p));
+    ASSERT_NE(found, optimizer->state().end()) << item.key();
+    const auto& state = static_cast<torch::optim::AdamParamState&>(*found->second);
+    EXPECT_EQ(state.exp_avg().sizes(), p.sizes()) << item.key();
+    EXPECT_EQ(state.step(), 3) << item.key();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, SurgeryTest, ::testing::ValuesIn(cases()),
+                         [](const auto& test_info) { return test_info.param.name; });
+
+// The dense twin of a pruned model, trained alongside with the removed units left in place (and
+// dead), must match the pruned model on every kept weight and optimizer moment.
+template <typename Optimizer, typename Options>
+void compare_with_dense_twin(const std::function<std::shared_ptr<TestModel>()>& make,
+                             const std::vector<std::pair<std::string, size_t>>& kill,
+                             Options options) {
+  torch::manual_seed(0);
+  auto pruned = make();
+  torch::manual_seed(0);
+  auto dense = make();
+  torch::manual_seed(1);
+  const auto x = pruned->example_input(8);
+  auto graph = DependencyGraph::discover(*pruned, pruned->forward(x));
+  auto dense_graph = DependencyGraph::discover(*dense, dense->forward(x));
+  std::vector<int64_t> units;
+  for (const auto& [name, position] : kill)
+    units.push_back(unit_of(graph, name, position));
+  for (int64_t u : units) {
+    plant_dead(graph, u);
+    plant_dead(dense_graph, u);  // same structure, same unit ids
+  }
+  auto opt_pruned = std::make_shared<Optimizer>(pruned->parameters(), options);
+  auto opt_dense = std::make_shared<Optimizer>(dense->parameters(), options);
+  auto step = [&](TestModel& model, torch::optim::Optimizer& opt, int seed) {
+    torch::manual_seed(seed);
+    opt.zero_grad();
+    model.forward(x).pow(2).mean().backward();
+    opt.step();
+  };
+  for (int s = 0; s < 3; ++s) {
+    step(*pruned, *opt_pruned, s);
+    step(*dense, *opt_dense, s);
+  }
+  // Which indices of each parameter survive: from the axes, before the cut.
+  std::vector<bool> removing(graph.units().size(), false);
+  for (int64_t u : units)
+    removing[u] = true;
+  std::map<std::string, std::map<int64_t, std::vector<int64_t>>> keeps;
+  for (const auto& axis : graph.axes()) {
+    if (axis.tensor < 0)
+      continue;
+    std::vector<int64_t> keep;
+    for (size_t i = 0; i < axis.owner.size(); ++i) {
+      if (!removing[axis.owner[i]])
+        keep.push_back(static_cast<int64_t>(i));
+    }
+    keeps[graph.tensors()[axis.tensor].name][axis.dim] = keep;
+  }
+  auto restrict = [&](const std::string& name, torch::Tensor t) {
+    for (const auto& [dim, keep] : keeps[name])
+      t = demon::keep_along(t, dim, keep);
+    return t;
+  };
+
+  const auto first = pruned->named_parameters().begin()->value();
+  const auto before = first.detach().clone();
+  demon::prune_units(graph, units, opt_pruned.get());
+  for (int s = 3; s < 6; ++s) {
+    step(*pruned, *opt_pruned, s);
+    step(*dense, *opt_dense, s);
+  }
+  // The shrunk tensors are the ones being trained (no stale copies).
+  EXPECT_NE(first.sizes(), before.sizes());
+
+  auto dense_params = dense->named_parameters();
+  for (const auto& item : pruned->named_parameters()) {
+    const torch::Tensor expected = restrict(item.key(), dense_params[item.key()].detach());
+    const torch::Tensor actual = item.value().detach();
+    ASSERT_EQ(actual.sizes(), expected.sizes()) << item.key();
+    const double max_diff = (actual - expected).abs().max().template item<double>();
+    EXPECT_TRUE(torch::allclose(actual, expected, 1e-4, 1e-6))
+        << item.key() << " max diff " << max_diff;
+    // And the optimizer's moments.
+    auto* pruned_state =
+        opt_pruned->state()[demon::detail::optimizer_state_key(item.value())].get();
+    auto* dense_state =
+        opt_dense->state()[demon::detail::optimizer_state_key(dense_params[item.key()])].get();
+    if constexpr (std::is_same_v<Optimizer, torch::optim::SGD>) {
+      auto& a = static_cast<torch::optim::SGDParamState&>(*pruned_state).momentum_buffer();
+      auto b = restrict(item.key(),
+                        static_cast<torch::optim::SGDParamState&>(*dense_state).momentum_buffer());
+      EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-6)) << item.key() << " momentum";
+    } else {
+      auto& a = static_cast<torch::optim::AdamParamState&>(*pruned_state);
+      auto& b = static_cast<torch::optim::AdamParamState&>(*dense_state);
+      EXPECT_EQ(a.step(), b.step()) << item.key();
+      EXPECT_TRUE(torch::allclose(a.exp_avg(), restrict(item.key(), b.exp_avg()), 1e-4, 1e-7))
+          << item.key() << " exp_avg";
+      EXPECT_TRUE(torch::allclose(a.exp_avg_sq(), restrict(item.key(), b.exp_avg_sq()), 1e-4, 1e-9))
+          << item.key() << " exp_avg_sq";
+    }
+  }
+}
+
+// (Units in front of a dropout would change the dropout mask's shape, hence its random draws,
+// so the twins below keep those.)
+TEST(SurgeryOptimizerTest, SgdMomentumStateMatchesDenseTwin) {
+  compare_with_dense_twin<torch::optim::SGD>(
+      [] { return std::make_shared<ResNet>(Block::Shortcut::kSelection); },
+      {{"stem", 2}, {"block1.conv2", 4}, {"block2.conv1", 0}, {"block3.conv2", 11}},
+      torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(5e-4));
+}
+
+TEST(SurgeryOptimizerTest, AdamStateMatchesDenseTwin) {
+  compare_with_dense_twin<torch::optim::Adam>([] { return std::make_shared<VggNet>(); },
+                                              {{"c1", 0}, {"c2", 11}, {"c3", 4}},
+                                              torch::optim::AdamOptions(1e-2).amsgrad(true));
+}
+
+TEST(SurgeryOptimizerTest, StateOfEveryBuiltInOptimizerIsSliced) {
+  using namespace torch::optim;
+  std::vector<std::function<std::shared_ptr<Optimizer>(std::vector<torch::Tensor>)>> makers = {
+      [](auto p) { return std::make_shared<SGD>(p, SGDOptions(0.1).momentum(0.9)); },
+      [](auto p) { return std::make_shared<Adam>(p, AdamOptions(0.01).amsgrad(true)); },
+      [](auto p) { return std::make_shared<AdamW>(p, AdamWOptions(0.01).amsgrad(true)); },
+      [](auto p) {
+        return std::make_shared<RMSprop>(p, RMSpropOptions(0.01).momentum(0.9).centered(true));
+      },
+      [](auto p) { return std::make_shared<Adagrad>(p, AdagradOptions(0.01)); },
+  };
+  for (const auto& make : makers) {
+    torch::manual_seed(0);
+    auto model = std::make_shared<VggNet>();
+    const auto x = model->example_input(4);
+    auto graph = DependencyGraph::discover(*model, model->forward(x));
+    auto optimizer = make(model->parameters());
+    optimizer->zero_grad();
+    model->forward(x).pow(2).mean().backward();
+    optimizer->step();
+    demon::prune_units(graph, {unit_of(graph, "c2", 0)}, optimizer.get());
+    // A step only succeeds if every state tensor has its parameter's new shape.
+    optimizer->zero_grad();
+    model->forward(x).pow(2).mean().backward();
+    EXPECT_NO_THROW(optimizer->step());
+    EXPECT_EQ(model->named_parameters()["c2.weight"].size(0), 11);
+  }
+}
+
+// A custom optimizer state that nobody can slice: the cut must refuse and change nothing.
+struct OddState : torch::optim::OptimizerCloneableParamState<OddState> {
+  torch::Tensor trace;
+};
+
+TEST(SurgeryTest, UnsliceableOptimizerStateLeavesEverythingUntouched) {
+  torch::manual_seed(0);
+  auto model = std::make_shared<VggNet>();
+  const auto x = model->example_input(4);
+  auto graph = DependencyGraph::discover(*model, model->forward(x));
+  auto optimizer = std::make_shared<torch::optim::SGD>(model->parameters(), 0.1);
+  const auto c2 = model->named_parameters()["c2.weight"];
+  optimizer->state()[demon::detail::optimizer_state_key(c2)] = std::make_unique<OddState>();
+  const auto before = parameter_count(*model);
+  const auto unit = unit_of(graph, "c2", 0);
+  try {
+    demon::prune_units(graph, {unit}, optimizer.get());
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("c2.weight"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(parameter_count(*model), before);
+  EXPECT_FALSE(graph.units()[unit].removed);
+  EXPECT_EQ(model->c2->options.out_channels(), 12);
+
+  // Once a slicer is registered, the same cut works.
+  demon::register_state_slicer([](torch::optim::OptimizerParamState& state, const auto& slice) {
+    auto* odd = dynamic_cast<OddState*>(&state);
+    if (odd == nullptr)
+      return false;
+    if (odd->trace.defined())
+      odd->trace = slice(odd->trace);
+    return true;
+  });
+  demon::prune_units(graph, {unit}, optimizer.get());
+  EXPECT_EQ(model->c2->options.out_channels(), 11);
+}
+
+TEST(SurgeryTest, RequestsAreValidatedAndGroupsNeverEmpty) {
+  torch::manual_seed(0);
+  auto model = std::make_shared<GroupNormNet>();
+  const auto x = model->example_input(4);
+  auto graph = DependencyGraph::discover(*model, model->forward(x));
+  // Pinned units and unknown ids are refused, naming the reason.
+  try {
+    demon::prune_units(graph, {unit_of(graph, "head", 0)});
+    ADD_FAILURE() << "pinned unit accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("model output"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(demon::prune_units(graph, {12345}), std::invalid_argument);
+  EXPECT_THROW(demon::prune_units(graph, {}, nullptr, demon::PruneOptions().min_width(0)),
+               std::invalid_argument);
+  // Asking for all 4 groups of c1 keeps the first one (min_width 1); with min_width 2, two.
+  const auto& c1 = group_named(graph, "c1");
+  std::vector<int64_t> all(c1.units.begin(), c1.units.end());
+  const auto result = demon::prune_units(graph, all, nullptr, demon::PruneOptions().min_width(2));
+  EXPECT_EQ(result.removed.size(), 2u);
+  ASSERT_EQ(result.kept_for_min_width.size(), 2u);
+  EXPECT_EQ(result.kept_for_min_width[0], all[0]);
+  EXPECT_EQ(model->gn->options.num_groups(), 2);
+  EXPECT_EQ(model->gn->options.num_channels(), 6);
+  EXPECT_EQ(model->c1->weight.size(0), 6);
+  const std::vector<int64_t> remaining(group_named(graph, "c1").units);
+  const auto again = demon::prune_units(graph, remaining);
+  EXPECT_EQ(again.removed.size(), 1u);
+  EXPECT_EQ(model->c1->weight.size(0), 3);
+  EXPECT_NO_THROW(model->forward(x));
+  EXPECT_THROW(demon::prune_units(graph, again.removed), std::invalid_argument);  // already gone
+}
+
+TEST(ChannelSelectionTest, IdentityThenSelection) {
+  demon::ChannelSelection selection(4);
+  const auto x = torch::randn({2, 4, 3, 3});
+  EXPECT_TRUE(torch::equal(selection(x), x));
+  // Drop input 1 (its output gets zero) and output 3.
+  selection->select({0, 2, 3}, {0, 1, 2});
+  EXPECT_EQ(selection->in_channels(), 3);
+  EXPECT_EQ(selection->out_channels(), 3);
+  const auto x3 = torch::cat({x.slice(1, 0, 1), x.slice(1, 2, 4)}, 1);
+  const auto y = selection(x3);
+  ASSERT_EQ(y.sizes(), (std::vector<int64_t>{2, 3, 3, 3}));
+  EXPECT_TRUE(torch::equal(y.select(1, 0), x.select(1, 0)));
+  EXPECT_TRUE(torch::equal(y.select(1, 1), torch::zeros_like(y.select(1, 1))));
+  EXPECT_TRUE(torch::equal(y.select(1, 2), x.select(1, 2)));
+  EXPECT_THROW(selection(x), c10::Error);  // 4 channels no longer fit
+  std::ostringstream printed;
+  selection->pretty_print(printed);
+  EXPECT_EQ(printed.str(), "demon::ChannelSelection(in=3, out=3, entries=2)");
+  EXPECT_THROW(demon::ChannelSelection(0), std::invalid_argument);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random architectures from the same parts, random dead sets, the same checks.
+
+struct RandomNet : TestModel {
+  explicit RandomNet(uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    auto pick = [&](int64_t lo, int64_t hi) {
+      return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+    };
+    int64_t channels = pick(4, 8);
+    int64_t spatial = 8;
+    layers.push_back(add(conv(3, channels), torch::nn::BatchNorm2d(channels)));
+    const int64_t depth = pick(3, 6);
+    for (int64_t i = 0; i < depth; ++i) {
+      const int64_t kind = pick(0, 5);
+      const std::string name = "p" + std::to_string(i);
+      if (kind == 0) {  // conv-bn-relu to a new width
+        const int64_t out = pick(3, 9);
+        layers.push_back(add(conv(channels, out), torch::nn::BatchNorm2d(out)));
+        channels = out;
+      } else if (kind == 1) {  // depthwise
+        layers.push_back(
+            add(conv(channels, channels, 3, channels), torch::nn::BatchNorm2d(channels)));
+      } else if (kind == 2 || kind == 3) {  // residual block, bare or with selection
+        auto block = std::make_shared<Block>(
+            channels, channels, kind == 2 ? Block::Shortcut::kBare : Block::Shortcut::kSelection);
+        residuals.push_back(register_module(name, block));
+        layers.push_back([block](torch::Tensor x) { return block->forward(x); });
+      } else if (kind == 4) {  // two branches, concatenated
+        const int64_t a = pick(2, 5), b = pick(2, 5);
+        auto left = add(conv(channels, a), torch::nn::BatchNorm2d(a));
+        auto right = add(conv(channels, b, 1), torch::nn::BatchNorm2d(b));
+        layers.push_back([left, right](torch::Tensor x) mutable {
+          return torch::cat({left(x), right(x)}, 1);
+        });
+        channels = a + b;
+      } else if (spatial >= 4) {  // max pool
+        layers.push_back([](torch::Tensor x) { return torch::max_pool2d(x, 2); });
+        spatial /= 2;
+      }
+    }
+    flatten_head = pick(0, 1) == 1;
+    const int64_t features = flatten_head ? channels * spatial * spatial : channels;
+    hidden = register_module("hidden", torch::nn::Linear(features, pick(4, 10)));
+    head = register_module("head", torch::nn::Linear(hidden->weight.size(0), 3));
+  }
+  // conv → norm → relu, registering both modules.
+  std::function<torch::Tensor(torch::Tensor)> add(torch::nn::Conv2d c, torch::nn::BatchNorm2d b) {
+    const std::string n = std::to_string(count++);
+    register_module("conv" + n, c);
+    register_module("bn" + n, b);
+    return [c, b](torch::Tensor x) mutable { return torch::relu(b(c(x))); };
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    for (auto& layer : layers)
+      x = layer(x);
+    x = flatten_head ? x.flatten(1) : torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
+    return head(torch::relu(hidden(x)));
+  }
+  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 8, 8}); }
+
+  std::vector<std::function<torch::Tensor(torch::Tensor)>> layers;
+  std::vector<std::shared_ptr<Block>> residuals;
+  torch::nn::Linear hidden{nullptr}, head{nullptr};
+  bool flatten_head = false;
+  int count = 0;
+};
+
+class RandomSurgeryTest : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(RandomSurgeryTest, RandomDeadSetsPreserveTheFunction) {
+  const uint64_t seed = GetParam();
+  torch::manual_seed(seed);
+  auto model = std::make_shared<RandomNet>(seed);
+  const auto x = model->example_input(5);
+  auto graph = DependencyGraph::discover(*model, model->forward(x));
+  std::mt19937_64 rng(seed * 7 + 1);
+  std::vector<int64_t> units;
+  for (size_t u = 0; u < graph.units().size(); ++u) {
+    if (graph.prunable(u) && std::bernoulli_distribution(0.35)(rng)) {
+      units.push_back(static_cast<int64_t>(u));
+    }
+  }
+  ASSERT_FALSE(units.empty()) << graph;
+  for (int64_t u : units)
+    plant_dead(graph, u);
+  const auto [train_before, eval_before] = outputs(model, x);
+
+  // Shapes and axes before the cut, to predict the parameter count independently.
+  const auto axes_before = graph.axes();
+  std::vector<std::vector<int64_t>> shapes_before;
+  for (const auto& tensor : graph.tensors())
+    shapes_before.push_back(tensor.tensor.sizes().vec());
+
+  auto optimizer = std::make_shared<torch::optim::SGD>(
+      model->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
+  const auto result = demon::prune_units(graph, units, optimizer.get());
+  EXPECT_EQ(result.removed.size() + result.kept_for_min_width.size(), units.size());
+  // Every parameter keeps, along each channel axis, the indices whose unit was not removed.
+  std::vector<bool> removed(graph.units().size(), false);
+  for (int64_t u : result.removed)
+    removed[u] = true;
+  auto shapes = shapes_before;
+  for (const auto& axis : axes_before) {
+    if (axis.tensor < 0)
+      continue;
+    int64_t n = 0;
+    for (int64_t owner : axis.owner)
+      n += !removed[owner];
+    shapes[axis.tensor][axis.dim] = n;
+  }
+  int64_t expected = 0;
+  for (size_t t = 0; t < shapes.size(); ++t) {
+    if (!graph.tensors()[t].is_parameter)
+      continue;
+    int64_t numel = 1;
+    for (int64_t size : shapes[t])
+      numel *= size;
+    expected += numel;
+    EXPECT_EQ(graph.tensors()[t].tensor.sizes().vec(), shapes[t]) << graph.tensors()[t].name;
+  }
+  EXPECT_EQ(parameter_count(*model), expected);
+
+  const auto [train_after, eval_after] = outputs(model, x);
+  expect_close(train_before, train_after, "train mode, seed " + std::to_string(seed));
+  expect_close(eval_before, eval_after, "eval mode, seed " + std::to_string(seed));
+  expect_options_match_shapes(*model);
+  auto fresh = DependencyGraph::discover(*model, model->forward(x));
+  EXPECT_EQ(fresh.live_units(), graph.live_units());
+  optimizer->zero_grad();
+  model->forward(x).pow(2).mean().backward();
+  EXPECT_NO_THROW(optimizer->step());
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, RandomSurgeryTest, ::testing::Range<uint64_t>(1, 13));
+
+}  // namespace
