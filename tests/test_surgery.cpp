@@ -14,6 +14,7 @@
 #include "detail/torch_compat.h"
 #include "graph_support.h"
 #include "models.h"
+#include "support.h"
 
 namespace {
 
@@ -555,5 +556,50 @@ TEST_P(RandomSurgeryTest, RandomDeadSetsPreserveTheFunction) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, RandomSurgeryTest, ::testing::Range<uint64_t>(1, 13));
+
+}  // namespace
+
+namespace {
+
+// The same cut on CUDA: tensors, gradients and optimizer state stay on the device.
+TEST(SurgeryCudaTest, PlantedDeadUnitsOnCuda) {
+  DEMON_REQUIRE_CUDA();
+  for (auto make : {std::function<std::shared_ptr<TestModel>()>(
+                        [] { return std::make_shared<ResNet>(Block::Shortcut::kSelection); }),
+                    std::function<std::shared_ptr<TestModel>()>(
+                        [] { return std::make_shared<DepthwiseNet>(); })}) {
+    torch::manual_seed(0);
+    auto model = make();
+    model->to(torch::kCUDA);
+    const auto x = model->example_input(6).to(torch::kCUDA);
+    auto graph = DependencyGraph::discover(*model, model->forward(x));
+    std::vector<int64_t> units;
+    for (size_t u = 0; u < graph.units().size(); u += 3) {
+      if (graph.prunable(static_cast<int64_t>(u)))
+        units.push_back(static_cast<int64_t>(u));
+    }
+    for (int64_t u : units)
+      plant_dead(graph, u);
+    auto optimizer = std::make_shared<torch::optim::Adam>(model->parameters());
+    optimizer->zero_grad();
+    model->forward(x).pow(2).mean().backward();
+    optimizer->step();
+    const auto [train_before, eval_before] = outputs(model, x);
+    demon::prune_units(graph, units, optimizer.get());
+    const auto [train_after, eval_after] = outputs(model, x);
+    expect_close(train_before, train_after, "cuda train");
+    expect_close(eval_before, eval_after, "cuda eval");
+    for (const auto& p : model->parameters()) {
+      EXPECT_TRUE(p.is_cuda());
+      const auto& state = static_cast<torch::optim::AdamParamState&>(
+          *optimizer->state().at(demon::detail::optimizer_state_key(p)));
+      EXPECT_TRUE(state.exp_avg().is_cuda());
+      EXPECT_EQ(state.exp_avg().sizes(), p.sizes());
+    }
+    optimizer->zero_grad();
+    model->forward(x).pow(2).mean().backward();
+    EXPECT_NO_THROW(optimizer->step());
+  }
+}
 
 }  // namespace
