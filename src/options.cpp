@@ -106,6 +106,13 @@ const std::vector<Field>& fields() {
       DEMON_ENUM_FIELD(noise_mode, noise_mode_from_string),
       DEMON_FIELD(sigma_peak, read_double),
       DEMON_FIELD(seed, read_uint),
+      DEMON_FIELD(prune, read_bool),
+      DEMON_FIELD(prune_every, read_int),
+      DEMON_FIELD(prune_start, read_int),
+      DEMON_FIELD(prune_at_end, read_bool),
+      DEMON_FIELD(min_width, read_int),
+      DEMON_FIELD(epsilon, read_double),
+      DEMON_ENUM_FIELD(death_check, death_check_from_string),
   };
   return table;
 }
@@ -150,6 +157,28 @@ std::string to_string(NoiseMode mode) {
   throw std::invalid_argument("demon: unknown NoiseMode");
 }
 
+std::string to_string(DeathCheck check) {
+  switch (check) {
+    case DeathCheck::kTrain:
+      return "train";
+    case DeathCheck::kEval:
+      return "eval";
+    case DeathCheck::kBoth:
+      return "both";
+  }
+  throw std::invalid_argument("demon: unknown DeathCheck");
+}
+
+DeathCheck death_check_from_string(const std::string& name) {
+  for (auto value : {DeathCheck::kTrain, DeathCheck::kEval, DeathCheck::kBoth}) {
+    if (to_string(value) == name) {
+      return value;
+    }
+  }
+  throw std::invalid_argument("unknown death check \"" + name +
+                              "\" (expected one of: train, eval, both)");
+}
+
 Regularizer regularizer_from_string(const std::string& name) {
   for (auto value : {Regularizer::kNone, Regularizer::kLasso, Regularizer::kL2}) {
     if (to_string(value) == name) {
@@ -184,6 +213,11 @@ void DemonOptions::validate() const {
           "lambda_peak must be finite and >= 0, got " + std::to_string(lambda_peak()));
   require(std::isfinite(sigma_peak()) && sigma_peak() >= 0.0,
           "sigma_peak must be finite and >= 0, got " + std::to_string(sigma_peak()));
+  require(prune_every() >= 1, "prune_every must be >= 1, got " + std::to_string(prune_every()));
+  require(prune_start() >= 0, "prune_start must be >= 0, got " + std::to_string(prune_start()));
+  require(min_width() >= 1, "min_width must be >= 1, got " + std::to_string(min_width()));
+  require(std::isfinite(epsilon()) && epsilon() >= 0.0,
+          "epsilon must be finite and >= 0, got " + std::to_string(epsilon()));
   // The schedule checks its own shape parameters (pct_start, div_factor, ...).
   try {
     lambda_schedule();

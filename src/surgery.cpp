@@ -1,10 +1,6 @@
 #include "demon/surgery.h"
 
 #include <torch/csrc/autograd/variable.h>
-#include <torch/nn/modules/batchnorm.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
-#include <torch/nn/modules/normalization.h>
 #include <torch/optim/adagrad.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
@@ -20,6 +16,7 @@
 #include <typeinfo>
 
 #include "demon/channel_selection.h"
+#include "detail/module_options.h"
 #include "detail/torch_compat.h"
 
 namespace demon {
@@ -93,51 +90,6 @@ int64_t parameter_count(const DependencyGraph& graph) {
       count += t.tensor.numel();
   }
   return count;
-}
-
-// Module options follow the tensors' new shapes.
-void sync_options(const GraphLayer& layer) {
-  torch::nn::Module* module = layer.module.get();
-  auto sync_conv = [&](auto* conv) {
-    if (conv == nullptr)
-      return false;
-    auto& o = conv->options;
-    // A grouped convolution loses whole groups (the graph makes each group one unit), so its
-    // outputs per group stay fixed; an ungrouped one stays ungrouped.
-    const int64_t groups =
-        o.groups() == 1 ? 1 : conv->weight.size(0) / (o.out_channels() / o.groups());
-    o.out_channels(conv->weight.size(0));
-    o.groups(groups);
-    o.in_channels(conv->weight.size(1) * groups);
-    return true;
-  };
-  if (sync_conv(dynamic_cast<torch::nn::Conv1dImpl*>(module)) ||
-      sync_conv(dynamic_cast<torch::nn::Conv2dImpl*>(module)) ||
-      sync_conv(dynamic_cast<torch::nn::Conv3dImpl*>(module))) {
-    return;
-  }
-  if (auto* linear = dynamic_cast<torch::nn::LinearImpl*>(module)) {
-    linear->options.out_features(linear->weight.size(0));
-    linear->options.in_features(linear->weight.size(1));
-    return;
-  }
-  auto sync_bn = [&](auto* bn) {
-    if (bn == nullptr)
-      return false;
-    const auto& reference = bn->running_mean.defined() ? bn->running_mean : bn->weight;
-    bn->options.num_features(reference.size(0));
-    return true;
-  };
-  if (sync_bn(dynamic_cast<torch::nn::BatchNorm1dImpl*>(module)) ||
-      sync_bn(dynamic_cast<torch::nn::BatchNorm2dImpl*>(module)) ||
-      sync_bn(dynamic_cast<torch::nn::BatchNorm3dImpl*>(module))) {
-    return;
-  }
-  if (auto* gn = dynamic_cast<torch::nn::GroupNormImpl*>(module)) {
-    const int64_t per_group = gn->options.num_channels() / gn->options.num_groups();
-    gn->options.num_channels(gn->weight.size(0));
-    gn->options.num_groups(gn->weight.size(0) / per_group);
-  }
 }
 
 }  // namespace
@@ -309,7 +261,7 @@ PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& unit
     selection->select(in, out);
   }
   for (int layer : touched_layers) {
-    sync_options(graph.layers()[layer]);
+    detail::sync_module_options(*graph.layers()[layer].module);
   }
   graph.remove_units(result.removed);
   result.parameters_after = parameter_count(graph);

@@ -36,7 +36,14 @@ DemonOptions all_non_default() {
       .noise(false)
       .noise_mode(demon::NoiseMode::kAll)
       .sigma_peak(1e-4)
-      .seed(18446744073709551615ULL);
+      .seed(18446744073709551615ULL)
+      .prune(false)
+      .prune_every(250)
+      .prune_start(100)
+      .prune_at_end(false)
+      .min_width(4)
+      .epsilon(1e-3)
+      .death_check(demon::DeathCheck::kBoth);
 }
 
 TEST(OptionsTest, JsonRoundTripKeepsEveryField) {
@@ -56,6 +63,14 @@ TEST(OptionsTest, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(read.noise_mode(), demon::NoiseMode::kAll);
   EXPECT_DOUBLE_EQ(read.sigma_peak(), 1e-4);
   EXPECT_EQ(read.seed(), 18446744073709551615ULL);
+  EXPECT_FALSE(read.prune());
+  EXPECT_EQ(read.prune_every(), 250);
+  EXPECT_EQ(read.prune_start(), 100);
+  EXPECT_FALSE(read.prune_at_end());
+  EXPECT_EQ(read.min_width(), 4);
+  EXPECT_DOUBLE_EQ(read.epsilon(), 1e-3);
+  EXPECT_EQ(read.death_check(), demon::DeathCheck::kBoth);
+  EXPECT_EQ(written.at("death_check"), "both");
   // Enums are written by name.
   EXPECT_EQ(written.at("regularizer"), "l2");
   EXPECT_EQ(written.at("noise_mode"), "all");
@@ -100,6 +115,8 @@ TEST(OptionsTest, WrongTypesAreNamedByKey) {
       {{{"regularizer", "l1"}}, "regularizer", "lasso"},
       {{{"schedule", "cosine"}}, "schedule", "one_cycle"},
       {{{"noise_mode", "live"}}, "noise_mode", "live_only"},
+      {{{"death_check", "eval_mode"}}, "death_check", "train, eval, both"},
+      {{{"prune_every", 1.5}}, "prune_every", "expected an integer"},
   };
   for (const auto& c : cases) {
     const std::string message = parse_error(c.input);
@@ -115,6 +132,9 @@ TEST(OptionsTest, InvalidValuesAreRejectedWhenRead) {
   EXPECT_NE(parse_error(json{{"pct_start", 1.5}}).find("pct_start"), std::string::npos);
   EXPECT_NE(parse_error(json{{"schedule_span", -5}}).find("schedule_span"), std::string::npos);
   EXPECT_NE(parse_error(json{{"total_steps", -5}}).find("total_steps"), std::string::npos);
+  EXPECT_NE(parse_error(json{{"prune_every", 0}}).find("prune_every"), std::string::npos);
+  EXPECT_NE(parse_error(json{{"min_width", 0}}).find("min_width"), std::string::npos);
+  EXPECT_NE(parse_error(json{{"epsilon", -1e-3}}).find("epsilon"), std::string::npos);
 }
 
 TEST(OptionsTest, EffectiveSpanDefaultsToReferenceRatio) {

@@ -1,11 +1,14 @@
 #pragma once
 
 /// Umbrella header: everything demon offers.
+#include "demon/activity.h"
 #include "demon/channel_selection.h"
+#include "demon/checkpoint.h"
 #include "demon/graph.h"
 #include "demon/noise.h"
 #include "demon/options.h"
 #include "demon/pruner.h"
 #include "demon/regularizer.h"
+#include "demon/report.h"
 #include "demon/schedule.h"
 #include "demon/surgery.h"

@@ -27,10 +27,27 @@ enum class NoiseMode {
   kAll,
 };
 
+/// Which evidence decides that a unit is dead at a prune event.
+enum class DeathCheck {
+  /// No unit output above epsilon in any training batch since the last prune event, read in
+  /// training mode (BatchNorm with batch statistics). Free; exact on those batches in training
+  /// mode. A unit dead under batch statistics can in principle be barely alive under running
+  /// statistics, so eval-mode outputs are not guaranteed unchanged.
+  kTrain,
+  /// An eval-mode check (running statistics, dropout off) over the batches given to
+  /// DemonPruner::set_death_check(), AND-ed over them, as in the reference code.
+  kEval,
+  /// Dead in both: exact in training mode on the training batches and in eval mode on the check
+  /// batches.
+  kBoth,
+};
+
 std::string to_string(Regularizer regularizer);
 std::string to_string(NoiseMode mode);
+std::string to_string(DeathCheck check);
 Regularizer regularizer_from_string(const std::string& name);
 NoiseMode noise_mode_from_string(const std::string& name);
+DeathCheck death_check_from_string(const std::string& name);
 
 /// Everything DemonPruner needs to know, with PyTorch-style chained setters:
 /// ```
@@ -62,6 +79,20 @@ struct DemonOptions {
   TORCH_ARG(double, sigma_peak) = 5e-5;
   /// Seed of the noise generator (one generator per device, each seeded with it).
   TORCH_ARG(uint64_t, seed) = 0;
+
+  /// Remove dead units during training (false: pressure only, for ablations).
+  TORCH_ARG(bool, prune) = true;
+  /// A prune event after every `prune_every` steps (the reference: 1000 of 15626, 5000 of 97656).
+  TORCH_ARG(int64_t, prune_every) = 1000;
+  /// No prune event before this step.
+  TORCH_ARG(int64_t, prune_start) = 0;
+  /// One more prune event when the step count reaches total_steps.
+  TORCH_ARG(bool, prune_at_end) = true;
+  /// Every channel group keeps at least this many units.
+  TORCH_ARG(int64_t, min_width) = 1;
+  /// A unit is dead when |activation| <= epsilon everywhere; 0 is exact.
+  TORCH_ARG(double, epsilon) = 0.0;
+  TORCH_ARG(DeathCheck, death_check) = DeathCheck::kTrain;
 
  public:
   /// Throws std::invalid_argument naming the first invalid option.

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "demon/graph.h"
+
+namespace demon {
+
+/// Per-unit "was active" statistics, read from the autograd graph.
+///
+/// observe() reads the output of every activation site of a DependencyGraph from an autograd
+/// graph (after forward, before backward frees the saved tensors), reduces it to one flag per
+/// channel position — active if |output| > epsilon anywhere in the batch — and ORs that into a
+/// record kept on the activation's device: one reduction per activation, no host
+/// synchronization. dead_units() then reads the record on the host.
+///
+/// "Dead" means: every activation whose output reaches a linear consumer of the unit was
+/// |output| <= epsilon at every position, for every sample of every observed pass. With
+/// epsilon = 0 (the default) that is exactly zero, so removing the unit changes nothing on those
+/// passes. For ReLU this is the usual dead neuron; for GELU, SiLU, Tanh, LeakyReLU it needs an
+/// exactly-zero output (rare) or an epsilon > 0, which makes the cut approximate (the removed
+/// contributions are at most epsilon per input of the next layer); Sigmoid never outputs 0.
+class ActivityTracker {
+ public:
+  explicit ActivityTracker(double epsilon = 0.0);
+
+  /// Records one pass. The graph's activation sites are matched, in canonical order, to the
+  /// activation nodes reachable from `root` (a loss or model output with its autograd graph
+  /// still alive); returns false, recording nothing, if they do not match: another structure,
+  /// rediscover the graph. With `same_structure`, every node must match the discovered graph
+  /// (training passes); without, only the activations (an eval-mode pass has no dropout nodes).
+  /// An activation whose output cannot be read (modified in place afterwards) counts as active.
+  bool observe(const DependencyGraph& graph, const torch::Tensor& root, bool same_structure = true);
+
+  /// Prunable units whose read sites were all inactive on the unit's positions in every pass
+  /// observed since the last reset(). Nothing is dead before the first observation.
+  std::vector<int64_t> dead_units(const DependencyGraph& graph) const;
+
+  /// Per-unit activity on the host: 1 if any position of the unit was active, for units read by
+  /// an observed site; -1 for units with no observed site.
+  std::vector<int8_t> unit_activity(const DependencyGraph& graph) const;
+
+  /// Forgets everything (after a prune event: the sites have new sizes).
+  void reset();
+
+  double epsilon() const noexcept { return epsilon_; }
+  int64_t observations() const noexcept { return observations_; }
+  /// Per site (graph order): bool [positions], undefined until observed.
+  const std::vector<torch::Tensor>& records() const noexcept { return records_; }
+  /// Restores records saved from records() (checkpoints).
+  void set_records(std::vector<torch::Tensor> records, int64_t observations);
+
+ private:
+  double epsilon_;
+  int64_t observations_ = 0;
+  std::vector<torch::Tensor> records_;
+};
+
+}  // namespace demon

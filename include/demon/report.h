@@ -1,0 +1,76 @@
+#pragma once
+
+#include <torch/nn/module.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "demon/graph.h"
+
+namespace demon {
+
+/// Output width of one layer the engine knows (channels / features).
+struct LayerWidth {
+  std::string name;
+  std::string kind;
+  int64_t initial = 0;
+  int64_t current = 0;
+};
+
+/// Where the model stands against its initial (dense) self.
+struct ModelSummary {
+  std::vector<LayerWidth> layers;
+  /// Neurons: units whose channels an activation site reads (the paper's "units").
+  int64_t initial_units = 0;
+  int64_t live_units = 0;
+  /// Elements of all the model's parameters.
+  int64_t initial_parameters = 0;
+  int64_t parameters = 0;
+  /// Forward FLOPs per sample of convolution and linear layers, for the input shape seen when
+  /// the graph was discovered.
+  int64_t initial_flops = 0;
+  int64_t flops = 0;
+
+  /// 1 − live units / initial units.
+  double neural_sparsity() const;
+  /// 1 − parameters / initial parameters.
+  double parameter_sparsity() const;
+  /// flops / initial flops.
+  double flops_ratio() const;
+
+  /// One line per layer (initial and current width), then the totals.
+  std::string table() const;
+  nlohmann::json to_json() const;
+};
+
+/// The state of `model` as seen through `graph`. `initial`, if given, supplies the initial
+/// figures (layers matched by name); without it the current figures are also the initial ones.
+ModelSummary summarize(const DependencyGraph& graph, const torch::nn::Module& model,
+                       const ModelSummary* initial = nullptr);
+
+/// One prune event.
+struct PruneReport {
+  struct GroupChange {
+    std::string name;
+    int64_t before = 0;
+    int64_t after = 0;
+  };
+  int64_t step = 0;
+  /// Which evidence chose the units: "train" (activity since the last prune, BatchNorm with batch
+  /// statistics), "eval" (eval-mode death check), "both".
+  std::string criterion;
+  int64_t units_removed = 0;
+  /// Units found dead but kept so that no group goes below min_width.
+  int64_t units_kept_for_min_width = 0;
+  std::vector<GroupChange> groups;  ///< groups that lost units
+  ModelSummary before;
+  ModelSummary after;
+
+  std::string table() const;
+  nlohmann::json to_json() const;
+};
+
+}  // namespace demon

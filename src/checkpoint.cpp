@@ -1,0 +1,187 @@
+#include "demon/checkpoint.h"
+
+#include <torch/csrc/autograd/variable.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <stdexcept>
+#include <unordered_map>
+#include <vector>
+
+#include "demon/pruner.h"
+#include "detail/atomic_file.h"
+#include "detail/module_options.h"
+
+namespace demon {
+namespace {
+
+constexpr const char* kFormat = "demon-checkpoint";
+constexpr int kVersion = 1;
+
+struct NamedTensor {
+  std::string name;
+  torch::Tensor tensor;
+  bool is_buffer;
+};
+
+// Parameters then buffers, in the model's own order. Archive keys are positional ("t0", ...):
+// LibTorch's archives do not accept dotted names.
+std::vector<NamedTensor> model_tensors(const torch::nn::Module& model) {
+  std::vector<NamedTensor> tensors;
+  for (const auto& item : model.named_parameters()) {
+    tensors.push_back({item.key(), item.value(), false});
+  }
+  for (const auto& item : model.named_buffers()) {
+    tensors.push_back({item.key(), item.value(), true});
+  }
+  return tensors;
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  return c10::str(c10::IntArrayRef(shape));
+}
+
+[[noreturn]] void mismatch(const std::string& path, const std::string& what) {
+  throw std::invalid_argument("demon::load_checkpoint: \"" + path +
+                              "\" does not fit the model: " + what);
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const torch::nn::Module& model,
+                     const torch::optim::Optimizer* optimizer, const DemonPruner* pruner,
+                     const nlohmann::json& extra) {
+  torch::serialize::OutputArchive archive;
+  nlohmann::json manifest = {{"format", kFormat}, {"version", kVersion}};
+  nlohmann::json entries = nlohmann::json::array();
+  const auto tensors = model_tensors(model);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const auto& t = tensors[i];
+    entries.push_back({{"name", t.name},
+                       {"shape", t.tensor.sizes().vec()},
+                       {"dtype", std::string(c10::toString(t.tensor.scalar_type()))},
+                       {"buffer", t.is_buffer}});
+    archive.write("t" + std::to_string(i), t.tensor.detach(), t.is_buffer);
+  }
+  manifest["tensors"] = entries;
+  manifest["extra"] = extra;
+  manifest["has_optimizer"] = optimizer != nullptr;
+  manifest["has_pruner"] = pruner != nullptr;
+  archive.write("manifest", c10::IValue(manifest.dump()));
+  if (optimizer != nullptr) {
+    torch::serialize::OutputArchive state;
+    optimizer->save(state);
+    archive.write("optimizer", state);
+  }
+  if (pruner != nullptr) {
+    torch::serialize::OutputArchive state;
+    pruner->save(state);
+    archive.write("pruner", state);
+  }
+  detail::replace_file_atomically(path, [&](const std::string& temp) { archive.save_to(temp); });
+}
+
+nlohmann::json load_checkpoint(const std::string& path, torch::nn::Module& model,
+                               torch::optim::Optimizer* optimizer, DemonPruner* pruner) {
+  auto tensors = model_tensors(model);
+  const torch::Device device =
+      tensors.empty() ? torch::Device(torch::kCPU) : tensors.front().tensor.device();
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path, device);
+  } catch (const c10::Error& error) {
+    throw std::invalid_argument("demon::load_checkpoint: cannot read \"" + path +
+                                "\": " + error.what_without_backtrace());
+  }
+  c10::IValue value;
+  if (!archive.try_read("manifest", value) || !value.isString()) {
+    throw std::invalid_argument("demon::load_checkpoint: \"" + path +
+                                "\" is not a demon checkpoint (no manifest)");
+  }
+  const auto manifest = nlohmann::json::parse(value.toStringRef());
+  if (manifest.value("format", "") != kFormat || manifest.value("version", 0) != kVersion) {
+    throw std::invalid_argument("demon::load_checkpoint: \"" + path +
+                                "\" has an unknown format or version");
+  }
+  const auto& entries = manifest.at("tensors");
+
+  // 1. Everything must fit before anything changes.
+  std::unordered_map<std::string, size_t> model_index;
+  for (size_t i = 0; i < tensors.size(); ++i)
+    model_index[tensors[i].name] = i;
+  std::vector<torch::Tensor> loaded(tensors.size());
+  for (size_t e = 0; e < entries.size(); ++e) {
+    const auto& entry = entries[e];
+    const std::string name = entry.at("name");
+    const auto found = model_index.find(name);
+    if (found == model_index.end()) {
+      mismatch(path, "it has \"" + name + "\", the model has no such parameter or buffer");
+    }
+    const auto& current = tensors[found->second].tensor;
+    const std::vector<int64_t> shape = entry.at("shape");
+    const std::string dtype = entry.at("dtype");
+    if (dtype != c10::toString(current.scalar_type())) {
+      mismatch(path, "\"" + name + "\" is " + dtype + " in the checkpoint, " +
+                         c10::toString(current.scalar_type()) + " in the model");
+    }
+    bool fits = static_cast<int64_t>(shape.size()) == current.dim();
+    for (size_t d = 0; fits && d < shape.size(); ++d)
+      fits = shape[d] <= current.size(d);
+    if (!fits) {
+      mismatch(path, "\"" + name + "\" has shape " + shape_text(shape) + " in the checkpoint, " +
+                         c10::str(current.sizes()) + " in the model (a pruned model only shrinks)");
+    }
+    torch::Tensor tensor;
+    archive.read("t" + std::to_string(e), tensor, entry.at("buffer").get<bool>());
+    if (tensor.sizes().vec() != shape) {
+      mismatch(path, "\"" + name + "\" is stored with shape " + c10::str(tensor.sizes()) +
+                         ", its manifest says " + shape_text(shape));
+    }
+    loaded[found->second] = tensor.to(current.device());
+  }
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (!loaded[i].defined()) {
+      mismatch(path, "the model has \"" + tensors[i].name + "\", the checkpoint does not");
+    }
+  }
+  if (optimizer != nullptr && !manifest.value("has_optimizer", false)) {
+    mismatch(path, "an optimizer was given but the checkpoint holds no optimizer state");
+  }
+  if (pruner != nullptr && !manifest.value("has_pruner", false)) {
+    mismatch(path, "a pruner was given but the checkpoint holds no pruner state");
+  }
+
+  // 2. The optimizer's and pruner's sections (they do not depend on the model's shapes), so
+  //    that a failure there still leaves the model untouched.
+  if (optimizer != nullptr) {
+    torch::serialize::InputArchive state;
+    archive.read("optimizer", state);
+    optimizer->load(state);
+  }
+  if (pruner != nullptr) {
+    torch::serialize::InputArchive state;
+    archive.read("pruner", state);
+    pruner->load(state);
+  }
+
+  // 3. Shrink and fill in place, then let module options follow.
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      auto& target = tensors[i].tensor;
+      target.set_data(loaded[i]);
+      if (target.requires_grad()) {
+        target.mutable_grad() = torch::Tensor();
+        if (auto* meta = torch::autograd::impl::get_autograd_meta(target)) {
+          meta->grad_accumulator_.reset();  // the old one records the old shape
+        }
+      }
+    }
+  }
+  for (const auto& module : model.modules()) {
+    detail::sync_module_options(*module);
+  }
+  return manifest.value("extra", nlohmann::json::object());
+}
+
+}  // namespace demon

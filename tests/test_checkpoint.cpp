@@ -1,0 +1,198 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "demon/checkpoint.h"
+#include "demon/pruner.h"
+#include "graph_support.h"
+#include "models.h"
+#include "support.h"
+#include "training_support.h"
+
+namespace {
+
+using demon::DemonOptions;
+using demon::DemonPruner;
+using namespace demon::testing;
+namespace fs = std::filesystem;
+
+class CheckpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("demon_checkpoint_test_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  fs::path dir_;
+};
+
+DemonOptions pruning_options(int64_t steps) {
+  return DemonOptions(steps).lambda_peak(0.1).sigma_peak(1e-4).prune_every(15).seed(3);
+}
+
+std::shared_ptr<torch::optim::AdamW> adamw(resnet18_cifar10::ResNet18& model) {
+  return std::make_shared<torch::optim::AdamW>(model->parameters(),
+                                               torch::optim::AdamWOptions(2e-2).weight_decay(5e-4));
+}
+
+std::string read_bytes(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TEST_F(CheckpointTest, PrunedModelLoadsIntoAFreshDenseModel) {
+  auto model = small_resnet();
+  auto optimizer = adamw(model);
+  DemonPruner pruner(model.ptr(), optimizer, pruning_options(90));
+  train(pruner, model, 0, 90);
+  ASSERT_GT(pruner.summary().parameter_sparsity(), 0.1);
+  demon::save_checkpoint(path("model.pt"), *model, nullptr, nullptr, {{"epoch", 7}});
+
+  auto fresh = small_resnet(/*seed=*/123);
+  const auto extra = demon::load_checkpoint(path("model.pt"), *fresh);
+  EXPECT_EQ(extra.at("epoch"), 7);
+  auto saved = model->named_parameters();
+  for (const auto& item : fresh->named_parameters()) {
+    EXPECT_TRUE(torch::equal(item.value(), saved[item.key()])) << item.key();
+  }
+  for (size_t b = 0; b < model->blocks.size(); ++b) {
+    EXPECT_EQ(fresh->blocks[b]->conv1->options.out_channels(),
+              model->blocks[b]->conv1->weight.size(0));
+    EXPECT_EQ(fresh->blocks[b]->bn1->options.num_features(), model->blocks[b]->bn1->weight.size(0));
+  }
+  EXPECT_EQ(fresh->head->options.in_features(), model->head->weight.size(1));
+  model->eval();
+  fresh->eval();
+  const auto x = synthetic_batch(999).first;
+  EXPECT_TRUE(torch::equal(model->forward(x), fresh->forward(x)));
+  // It trains at its new size.
+  fresh->train();
+  auto fresh_optimizer = adamw(fresh);
+  fresh_optimizer->zero_grad();
+  torch::cross_entropy_loss(fresh->forward(x), synthetic_batch(999).second).backward();
+  EXPECT_NO_THROW(fresh_optimizer->step());
+}
+
+TEST_F(CheckpointTest, AMismatchIsNamedAndChangesNothing) {
+  auto model = small_resnet();
+  demon::save_checkpoint(path("resnet.pt"), *model);
+  // Another architecture.
+  auto vgg = std::make_shared<VggNet>();
+  const int64_t before = parameter_count(*vgg);
+  try {
+    demon::load_checkpoint(path("resnet.pt"), *vgg);
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("\"stem.weight\""), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(parameter_count(*vgg), before);
+  // A wider checkpoint does not fit a narrower model.
+  auto narrow =
+      resnet18_cifar10::ResNet18(resnet18_cifar10::ResNetOptions().width(0.0625).num_classes(4));
+  try {
+    demon::load_checkpoint(path("resnet.pt"), *narrow);
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("stem.weight"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("only shrinks"), std::string::npos) << e.what();
+  }
+  // Asking for optimizer state a model-only checkpoint does not have.
+  auto same = small_resnet();
+  auto optimizer = adamw(same);
+  EXPECT_THROW(demon::load_checkpoint(path("resnet.pt"), *same, optimizer.get()),
+               std::invalid_argument);
+}
+
+TEST_F(CheckpointTest, UnreadableFilesAreClearErrors) {
+  auto model = small_resnet();
+  try {
+    demon::load_checkpoint(path("missing.pt"), *model);
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.pt"), std::string::npos) << e.what();
+  }
+  torch::save(torch::ones({3}), path("tensor.pt"));
+  EXPECT_THROW(demon::load_checkpoint(path("tensor.pt"), *model), std::invalid_argument);
+}
+
+// A run resumed from a checkpoint continues exactly like the uninterrupted run: same
+// parameters, bit for bit, after more steps and more prune events.
+TEST_F(CheckpointTest, ResumeIsBitIdentical) {
+  // Units are removed at steps 60, 75 and 90; cut between events, so that the activity gathered
+  // since the last event must be carried over, with units removed both before and after the cut.
+  const int64_t steps = 90, cut = 67;
+  auto model = small_resnet();
+  auto optimizer = adamw(model);
+  DemonPruner pruner(model.ptr(), optimizer, pruning_options(steps));
+  int64_t removed_before_cut = 0, removed_after_cut = 0;
+  pruner.on_prune([&](const demon::PruneReport& r) {
+    (r.step < cut ? removed_before_cut : removed_after_cut) += r.units_removed;
+  });
+  train(pruner, model, 0, cut);
+  demon::save_checkpoint(path("run.pt"), *model, optimizer.get(), &pruner, {{"step", cut}});
+  train(pruner, model, cut, steps);
+  ASSERT_GT(removed_before_cut, 0);
+  ASSERT_GT(removed_after_cut, 0);
+
+  auto resumed = small_resnet(/*seed=*/77);  // a fresh dense model; its init is overwritten
+  auto resumed_optimizer = adamw(resumed);
+  DemonPruner resumed_pruner(resumed.ptr(), resumed_optimizer, pruning_options(steps));
+  const auto extra =
+      demon::load_checkpoint(path("run.pt"), *resumed, resumed_optimizer.get(), &resumed_pruner);
+  EXPECT_EQ(extra.at("step"), cut);
+  EXPECT_EQ(resumed_pruner.current_step(), cut);
+  EXPECT_EQ(resumed_pruner.prune_events(), 4);  // steps 15, 30, 45, 60
+  train(resumed_pruner, resumed, cut, steps);
+
+  EXPECT_EQ(resumed_pruner.prune_events(), pruner.prune_events());
+  EXPECT_EQ(resumed_pruner.summary().to_json(), pruner.summary().to_json());
+  expect_bitwise_equal(snapshot(*resumed), snapshot(*model), "resumed run");
+  auto buffers = model->named_buffers();
+  for (const auto& item : resumed->named_buffers()) {
+    EXPECT_TRUE(torch::equal(item.value(), buffers[item.key()])) << item.key();
+  }
+}
+
+TEST_F(CheckpointTest, ResumingWithOtherOptionsIsRefused) {
+  auto model = small_resnet();
+  auto optimizer = adamw(model);
+  DemonPruner pruner(model.ptr(), optimizer, pruning_options(40));
+  train(pruner, model, 0, 3);
+  demon::save_checkpoint(path("run.pt"), *model, optimizer.get(), &pruner);
+  auto other = small_resnet();
+  auto other_optimizer = adamw(other);
+  DemonPruner other_pruner(other.ptr(), other_optimizer, pruning_options(40).lambda_peak(0.2));
+  const int64_t before = parameter_count(*other);
+  EXPECT_THROW(demon::load_checkpoint(path("run.pt"), *other, other_optimizer.get(), &other_pruner),
+               std::invalid_argument);
+  EXPECT_EQ(parameter_count(*other), before);
+}
+
+// A failed write leaves the previous checkpoint in place, byte for byte.
+TEST_F(CheckpointTest, WritesAreAtomic) {
+  auto model = small_resnet();
+  const std::string file = path("ckpt.pt");
+  demon::save_checkpoint(file, *model, nullptr, nullptr, {{"version", 1}});
+  const std::string good = read_bytes(file);
+  ASSERT_FALSE(good.empty());
+  // Make the temporary file impossible to create: a directory stands in its place.
+  fs::create_directories(file + ".tmp." + std::to_string(::getpid()));
+  {
+    torch::NoGradGuard no_grad;
+    model->stem->weight.fill_(42.0);
+  }
+  EXPECT_ANY_THROW(demon::save_checkpoint(file, *model, nullptr, nullptr, {{"version", 2}}));
+  EXPECT_EQ(read_bytes(file), good);
+  auto fresh = small_resnet();
+  EXPECT_EQ(demon::load_checkpoint(file, *fresh).at("version"), 1);
+  EXPECT_FALSE(torch::equal(fresh->stem->weight, model->stem->weight));
+}
+
+}  // namespace
