@@ -5,24 +5,15 @@
 //   ./build/bench/bench_engine [--benchmark_filter=...]
 //
 // Uses every core unless OMP_NUM_THREADS is set; the thread count is printed in the context.
-#include <benchmark/benchmark.h>
 #include <demon/demon.h>
-#include <torch/torch.h>
 
-#include <cstdlib>
 #include <random>
-#include <thread>
 
-#include "resnet.h"
+#include "bench_support.h"
 
 namespace {
 
-using resnet18_cifar10::ResNet18;
-
-torch::Device device_of(const benchmark::State& state) {
-  return state.range(0) == 1 ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-}
-
+// Arg 0: CPU; 1: CUDA (skipped without a GPU).
 bool skip_without_cuda(benchmark::State& state) {
   if (state.range(0) == 1 && !torch::cuda::is_available()) {
     state.SkipWithError("no CUDA device");
@@ -31,24 +22,18 @@ bool skip_without_cuda(benchmark::State& state) {
   return false;
 }
 
-void synchronize(const torch::Device& device) {
-  if (device.is_cuda())
-    torch::cuda::synchronize();
+torch::Device device_of(const benchmark::State& state) {
+  return state.range(0) == 1 ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
 void BM_Discover(benchmark::State& state) {
   if (skip_without_cuda(state))
     return;
-  const auto device = device_of(state);
-  torch::manual_seed(0);
-  ResNet18 model;
-  model->to(device);
-  const auto x = torch::randn({32, 3, 32, 32}, device);
-  const auto y = torch::randint(0, 10, {32}, torch::TensorOptions(device).dtype(torch::kLong));
-  const auto loss = torch::cross_entropy_loss(model->forward(x), y);
+  bench::Workload work(device_of(state), 32);
+  const auto loss = work.loss();
   int64_t units = 0;
   for (auto _ : state) {
-    auto graph = demon::DependencyGraph::discover(*model, loss);
+    auto graph = demon::DependencyGraph::discover(*work.model, loss);
     units = graph.live_units();
     benchmark::DoNotOptimize(graph);
   }
@@ -58,19 +43,14 @@ void BM_Discover(benchmark::State& state) {
 void BM_PruneEvent(benchmark::State& state) {
   if (skip_without_cuda(state))
     return;
-  const auto device = device_of(state);
   int64_t removed = 0;
   for (auto _ : state) {
     state.PauseTiming();
-    torch::manual_seed(0);
-    ResNet18 model;
-    model->to(device);
-    auto optimizer = std::make_shared<torch::optim::AdamW>(model->parameters(),
+    bench::Workload work(device_of(state), 32);
+    auto optimizer = std::make_shared<torch::optim::AdamW>(work.model->parameters(),
                                                            torch::optim::AdamWOptions(5e-3));
-    const auto x = torch::randn({32, 3, 32, 32}, device);
-    const auto y = torch::randint(0, 10, {32}, torch::TensorOptions(device).dtype(torch::kLong));
-    auto loss = torch::cross_entropy_loss(model->forward(x), y);
-    auto graph = demon::DependencyGraph::discover(*model, loss);
+    auto loss = work.loss();
+    auto graph = demon::DependencyGraph::discover(*work.model, loss);
     loss.backward();
     optimizer->step();
     std::mt19937 rng(1);
@@ -81,10 +61,10 @@ void BM_PruneEvent(benchmark::State& state) {
           units.push_back(u);
       }
     }
-    synchronize(device);
+    work.synchronize();
     state.ResumeTiming();
     const auto result = demon::prune_units(graph, units, optimizer.get());
-    synchronize(device);
+    work.synchronize();
     removed = static_cast<int64_t>(result.removed.size());
   }
   state.counters["units_removed"] = static_cast<double>(removed);
@@ -93,23 +73,17 @@ void BM_PruneEvent(benchmark::State& state) {
 void BM_TrainStep(benchmark::State& state) {
   if (skip_without_cuda(state))
     return;
-  const auto device = device_of(state);
-  torch::manual_seed(0);
-  ResNet18 model;
-  model->to(device);
-  auto optimizer =
-      std::make_shared<torch::optim::AdamW>(model->parameters(), torch::optim::AdamWOptions(5e-3));
-  const auto x = torch::randn({128, 3, 32, 32}, device);
-  const auto y = torch::randint(0, 10, {128}, torch::TensorOptions(device).dtype(torch::kLong));
+  bench::Workload work(device_of(state), 128);
+  auto optimizer = std::make_shared<torch::optim::AdamW>(work.model->parameters(),
+                                                         torch::optim::AdamWOptions(5e-3));
   for (auto _ : state) {
     optimizer->zero_grad();
-    torch::cross_entropy_loss(model->forward(x), y).backward();
+    work.loss().backward();
     optimizer->step();
-    synchronize(device);
+    work.synchronize();
   }
 }
 
-// Arg 0: CPU, 1: CUDA (skipped without a GPU).
 BENCHMARK(BM_Discover)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PruneEvent)->Arg(0)->Arg(1)->Iterations(5)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TrainStep)->Arg(0)->Iterations(3)->Unit(benchmark::kMillisecond);
@@ -118,13 +92,5 @@ BENCHMARK(BM_TrainStep)->Arg(1)->Iterations(20)->Unit(benchmark::kMillisecond);
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (std::getenv("OMP_NUM_THREADS") == nullptr) {
-    torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  }
-  benchmark::AddCustomContext("torch_threads", std::to_string(torch::get_num_threads()));
-  benchmark::AddCustomContext("cuda", torch::cuda::is_available() ? "available" : "none");
-  benchmark::Initialize(&argc, argv);
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_benchmarks(argc, argv);
 }

@@ -7,61 +7,43 @@
 // BM_PairedSteps alternates a bare step and a pruner step on two identical models, so that slow
 // drift of the machine cancels out, and reports their time ratio. Uses every core unless
 // OMP_NUM_THREADS is set; the thread count is printed in the context.
-#include <benchmark/benchmark.h>
 #include <demon/demon.h>
-#include <torch/torch.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <thread>
 
-#include "resnet.h"
+#include "bench_support.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Two identical models: one trained by the bare optimizer, one through the pruner.
 struct Setup {
-  explicit Setup(torch::Device on, int64_t batch) {
-    torch::manual_seed(0);
-    bare_model = resnet18_cifar10::ResNet18();
-    torch::manual_seed(0);
-    pruned_model = resnet18_cifar10::ResNet18();
-    bare_model->to(on);
-    pruned_model->to(on);
+  explicit Setup(torch::Device on, int64_t batch) : bare_work(on, batch), pruned_work(on, batch) {
     bare = std::make_shared<torch::optim::AdamW>(
-        bare_model->parameters(), torch::optim::AdamWOptions(5e-3).weight_decay(5e-4));
+        bare_work.model->parameters(), torch::optim::AdamWOptions(5e-3).weight_decay(5e-4));
     auto optimizer = std::make_shared<torch::optim::AdamW>(
-        pruned_model->parameters(), torch::optim::AdamWOptions(5e-3).weight_decay(5e-4));
+        pruned_work.model->parameters(), torch::optim::AdamWOptions(5e-3).weight_decay(5e-4));
     // Pressure and tracking on, no prune event within the measured steps.
     pruner = std::make_unique<demon::DemonPruner>(
-        pruned_model.ptr(), optimizer,
+        pruned_work.model.ptr(), optimizer,
         demon::DemonOptions(100000).lambda_peak(0.2).sigma_peak(5e-5).prune_every(100000));
-    x = torch::randn({batch, 3, 32, 32}, on);
-    y = torch::randint(0, 10, {batch}, torch::TensorOptions(on).dtype(torch::kLong));
-    device = on;
   }
   void bare_step() {
     bare->zero_grad();
-    torch::cross_entropy_loss(bare_model->forward(x), y).backward();
+    bare_work.loss().backward();
     bare->step();
-    sync();
+    bare_work.synchronize();
   }
   void pruner_step() {
     pruner->zero_grad();
-    pruner->backward(torch::cross_entropy_loss(pruned_model->forward(x), y));
+    pruner->backward(pruned_work.loss());
     pruner->step();
-    sync();
+    pruned_work.synchronize();
   }
-  void sync() const {
-    if (device.is_cuda())
-      torch::cuda::synchronize();
-  }
-  resnet18_cifar10::ResNet18 bare_model{nullptr}, pruned_model{nullptr};
+  bench::Workload bare_work, pruned_work;
   std::shared_ptr<torch::optim::AdamW> bare;
   std::unique_ptr<demon::DemonPruner> pruner;
-  torch::Tensor x, y;
-  torch::Device device = torch::kCPU;
 };
 
 void BM_PairedSteps(benchmark::State& state) {
@@ -98,13 +80,5 @@ BENCHMARK(BM_PairedSteps)->Arg(1)->Iterations(200)->Unit(benchmark::kSecond);
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (std::getenv("OMP_NUM_THREADS") == nullptr) {
-    torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  }
-  benchmark::AddCustomContext("torch_threads", std::to_string(torch::get_num_threads()));
-  benchmark::AddCustomContext("cuda", torch::cuda::is_available() ? "available" : "none");
-  benchmark::Initialize(&argc, argv);
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_benchmarks(argc, argv);
 }

@@ -506,6 +506,12 @@ class GraphBuilder {
         outputs[0] = inputs[0];
         outputs[0].transposed = true;
       }
+      // A dtype cast or copy of one parameter (autocast casts weights to bf16/fp16) is still
+      // that parameter, shape and all.
+      if ((op == "ToCopy" || op == "Clone" || op == "Alias") && inputs.size() == 1 &&
+          inputs[0].kind == Value::Kind::kParam && outputs.size() == 1) {
+        outputs[0] = inputs[0];
+      }
       values_[node.get()] = std::move(outputs);
       return;
     }

@@ -309,3 +309,41 @@ TEST(GraphTest, SummaryNamesLayersGroupsAndReasons) {
 }
 
 }  // namespace
+
+namespace {
+
+// Autocast-style weight casts (ToCopy of a parameter) must not hide the layer behind them.
+struct CastNet : demon::testing::TestModel {
+  CastNet() {
+    c1 = register_module("c1", demon::testing::conv(3, 6));
+    b1 = register_module("b1", torch::nn::BatchNorm2d(6));
+    fc = register_module("fc", torch::nn::Linear(6, 4));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    // What autocast does to a convolution and a linear layer, with a dtype round trip so that
+    // it runs on CPU in float.
+    auto w = c1->weight.to(torch::kDouble).to(torch::kFloat);
+    auto h = torch::relu(b1(torch::conv2d(x, w, {}, 1, 1)));
+    auto pooled = h.mean({2, 3});
+    return torch::linear(pooled, fc->weight.to(torch::kDouble).to(torch::kFloat), fc->bias);
+  }
+  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 5, 5}); }
+  torch::nn::Conv2d c1{nullptr};
+  torch::nn::BatchNorm2d b1{nullptr};
+  torch::nn::Linear fc{nullptr};
+};
+
+TEST(GraphTest, WeightCastsAreSeenThrough) {
+  auto model = std::make_shared<CastNet>();
+  torch::manual_seed(0);
+  const auto graph =
+      demon::DependencyGraph::discover(*model, model->forward(model->example_input(4)));
+  const auto& c1 = demon::testing::group_named(graph, "c1");
+  EXPECT_EQ(c1.units.size(), 6u);
+  int64_t prunable = 0;
+  for (int64_t u : c1.units)
+    prunable += graph.prunable(u);
+  EXPECT_EQ(prunable, 6) << graph;
+}
+
+}  // namespace

@@ -1,0 +1,163 @@
+#include "config.h"
+
+#include <fstream>
+#include <functional>
+#include <stdexcept>
+
+namespace resnet18_cifar10 {
+namespace {
+
+using json = nlohmann::json;
+
+[[noreturn]] void fail(const std::string& message) {
+  throw std::invalid_argument("config: " + message);
+}
+
+template <typename T>
+T read(const json& value, const std::string& key) {
+  const bool ok =
+      std::is_same_v<T, bool>          ? value.is_boolean()
+      : std::is_same_v<T, std::string> ? value.is_string()
+      : std::is_floating_point_v<T>    ? value.is_number()
+      : std::is_unsigned_v<T>
+          ? value.is_number_unsigned() || (value.is_number_integer() && value.get<int64_t>() >= 0)
+      : std::is_integral_v<T> ? value.is_number_integer()
+                              : value.is_array();
+  if (!ok) {
+    fail("key \"" + key + "\" has the wrong type: " + value.dump());
+  }
+  try {
+    return value.get<T>();
+  } catch (const json::exception&) {
+    fail("key \"" + key + "\" has the wrong type: " + value.dump());
+  }
+}
+
+// One row per key: how to write it, how to read it.
+struct Field {
+  const char* key;
+  std::function<json(const TrainConfig&)> get;
+  std::function<void(TrainConfig&, const json&)> set;
+};
+
+#define FIELD(name)                                                    \
+  Field {                                                              \
+#name, [](const TrainConfig& c) { return json(c.name); },            \
+        [](TrainConfig& c, const json& v) {                              \
+          c.name = read<decltype(TrainConfig::name)>(v, #name);          \
+        } \
+  }
+
+const std::vector<Field>& fields() {
+  static const std::vector<Field> table = {
+      FIELD(data_dir),
+      FIELD(synthetic_train),
+      FIELD(synthetic_test),
+      FIELD(augment),
+      FIELD(width),
+      FIELD(selection_shortcuts),
+      FIELD(epochs),
+      FIELD(batch_size),
+      FIELD(eval_batch_size),
+      FIELD(optimizer),
+      FIELD(lr),
+      FIELD(weight_decay),
+      FIELD(momentum),
+      FIELD(lr_schedule),
+      FIELD(lr_decay_epochs),
+      FIELD(lr_decay_factor),
+      FIELD(dense),
+      FIELD(death_check_batches),
+      FIELD(death_check_batch_size),
+      FIELD(device),
+      FIELD(amp),
+      FIELD(channels_last),
+      FIELD(seed),
+      FIELD(threads),
+      FIELD(log_every),
+      Field{"demon", [](const TrainConfig& c) { return c.demon; },
+            [](TrainConfig& c, const json& v) {
+              if (!v.is_object())
+                fail("key \"demon\" must be an object of DemonOptions keys");
+              c.demon = v;
+            }},
+  };
+  return table;
+}
+#undef FIELD
+
+}  // namespace
+
+json TrainConfig::to_json() const {
+  json out = json::object();
+  for (const auto& field : fields())
+    out[field.key] = field.get(*this);
+  return out;
+}
+
+TrainConfig TrainConfig::from_json(const json& in) {
+  if (!in.is_object())
+    fail("expected a JSON object");
+  TrainConfig config;
+  for (const auto& [key, value] : in.items()) {
+    bool known = false;
+    for (const auto& field : fields()) {
+      if (key == field.key) {
+        field.set(config, value);
+        known = true;
+      }
+    }
+    if (!known)
+      fail("unknown key \"" + key + "\"");
+  }
+  config.validate();
+  return config;
+}
+
+TrainConfig TrainConfig::load(const std::string& path) {
+  std::ifstream file(path);
+  if (!file)
+    fail("cannot open \"" + path + "\"");
+  try {
+    return from_json(json::parse(file));
+  } catch (const json::parse_error& error) {
+    fail("\"" + path + "\" is not valid JSON: " + error.what());
+  }
+}
+
+void TrainConfig::validate() const {
+  auto require = [](bool ok, const std::string& message) {
+    if (!ok)
+      fail(message);
+  };
+  require(epochs >= 1, "epochs must be >= 1");
+  require(batch_size >= 1 && eval_batch_size >= 1, "batch sizes must be >= 1");
+  require(width > 0.0, "width must be > 0");
+  require(optimizer == "adamw" || optimizer == "sgd", "optimizer must be \"adamw\" or \"sgd\"");
+  require(lr > 0.0, "lr must be > 0");
+  require(weight_decay >= 0.0, "weight_decay must be >= 0");
+  require(lr_schedule == "step" || lr_schedule == "one_cycle" || lr_schedule == "constant",
+          "lr_schedule must be \"step\", \"one_cycle\" or \"constant\"");
+  require(device == "cpu" || device == "cuda", "device must be \"cpu\" or \"cuda\"");
+  require(amp == "none" || amp == "bf16" || amp == "fp16",
+          "amp must be \"none\", \"bf16\" or \"fp16\"");
+  require(amp == "none" || device == "cuda", "amp needs device \"cuda\"");
+  require(!channels_last || device == "cuda", "channels_last needs device \"cuda\"");
+  require(synthetic_train >= batch_size && synthetic_test >= 1,
+          "synthetic_train must hold one batch and synthetic_test at least one image");
+  require(death_check_batches >= 1 && death_check_batch_size >= 1,
+          "death_check_batches and death_check_batch_size must be >= 1");
+  require(log_every >= 1, "log_every must be >= 1");
+  require(threads >= 0, "threads must be >= 0");
+  demon_options(1);  // throws, naming the key, if the demon object is invalid
+}
+
+demon::DemonOptions TrainConfig::demon_options(int64_t total_steps) const {
+  auto options = demon::options_from_json(demon);
+  if (!demon.contains("total_steps"))
+    options.total_steps(total_steps);
+  options.validate();
+  return options;
+}
+
+}  // namespace resnet18_cifar10

@@ -1,0 +1,524 @@
+#include "trainer.h"
+
+#include <demon/demon.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "autocast.h"
+#include "cifar10.h"
+#include "data_pipeline.h"
+#include "resnet.h"
+#include "synthetic_data.h"
+
+namespace resnet18_cifar10 {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string duration_text(double seconds) {
+  const auto s = static_cast<int64_t>(seconds);
+  char text[32];
+  if (s >= 3600) {
+    std::snprintf(text, sizeof(text), "%lldh%02lldm", static_cast<long long>(s / 3600),
+                  static_cast<long long>(s % 3600 / 60));
+  } else {
+    std::snprintf(text, sizeof(text), "%lldm%02llds", static_cast<long long>(s / 60),
+                  static_cast<long long>(s % 60));
+  }
+  return text;
+}
+
+void use_threads(const TrainConfig& config) {
+  if (config.threads > 0) {
+    torch::set_num_threads(static_cast<int>(config.threads));
+  } else if (std::getenv("OMP_NUM_THREADS") == nullptr) {
+    torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  }
+}
+
+torch::Device device_of(const TrainConfig& config) {
+  if (config.device == "cuda" && !torch::cuda::is_available()) {
+    throw std::runtime_error("device \"cuda\" requested, but no CUDA device is available");
+  }
+  return config.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
+
+// Without a data_dir: $CIFAR10_DIR, ./data or ./data/cifar10 if they hold the release.
+std::string default_data_dir() {
+  std::vector<std::string> candidates;
+  if (const char* env = std::getenv("CIFAR10_DIR"))
+    candidates.emplace_back(env);
+  candidates.emplace_back("data");
+  candidates.emplace_back("data/cifar10");
+  for (const auto& dir : candidates) {
+    if (!find_cifar10(dir).empty())
+      return dir;
+  }
+  return "";
+}
+
+std::pair<Dataset, Dataset> load_data(const TrainConfig& config) {
+  const std::string dir = config.data_dir.empty() ? default_data_dir() : config.data_dir;
+  if (!dir.empty()) {
+    if (find_cifar10(dir).empty()) {
+      throw std::runtime_error("no CIFAR-10 binary release in " + dir +
+                               " (expected data_batch_1.bin ... test_batch.bin there or in its "
+                               "cifar-10-batches-bin/)");
+    }
+    spdlog::info("data: CIFAR-10 from {}", find_cifar10(dir));
+    return {read_cifar10(dir, true), read_cifar10(dir, false)};
+  }
+  spdlog::info(
+      "data: no --data-dir given and no CIFAR-10 in $CIFAR10_DIR, ./data or "
+      "./data/cifar10; using a synthetic CIFAR-shaped set ({} train / {} test images, "
+      "10 classes). Pass --data-dir for real CIFAR-10.",
+      config.synthetic_train, config.synthetic_test);
+  return {make_synthetic_cifar10(config.synthetic_train, config.seed, 0),
+          make_synthetic_cifar10(config.synthetic_test, config.seed, 1)};
+}
+
+ResNet18 build_model(const TrainConfig& config, torch::Device device) {
+  ResNet18 model(
+      ResNetOptions().width(config.width).selection_shortcuts(config.selection_shortcuts));
+  model->to(device);
+  if (config.channels_last) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->parameters()) {
+      if (p.dim() == 4)
+        p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+  }
+  return model;
+}
+
+std::shared_ptr<torch::optim::Optimizer> build_optimizer(const TrainConfig& config,
+                                                         ResNet18& model) {
+  if (config.optimizer == "sgd") {
+    return std::make_shared<torch::optim::SGD>(model->parameters(),
+                                               torch::optim::SGDOptions(config.lr)
+                                                   .momentum(config.momentum)
+                                                   .weight_decay(config.weight_decay));
+  }
+  return std::make_shared<torch::optim::AdamW>(
+      model->parameters(), torch::optim::AdamWOptions(config.lr).weight_decay(config.weight_decay));
+}
+
+// The learning rate at `step` of `total`.
+double learning_rate(const TrainConfig& config, int64_t step, int64_t steps_per_epoch,
+                     int64_t total) {
+  if (config.lr_schedule == "one_cycle") {
+    return demon::Schedule(demon::ScheduleOptions(demon::ScheduleKind::kOneCycle, config.lr, total))
+        .value(step);
+  }
+  double lr = config.lr;
+  if (config.lr_schedule == "step") {
+    const int64_t epoch = step / steps_per_epoch;
+    for (int64_t at : config.lr_decay_epochs) {
+      if (epoch >= at)
+        lr *= config.lr_decay_factor;
+    }
+  }
+  return lr;
+}
+
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups())
+    group.options().set_lr(lr);
+}
+
+torch::Tensor prepare(torch::Tensor images, const TrainConfig& config) {
+  return config.channels_last ? images.contiguous(torch::MemoryFormat::ChannelsLast) : images;
+}
+
+// Runs the model under the configured autocast.
+torch::Tensor run_model(ResNet18& model, const torch::Tensor& images, const TrainConfig& config) {
+  if (config.amp == "none")
+    return model->forward(images);
+  set_cuda_autocast(true, config.amp == "bf16" ? at::kBFloat16 : at::kHalf);
+  auto out = model->forward(images).to(torch::kFloat);
+  set_cuda_autocast(false);
+  return out;
+}
+
+// The model's channel structure from an eval-mode pass: no BatchNorm running statistics change.
+demon::DependencyGraph discover_quietly(ResNet18& model, const torch::Tensor& images,
+                                        const TrainConfig& config) {
+  const bool was_training = model->is_training();
+  model->eval();
+  auto graph =
+      demon::DependencyGraph::discover(*model, run_model(model, prepare(images, config), config));
+  model->train(was_training);
+  return graph;
+}
+
+double evaluate(ResNet18& model, DevicePipeline& test, const TrainConfig& config,
+                torch::Device device) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  torch::Tensor correct = torch::zeros({}, torch::TensorOptions(device).dtype(torch::kLong));
+  for (int64_t b = 0; b < test.batches(); ++b) {
+    auto [images, labels] = test.batch(0, b);
+    correct += run_model(model, prepare(images, config), config).argmax(1).eq(labels).sum();
+  }
+  model->train(was_training);
+  return static_cast<double>(correct.item<int64_t>()) / static_cast<double>(test.size());
+}
+
+// Per layer, in model order: {"layer", "initial", "live"} (convolutions, linear layers,
+// selections: the layers whose output width is a number of units).
+json widths_json(const demon::ModelSummary& summary) {
+  json widths = json::array();
+  for (const auto& layer : summary.layers) {
+    if (layer.kind == "Conv" || layer.kind == "Linear" || layer.kind == "ChannelSelection") {
+      widths.push_back(
+          {{"layer", layer.name}, {"initial", layer.initial}, {"live", layer.current}});
+    }
+  }
+  return widths;
+}
+
+// Keeps the lines of a JSON-lines file whose `key` is <= `limit` (after a resume).
+void truncate_jsonl(const std::string& path, const std::string& key, int64_t limit) {
+  std::ifstream in(path);
+  if (!in)
+    return;
+  std::vector<std::string> kept;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && json::parse(line).value(key, int64_t{0}) <= limit)
+      kept.push_back(line);
+  }
+  in.close();
+  std::ofstream out(path, std::ios::trunc);
+  for (const auto& line : kept)
+    out << line << "\n";
+}
+
+void append_line(const std::string& path, const json& value) {
+  std::ofstream out(path, std::ios::app);
+  out << value.dump() << "\n";
+}
+
+void write_json(const std::string& path, const json& value) {
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << value.dump(2) << "\n";
+  }
+  fs::rename(temp, path);
+}
+
+// fp16 autocast needs the loss scaled so that small gradients do not flush to zero; the grads
+// are unscaled before the pruner sees them (its live mask and regularizer read real gradients).
+class LossScaler {
+ public:
+  torch::Tensor scale(const torch::Tensor& loss) const { return loss * scale_; }
+  // Unscales the gradients; false (and gradients zeroed) if any is not finite.
+  bool unscale(torch::optim::Optimizer& optimizer) {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> grads;
+    for (auto& group : optimizer.param_groups()) {
+      for (auto& p : group.params()) {
+        if (p.grad().defined())
+          grads.push_back(p.mutable_grad());
+      }
+    }
+    torch::_foreach_mul_(grads, 1.0 / scale_);
+    bool finite = true;
+    for (const auto& g : grads)
+      finite = finite && torch::isfinite(g).all().item<bool>();
+    if (!finite) {
+      for (auto& g : grads)
+        g.zero_();
+      scale_ /= 2.0;
+      good_steps_ = 0;
+    } else if (++good_steps_ % 2000 == 0) {
+      scale_ *= 2.0;
+    }
+    return finite;
+  }
+
+ private:
+  double scale_ = 65536.0;
+  int64_t good_steps_ = 0;
+};
+
+}  // namespace
+
+json train(const TrainConfig& config, const RunOptions& run) {
+  use_threads(config);
+  const torch::Device device = device_of(config);
+  fs::create_directories(run.out_dir);
+  const std::string checkpoint_path = run.out_dir + "/checkpoint.pt";
+  const std::string metrics_path = run.out_dir + "/metrics.jsonl";
+  const std::string reports_path = run.out_dir + "/prune_reports.jsonl";
+  write_json(run.out_dir + "/config.json", config.to_json());
+
+  torch::manual_seed(config.seed);
+  auto [train_set, test_set] = load_data(config);
+  DevicePipeline train_data(train_set, device, config.batch_size, /*shuffle=*/true, config.augment,
+                            config.seed);
+  DevicePipeline test_data(test_set, device, config.eval_batch_size, /*shuffle=*/false,
+                           /*augment=*/false, config.seed);
+  const int64_t steps_per_epoch = train_data.batches();
+  const int64_t total_steps = config.epochs * steps_per_epoch;
+
+  ResNet18 model = build_model(config, device);
+  auto optimizer = build_optimizer(config, model);
+  std::unique_ptr<demon::DemonPruner> pruner;
+  if (!config.dense) {
+    pruner = std::make_unique<demon::DemonPruner>(model.ptr(), optimizer,
+                                                  config.demon_options(total_steps));
+    const auto check = pruner->options().death_check();
+    if (check != demon::DeathCheck::kTrain) {
+      // The reference's check: a few unaugmented training batches, BatchNorm in eval mode.
+      const auto images =
+          train_data.head(config.death_check_batches * config.death_check_batch_size);
+      std::vector<torch::Tensor> batches;
+      for (int64_t b = 0; b * config.death_check_batch_size < images.size(0); ++b) {
+        batches.push_back(prepare(images.slice(0, b * config.death_check_batch_size,
+                                               (b + 1) * config.death_check_batch_size),
+                                  config));
+      }
+      pruner->set_death_check(batches, [&model, &config](const torch::Tensor& x) {
+        return run_model(model, x, config);
+      });
+    }
+    pruner->on_prune([&](const demon::PruneReport& report) {
+      spdlog::info(
+          "prune event at step {}: removed {} units ({} groups), neural sparsity {:.3f}, "
+          "parameter sparsity {:.3f}, FLOPs {:.3f} of initial",
+          report.step, report.units_removed, report.groups.size(), report.after.neural_sparsity(),
+          report.after.parameter_sparsity(), report.after.flops_ratio());
+      append_line(reports_path, report.to_json());
+    });
+  }
+  int64_t parameters = 0;
+  for (const auto& p : model->parameters())
+    parameters += p.numel();
+  spdlog::info(
+      "model: ResNet-18 width {} ({} parameters), {} on {}, {} threads; {} epochs x {} "
+      "steps; {}",
+      config.width, parameters, config.optimizer, device.str(), torch::get_num_threads(),
+      config.epochs, steps_per_epoch,
+      config.dense ? "dense baseline" : "DemP " + demon::to_json(pruner->options()).dump());
+
+  int64_t start_epoch = 0;
+  double best_accuracy = 0.0;
+  double train_seconds = 0.0;
+  if (run.resume && fs::exists(checkpoint_path)) {
+    const json extra =
+        demon::load_checkpoint(checkpoint_path, *model, optimizer.get(), pruner.get());
+    if (extra.at("config") != config.to_json()) {
+      throw std::runtime_error("--resume: " + checkpoint_path +
+                               " was written with another configuration");
+    }
+    start_epoch = extra.at("epoch").get<int64_t>() + 1;
+    best_accuracy = extra.at("best_test_accuracy");
+    train_seconds = extra.at("train_seconds");
+    truncate_jsonl(metrics_path, "epoch", start_epoch - 1);
+    truncate_jsonl(reports_path, "step", start_epoch * steps_per_epoch);
+    spdlog::info("resumed from {} after epoch {}", checkpoint_path, start_epoch - 1);
+  } else {
+    for (const auto& path : {metrics_path, reports_path})
+      fs::remove(path);
+  }
+
+  // Figures for dense runs (the pruner keeps its own).
+  std::optional<demon::DependencyGraph> dense_graph;
+  auto summary_now = [&]() {
+    if (pruner)
+      return pruner->summary();
+    if (!dense_graph)
+      dense_graph = discover_quietly(model, train_data.head(2), config);
+    return demon::summarize(*dense_graph, *model);
+  };
+
+  LossScaler scaler;
+  double test_accuracy = 0.0;
+  const int64_t end_epoch = run.stop_after_epochs > 0
+                                ? std::min(config.epochs, start_epoch + run.stop_after_epochs)
+                                : config.epochs;
+  for (int64_t epoch = start_epoch; epoch < end_epoch; ++epoch) {
+    const auto epoch_start = Clock::now();
+    auto window_start = Clock::now();
+    torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions(device));
+    torch::Tensor correct = torch::zeros({}, torch::TensorOptions(device).dtype(torch::kLong));
+    torch::Tensor window_loss = torch::zeros({}, torch::TensorOptions(device));
+    torch::Tensor window_correct =
+        torch::zeros({}, torch::TensorOptions(device).dtype(torch::kLong));
+    model->train();
+    for (int64_t b = 0; b < steps_per_epoch; ++b) {
+      const int64_t step = epoch * steps_per_epoch + b;
+      const double lr = learning_rate(config, step, steps_per_epoch, total_steps);
+      set_learning_rate(*optimizer, lr);
+      auto [images, labels] = train_data.batch(epoch, b);
+      const double lambda = pruner ? pruner->current_lambda() : 0.0;
+      const double sigma = pruner ? pruner->current_sigma() : 0.0;
+
+      optimizer->zero_grad();
+      auto logits = run_model(model, prepare(images, config), config);
+      auto loss = torch::cross_entropy_loss(logits, labels);
+      const auto backward_loss = config.amp == "fp16" ? scaler.scale(loss) : loss;
+      if (pruner) {
+        pruner->backward(backward_loss);
+      } else {
+        backward_loss.backward();
+      }
+      const bool apply = config.amp != "fp16" || scaler.unscale(*optimizer);
+      if (apply) {
+        if (pruner) {
+          pruner->step();
+        } else {
+          optimizer->step();
+        }
+      }
+      {
+        torch::NoGradGuard no_grad;
+        const auto hits = logits.argmax(1).eq(labels).sum();
+        loss_sum += loss.detach();
+        correct += hits;
+        window_loss += loss.detach();
+        window_correct += hits;
+      }
+      if ((b + 1) % config.log_every == 0 || b + 1 == steps_per_epoch) {
+        const int64_t seen = (b % config.log_every) + 1;
+        const double elapsed = seconds_since(window_start);
+        const double per_step = elapsed / static_cast<double>(seen);
+        const auto summary = summary_now();
+        spdlog::info(
+            "[epoch {}/{}] step {}/{} loss {:.4f} acc {:.3f} live units {}/{} lambda {:.2e} "
+            "sigma {:.2e} lr {:.2e} {:.0f} img/s ETA {}",
+            epoch + 1, config.epochs, step + 1, total_steps,
+            window_loss.item<double>() / static_cast<double>(seen),
+            static_cast<double>(window_correct.item<int64_t>()) /
+                static_cast<double>(seen * config.batch_size),
+            summary.live_units, summary.initial_units, lambda, sigma, lr,
+            static_cast<double>(seen * config.batch_size) / elapsed,
+            duration_text(per_step * static_cast<double>(total_steps - step - 1)));
+        window_loss.zero_();
+        window_correct.zero_();
+        window_start = Clock::now();
+      }
+    }
+    const double epoch_seconds = seconds_since(epoch_start);
+    train_seconds += epoch_seconds;
+    test_accuracy = evaluate(model, test_data, config, device);
+    best_accuracy = std::max(best_accuracy, test_accuracy);
+    const auto summary = summary_now();
+    const int64_t images = steps_per_epoch * config.batch_size;
+    const json metrics = {
+        {"epoch", epoch},
+        {"step", (epoch + 1) * steps_per_epoch},
+        {"train_loss", loss_sum.item<double>() / static_cast<double>(steps_per_epoch)},
+        {"train_accuracy",
+         static_cast<double>(correct.item<int64_t>()) / static_cast<double>(images)},
+        {"test_accuracy", test_accuracy},
+        {"lr",
+         learning_rate(config, (epoch + 1) * steps_per_epoch - 1, steps_per_epoch, total_steps)},
+        {"lambda", pruner ? pruner->current_lambda() : 0.0},
+        {"sigma", pruner ? pruner->current_sigma() : 0.0},
+        {"live_units", widths_json(summary)},
+        {"neural_sparsity", summary.neural_sparsity()},
+        {"param_sparsity", summary.parameter_sparsity()},
+        {"flops_ratio", summary.flops_ratio()},
+        {"parameters", summary.parameters},
+        {"epoch_seconds", epoch_seconds},
+        {"images_per_second", static_cast<double>(images) / epoch_seconds}};
+    append_line(metrics_path, metrics);
+    spdlog::info(
+        "[epoch {}/{}] train loss {:.4f} acc {:.4f}, test acc {:.4f} (best {:.4f}), "
+        "neural sparsity {:.3f}, parameter sparsity {:.3f}, FLOPs {:.3f}, {:.1f}s",
+        epoch + 1, config.epochs, metrics["train_loss"].get<double>(),
+        metrics["train_accuracy"].get<double>(), test_accuracy, best_accuracy,
+        summary.neural_sparsity(), summary.parameter_sparsity(), summary.flops_ratio(),
+        epoch_seconds);
+    demon::save_checkpoint(checkpoint_path, *model, optimizer.get(), pruner.get(),
+                           {{"epoch", epoch},
+                            {"best_test_accuracy", best_accuracy},
+                            {"train_seconds", train_seconds},
+                            {"config", config.to_json()}});
+  }
+
+  if (end_epoch < config.epochs) {
+    spdlog::info("stopped after epoch {} of {} (--stop-after); continue with --resume", end_epoch,
+                 config.epochs);
+    return {{"stopped_after_epoch", end_epoch - 1}};
+  }
+  const auto summary = summary_now();
+  demon::save_checkpoint(run.out_dir + "/model_final.pt", *model, nullptr, nullptr,
+                         {{"config", config.to_json()}, {"test_accuracy", test_accuracy}});
+  const int64_t trained_images = config.epochs * steps_per_epoch * config.batch_size;
+  const json result = {{"test_accuracy", test_accuracy},
+                       {"best_test_accuracy", best_accuracy},
+                       {"neural_sparsity", summary.neural_sparsity()},
+                       {"param_sparsity", summary.parameter_sparsity()},
+                       {"flops_ratio", summary.flops_ratio()},
+                       {"parameters", summary.parameters},
+                       {"initial_parameters", summary.initial_parameters},
+                       {"flops", summary.flops},
+                       {"initial_flops", summary.initial_flops},
+                       {"train_seconds", train_seconds},
+                       {"images_per_second", static_cast<double>(trained_images) / train_seconds},
+                       {"prune_events", pruner ? pruner->prune_events() : 0},
+                       {"epochs", config.epochs},
+                       {"steps", total_steps},
+                       {"dense", config.dense},
+                       {"widths", widths_json(summary)},
+                       {"device", device.str()},
+                       {"threads", torch::get_num_threads()}};
+  write_json(run.out_dir + "/summary.json", result);
+  spdlog::info(
+      "done: test accuracy {:.4f} (best {:.4f}), neural sparsity {:.3f}, parameter "
+      "sparsity {:.3f}, FLOPs {:.3f}, {:.0f}s training; results in {}",
+      test_accuracy, best_accuracy, summary.neural_sparsity(), summary.parameter_sparsity(),
+      summary.flops_ratio(), train_seconds, run.out_dir);
+  return result;
+}
+
+json evaluate_checkpoint(const TrainConfig& config, const std::string& checkpoint,
+                         const std::string& out_dir) {
+  use_threads(config);
+  const torch::Device device = device_of(config);
+  auto [train_set, test_set] = load_data(config);
+  DevicePipeline test_data(test_set, device, config.eval_batch_size, false, false, config.seed);
+  ResNet18 model = build_model(config, device);
+  const auto sample = test_data.head(2);
+  const auto dense = demon::summarize(discover_quietly(model, sample, config), *model);
+  demon::load_checkpoint(checkpoint, *model);
+  const auto summary = demon::summarize(discover_quietly(model, sample, config), *model, &dense);
+  const double accuracy = evaluate(model, test_data, config, device);
+  const json result = {{"checkpoint", checkpoint},
+                       {"test_accuracy", accuracy},
+                       {"parameters", summary.parameters},
+                       {"param_sparsity", summary.parameter_sparsity()},
+                       {"flops_ratio", summary.flops_ratio()},
+                       {"widths", widths_json(summary)}};
+  spdlog::info(
+      "eval {}: test accuracy {:.4f}, {} parameters ({:.3f} sparsity), FLOPs {:.3f} of "
+      "the dense model",
+      checkpoint, accuracy, summary.parameters, summary.parameter_sparsity(),
+      summary.flops_ratio());
+  if (!out_dir.empty()) {
+    fs::create_directories(out_dir);
+    write_json(out_dir + "/eval.json", result);
+  }
+  return result;
+}
+
+}  // namespace resnet18_cifar10

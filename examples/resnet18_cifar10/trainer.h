@@ -1,0 +1,37 @@
+#pragma once
+
+// Training and evaluation runs of the example, with everything they write to disk:
+//   config.json          the effective configuration
+//   metrics.jsonl        one JSON object per epoch
+//   prune_reports.jsonl  one JSON object per prune event (DemP runs)
+//   checkpoint.pt        after every epoch (atomic; --resume continues from it)
+//   model_final.pt       the trained (pruned) model, for --eval-only
+//   summary.json         the run's results
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "config.h"
+
+namespace resnet18_cifar10 {
+
+struct RunOptions {
+  std::string out_dir = "out";
+  /// Continue from out_dir/checkpoint.pt when it exists (same configuration required).
+  bool resume = false;
+  /// Stop after this many epochs in this invocation (0: run to the end), leaving a checkpoint to
+  /// --resume from: long runs in chunks, e.g. on preemptible machines.
+  int64_t stop_after_epochs = 0;
+};
+
+/// Trains as configured; returns what summary.json holds.
+nlohmann::json train(const TrainConfig& config, const RunOptions& run);
+
+/// Loads `checkpoint` into a dense model built from `config` (the width must match the run that
+/// wrote it), evaluates it on the test set and returns (and, with an out_dir, writes eval.json)
+/// its accuracy, size and FLOPs.
+nlohmann::json evaluate_checkpoint(const TrainConfig& config, const std::string& checkpoint,
+                                   const std::string& out_dir);
+
+}  // namespace resnet18_cifar10

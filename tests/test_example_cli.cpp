@@ -1,0 +1,180 @@
+// The example program through its real command line: files written, pruning, --resume,
+// --eval-only, demon_plot, errors.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+class ExampleCliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir() = fs::temp_directory_path() / ("demon_cli_test_" + std::to_string(::getpid()));
+    fs::remove_all(dir());
+    fs::create_directories(dir());
+    // 3 epochs of 16 steps on synthetic data, width 1/8: a prune event every 16 steps.
+    std::ofstream(dir() / "tiny.json")
+        << json{{"width", 0.125},
+                {"epochs", 3},
+                {"batch_size", 64},
+                {"synthetic_train", 1024},
+                {"synthetic_test", 256},
+                {"lr", 0.03},
+                {"lr_schedule", "constant"},
+                {"log_every", 8},
+                {"death_check_batches", 1},
+                {"death_check_batch_size", 128},
+                {"demon", {{"lambda_peak", 0.5}, {"prune_every", 16}, {"death_check", "both"}}}};
+    // The uninterrupted run every test below refers to.
+    full_rc() = run("--config " + (dir() / "tiny.json").string() + " --out " + out("full"));
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir()); }
+
+  static fs::path& dir() {
+    static fs::path path;
+    return path;
+  }
+  static int& full_rc() {
+    static int rc = -1;
+    return rc;
+  }
+  static std::string out(const std::string& name) { return (dir() / name).string(); }
+  static int run(const std::string& args, const std::string& binary = DEMON_EXAMPLE_BINARY) {
+    const std::string command = binary + " " + args + " > " + out("last.log") + " 2>&1";
+    return std::system(command.c_str());
+  }
+  static std::string log() {
+    std::ifstream in(out("last.log"));
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  static std::vector<json> lines(const std::string& path) {
+    std::vector<json> result;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty())
+        result.push_back(json::parse(line));
+    }
+    return result;
+  }
+  static json read(const std::string& path) { return json::parse(std::ifstream(path)); }
+};
+
+TEST_F(ExampleCliTest, HelpDocumentsTheOptions) {
+  ASSERT_EQ(run("--help"), 0);
+  for (const char* option : {"--config", "--data-dir", "--out", "--epochs", "--device", "--seed",
+                             "--optimizer", "--lr", "--lambda", "--sigma", "--prune-every",
+                             "--batch-size", "--width", "--resume", "--eval-only", "--dense"}) {
+    EXPECT_NE(log().find(option), std::string::npos) << option;
+  }
+}
+
+TEST_F(ExampleCliTest, SyntheticRunWritesEverythingAndPrunes) {
+  ASSERT_EQ(full_rc(), 0);
+  for (const char* file : {"config.json", "metrics.jsonl", "prune_reports.jsonl", "checkpoint.pt",
+                           "model_final.pt", "summary.json"}) {
+    EXPECT_TRUE(fs::exists(out("full") + "/" + file)) << file;
+  }
+  const auto metrics = lines(out("full") + "/metrics.jsonl");
+  ASSERT_EQ(metrics.size(), 3u);
+  for (const char* key : {"epoch", "step", "train_loss", "train_accuracy", "test_accuracy",
+                          "lambda", "sigma", "live_units", "neural_sparsity", "param_sparsity",
+                          "flops_ratio", "epoch_seconds", "images_per_second"}) {
+    EXPECT_TRUE(metrics.back().contains(key)) << key;
+  }
+  EXPECT_EQ(metrics.back().at("step"), 48);
+  const auto summary = read(out("full") + "/summary.json");
+  for (const char* key :
+       {"test_accuracy", "best_test_accuracy", "neural_sparsity", "param_sparsity", "flops_ratio",
+        "train_seconds", "images_per_second", "prune_events"}) {
+    EXPECT_TRUE(summary.contains(key)) << key;
+  }
+  EXPECT_EQ(summary.at("prune_events"), 3);
+  EXPECT_GT(summary.at("neural_sparsity").get<double>(), 0.0);
+  EXPECT_GT(summary.at("param_sparsity").get<double>(), 0.0);
+  EXPECT_LT(summary.at("flops_ratio").get<double>(), 1.0);
+  const auto reports = lines(out("full") + "/prune_reports.jsonl");
+  ASSERT_EQ(reports.size(), 3u);
+  EXPECT_GT(reports.back().at("units_removed").get<int>(), 0);
+  // The effective config is the file's.
+  EXPECT_EQ(read(out("full") + "/config.json").at("width"), 0.125);
+}
+
+TEST_F(ExampleCliTest, ResumeAfterAnInterruptionMatchesTheFullRun) {
+  ASSERT_EQ(full_rc(), 0);
+  const std::string config = "--config " + (dir() / "tiny.json").string();
+  ASSERT_EQ(run(config + " --out " + out("parts") + " --stop-after 1"), 0) << log();
+  EXPECT_FALSE(fs::exists(out("parts") + "/summary.json"));
+  ASSERT_EQ(lines(out("parts") + "/metrics.jsonl").size(), 1u);
+  ASSERT_EQ(run(config + " --out " + out("parts") + " --resume"), 0) << log();
+  EXPECT_NE(log().find("resumed from"), std::string::npos);
+  const auto full = lines(out("full") + "/metrics.jsonl");
+  const auto parts = lines(out("parts") + "/metrics.jsonl");
+  ASSERT_EQ(parts.size(), full.size());
+  for (size_t e = 0; e < full.size(); ++e) {
+    for (const char* key : {"train_loss", "train_accuracy", "test_accuracy", "neural_sparsity",
+                            "param_sparsity", "flops_ratio", "live_units"}) {
+      EXPECT_EQ(parts[e].at(key), full[e].at(key)) << "epoch " << e << " " << key;
+    }
+  }
+  EXPECT_EQ(lines(out("parts") + "/prune_reports.jsonl").size(), 3u);
+  // Resuming with another configuration is refused.
+  EXPECT_NE(run(config + " --out " + out("parts") + " --resume --lr 0.01 --epochs 4"), 0);
+}
+
+TEST_F(ExampleCliTest, EvalOnlyOnThePrunedCheckpoint) {
+  ASSERT_EQ(full_rc(), 0);
+  ASSERT_EQ(run("--config " + (dir() / "tiny.json").string() + " --eval-only " + out("full") +
+                "/model_final.pt --out " + out("eval")),
+            0)
+      << log();
+  const auto eval = read(out("eval") + "/eval.json");
+  const auto summary = read(out("full") + "/summary.json");
+  EXPECT_DOUBLE_EQ(eval.at("test_accuracy").get<double>(),
+                   summary.at("test_accuracy").get<double>());
+  EXPECT_EQ(eval.at("parameters"), summary.at("parameters"));
+  EXPECT_LT(eval.at("flops_ratio").get<double>(), 1.0);
+}
+
+TEST_F(ExampleCliTest, DenseBaselineInTheSameHarness) {
+  ASSERT_EQ(run("--config " + (dir() / "tiny.json").string() + " --dense --epochs 1 --out " +
+                out("dense")),
+            0)
+      << log();
+  const auto summary = read(out("dense") + "/summary.json");
+  EXPECT_EQ(summary.at("dense"), true);
+  EXPECT_EQ(summary.at("prune_events"), 0);
+  EXPECT_DOUBLE_EQ(summary.at("param_sparsity").get<double>(), 0.0);
+  EXPECT_FALSE(fs::exists(out("dense") + "/prune_reports.jsonl"));
+}
+
+TEST_F(ExampleCliTest, PlotTurnsMetricsIntoAPage) {
+  ASSERT_EQ(full_rc(), 0);
+  ASSERT_EQ(run(out("full") + "/metrics.jsonl --out " + out("report.html"), DEMON_PLOT_BINARY), 0)
+      << log();
+  std::ifstream in(out("report.html"));
+  const std::string page((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(page.find("<svg"), std::string::npos);
+  EXPECT_NE(page.find("layer1_0.conv1"), std::string::npos);
+  EXPECT_NE(page.find("neural sparsity"), std::string::npos);
+  EXPECT_NE(run(out("missing.jsonl"), DEMON_PLOT_BINARY), 0);
+}
+
+TEST_F(ExampleCliTest, BadInputIsAClearError) {
+  EXPECT_NE(run("--data-dir " + out("no_such_dir") + " --epochs 1 --out " + out("bad")), 0);
+  EXPECT_NE(log().find("no CIFAR-10 binary release"), std::string::npos) << log();
+  std::ofstream(dir() / "bad.json") << R"({"widht": 0.5})";
+  EXPECT_NE(run("--config " + (dir() / "bad.json").string()), 0);
+  EXPECT_NE(log().find("unknown key \"widht\""), std::string::npos) << log();
+}
+
+}  // namespace
