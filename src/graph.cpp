@@ -705,7 +705,7 @@ class GraphBuilder {
                                : "BatchNorm without affine parameters (cannot map to a module)");
       return;
     }
-    const int layer = layer_for(module, LayerKind::kBatchNorm);
+    layer_for(module, LayerKind::kBatchNorm);
     record_axis(weight.tensor, 0, x.ids);
     if (inputs.size() > 2 && inputs[2].kind == Value::Kind::kParam) {
       record_axis(inputs[2].tensor, 0, x.ids);
@@ -716,7 +716,6 @@ class GraphBuilder {
         record_axis(t, 0, x.ids);
       }
     }
-    (void)layer;
     outputs[0] = tracked(*x.shape, 1, x.ids, {});
   }
 

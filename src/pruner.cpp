@@ -50,25 +50,6 @@ class TrainingModeGuard {
   bool was_training_;
 };
 
-nlohmann::json summary_json(const ModelSummary& s) {
-  return s.to_json();
-}
-
-ModelSummary summary_from_json(const nlohmann::json& j) {
-  ModelSummary s;
-  for (const auto& layer : j.at("layers")) {
-    s.layers.push_back(
-        {layer.at("name"), layer.at("kind"), layer.at("initial"), layer.at("current")});
-  }
-  s.initial_units = j.at("initial_units");
-  s.live_units = j.at("live_units");
-  s.initial_parameters = j.at("initial_parameters");
-  s.parameters = j.at("parameters");
-  s.initial_flops = j.at("initial_flops");
-  s.flops = j.at("flops");
-  return s;
-}
-
 }  // namespace
 
 DemonPruner::DemonPruner(std::shared_ptr<torch::nn::Module> model,
@@ -268,7 +249,7 @@ void DemonPruner::save(torch::serialize::OutputArchive& archive) const {
   archive.write("step", c10::IValue(step_));
   archive.write("prune_events", c10::IValue(prune_events_));
   archive.write("options", c10::IValue(to_json(options_).dump()));
-  archive.write("initial", c10::IValue(initial_ ? summary_json(*initial_).dump() : std::string()));
+  archive.write("initial", c10::IValue(initial_ ? initial_->to_json().dump() : std::string()));
   nlohmann::json devices = nlohmann::json::array();
   if (noise_) {
     for (const auto& [device, state] : noise_->generator_states()) {
@@ -304,7 +285,7 @@ void DemonPruner::load(torch::serialize::InputArchive& archive) {
   prune_events_ = value.toInt();
   archive.read("initial", value);
   if (!value.toStringRef().empty()) {
-    initial_ = summary_from_json(nlohmann::json::parse(value.toStringRef()));
+    initial_ = ModelSummary::from_json(nlohmann::json::parse(value.toStringRef()));
   }
   archive.read("noise_devices", value);
   const auto devices = nlohmann::json::parse(value.toStringRef());

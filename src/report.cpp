@@ -133,6 +133,21 @@ nlohmann::json ModelSummary::to_json() const {
           {"flops_ratio", flops_ratio()}};
 }
 
+ModelSummary ModelSummary::from_json(const nlohmann::json& j) {
+  ModelSummary s;
+  for (const auto& layer : j.at("layers")) {
+    s.layers.push_back(
+        {layer.at("name"), layer.at("kind"), layer.at("initial"), layer.at("current")});
+  }
+  s.initial_units = j.at("initial_units");
+  s.live_units = j.at("live_units");
+  s.initial_parameters = j.at("initial_parameters");
+  s.parameters = j.at("parameters");
+  s.initial_flops = j.at("initial_flops");
+  s.flops = j.at("flops");
+  return s;
+}
+
 std::string PruneReport::table() const {
   std::ostringstream out;
   out << "prune event at step " << step << " (" << criterion << "): removed " << units_removed

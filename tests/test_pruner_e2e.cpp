@@ -152,6 +152,7 @@ TEST(PrunerEndToEndTest, PruneNowCheckDeathAndTheReport) {
   EXPECT_EQ(json.at("after").at("live_units"), report.after.live_units);
   EXPECT_DOUBLE_EQ(json.at("after").at("neural_sparsity").get<double>(),
                    report.after.neural_sparsity());
+  EXPECT_EQ(demon::ModelSummary::from_json(json.at("after")).to_json(), json.at("after"));
   // Training goes on.
   const auto losses = train(pruner, model, 2, 5);
   for (double loss : losses)

@@ -44,6 +44,8 @@ struct ModelSummary {
   /// One line per layer (initial and current width), then the totals.
   std::string table() const;
   nlohmann::json to_json() const;
+  /// Reads what to_json() wrote.
+  static ModelSummary from_json(const nlohmann::json& json);
 };
 
 /// The state of `model` as seen through `graph`. `initial`, if given, supplies the initial
