@@ -78,31 +78,6 @@ bool ActivityTracker::observe(const DependencyGraph& graph, const torch::Tensor&
   return true;
 }
 
-std::vector<int8_t> ActivityTracker::unit_activity(const DependencyGraph& graph) const {
-  std::vector<int8_t> activity(graph.units().size(), -1);
-  const auto& sites = graph.sites();
-  if (records_.size() != sites.size()) {
-    return activity;
-  }
-  for (size_t s = 0; s < sites.size(); ++s) {
-    if (!records_[s].defined())
-      continue;
-    const auto flags = records_[s].to(torch::kCPU).contiguous();
-    const bool* data = flags.data_ptr<bool>();
-    const auto& owner = sites[s].owner;
-    for (size_t p = 0; p < owner.size() && p < static_cast<size_t>(flags.numel()); ++p) {
-      const int64_t u = owner[p];
-      if (u < 0)
-        continue;
-      if (activity[u] < 0)
-        activity[u] = 0;
-      if (data[p])
-        activity[u] = 1;
-    }
-  }
-  return activity;
-}
-
 std::vector<int64_t> ActivityTracker::dead_units(const DependencyGraph& graph) const {
   std::vector<int64_t> dead;
   if (observations_ == 0 || records_.size() != graph.sites().size()) {

@@ -39,10 +39,6 @@ class ActivityTracker {
   /// observed since the last reset(). Nothing is dead before the first observation.
   std::vector<int64_t> dead_units(const DependencyGraph& graph) const;
 
-  /// Per-unit activity on the host: 1 if any position of the unit was active, for units read by
-  /// an observed site; -1 for units with no observed site.
-  std::vector<int8_t> unit_activity(const DependencyGraph& graph) const;
-
   /// Forgets everything (after a prune event: the sites have new sizes).
   void reset();
 
