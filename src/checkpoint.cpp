@@ -1,6 +1,5 @@
 #include "demon/checkpoint.h"
 
-#include <torch/csrc/autograd/variable.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
@@ -11,6 +10,7 @@
 #include "demon/pruner.h"
 #include "detail/atomic_file.h"
 #include "detail/module_options.h"
+#include "detail/torch_compat.h"
 
 namespace demon {
 namespace {
@@ -169,13 +169,9 @@ nlohmann::json load_checkpoint(const std::string& path, torch::nn::Module& model
     torch::NoGradGuard no_grad;
     for (size_t i = 0; i < tensors.size(); ++i) {
       auto& target = tensors[i].tensor;
-      target.set_data(loaded[i]);
-      if (target.requires_grad()) {
+      detail::set_data_of_new_shape(target, loaded[i]);
+      if (target.requires_grad())
         target.mutable_grad() = torch::Tensor();
-        if (auto* meta = torch::autograd::impl::get_autograd_meta(target)) {
-          meta->grad_accumulator_.reset();  // the old one records the old shape
-        }
-      }
     }
   }
   for (const auto& module : model.modules()) {

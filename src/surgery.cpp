@@ -1,6 +1,5 @@
 #include "demon/surgery.h"
 
-#include <torch/csrc/autograd/variable.h>
 #include <torch/optim/adagrad.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
@@ -229,13 +228,7 @@ PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& unit
   {
     torch::NoGradGuard no_grad;
     for (auto& s : staged) {
-      s.target.set_data(s.data);
-      // A graph still alive from before the cut (a kept loss, an undetached clone) holds the
-      // parameter's gradient accumulator, which records the old shape; new graphs must not
-      // reuse it. set_data only resets it on a dtype or device change.
-      if (auto* meta = torch::autograd::impl::get_autograd_meta(s.target)) {
-        meta->grad_accumulator_.reset();
-      }
+      detail::set_data_of_new_shape(s.target, s.data);
       if (s.grad.defined())
         s.target.mutable_grad() = s.grad;
       if (s.state) {

@@ -603,3 +603,24 @@ TEST(SurgeryCudaTest, PlantedDeadUnitsOnCuda) {
 }
 
 }  // namespace
+
+namespace {
+
+// A graph kept alive from before the cut (here: an old loss) holds the parameters' gradient
+// accumulators with their old shapes; training after the cut must not trip over them.
+TEST(SurgeryTest, AGraphKeptFromBeforeTheCutDoesNotBreakTraining) {
+  torch::manual_seed(0);
+  auto model = std::make_shared<VggNet>();
+  const auto x = model->example_input(4);
+  const auto old_loss = model->forward(x).pow(2).mean();  // stays alive on purpose
+  auto graph = DependencyGraph::discover(*model, old_loss);
+  auto optimizer = std::make_shared<torch::optim::SGD>(model->parameters(), 0.1);
+  demon::prune_units(graph, {unit_of(graph, "c1", 0), unit_of(graph, "fc1", 2)}, optimizer.get());
+  optimizer->zero_grad();
+  EXPECT_NO_THROW(model->forward(x).pow(2).mean().backward());
+  EXPECT_EQ(model->c1->weight.grad().size(0), 7);
+  EXPECT_NO_THROW(optimizer->step());
+  EXPECT_TRUE(old_loss.defined());
+}
+
+}  // namespace

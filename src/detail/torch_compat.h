@@ -3,6 +3,7 @@
 // Everything that differs between LibTorch 1.13 and 2.x lives here.
 
 #include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/optim/optimizer.h>
 #include <torch/version.h>
 
@@ -69,6 +70,18 @@ Key optimizer_state_key(const torch::Tensor& param) {
     return c10::guts::to_string(param.unsafeGetTensorImpl());
   } else {
     return static_cast<Key>(param.unsafeGetTensorImpl());
+  }
+}
+
+/// Gives `tensor` new data of another shape in place (set_data: same TensorImpl, so modules and
+/// optimizers keep holding it). Its gradient accumulator records the old shape, and a graph still
+/// alive from before (a kept loss, an undetached clone) would hand it to new graphs: it is
+/// forgotten, which set_data itself only does on a dtype or device change. Call under no-grad.
+inline void set_data_of_new_shape(const torch::Tensor& tensor, const torch::Tensor& data) {
+  torch::Tensor handle = tensor;
+  handle.set_data(data);
+  if (auto* meta = torch::autograd::impl::get_autograd_meta(handle)) {
+    meta->grad_accumulator_.reset();
   }
 }
 
