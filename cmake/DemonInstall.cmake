@@ -14,6 +14,9 @@ install(TARGETS demon EXPORT demonTargets
 install(DIRECTORY include/demon DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT demonTargets NAMESPACE demon:: DESTINATION ${DEMON_INSTALL_CMAKEDIR})
 
+# Where this build found LibTorch, for the package config to find the same one.
+get_filename_component(DEMON_TORCH_CMAKE_DIR "${Torch_DIR}/.." ABSOLUTE)
+set(DEMON_TORCH_PREFIX "${TORCH_INSTALL_PREFIX}")
 configure_package_config_file(cmake/demonConfig.cmake.in
   "${PROJECT_BINARY_DIR}/demonConfig.cmake"
   INSTALL_DESTINATION ${DEMON_INSTALL_CMAKEDIR})

@@ -1,13 +1,28 @@
 #!/usr/bin/env bash
 # Installs what demon needs to build, test and run on Debian 12. Idempotent: packages already
 # present are left alone, and apt is not touched at all when nothing is missing.
+#
+# DEMON_TORCH=pytorch also installs PyTorch ${DEMON_PYTORCH_VERSION:-2.11.0} from PyPI into the
+# project's own virtual environment .venv/ (git ignores it), for builds against its LibTorch.
 set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 packages=(
   build-essential cmake ninja-build ccache
-  libtorch-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
+  libtorch-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+
+apt_install() {
+  echo "setup: installing $*"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
 
 missing=()
 for package in "${packages[@]}"; do
@@ -15,14 +30,46 @@ for package in "${packages[@]}"; do
     missing+=("$package")
   fi
 done
-
 if ((${#missing[@]} > 0)); then
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    sudo="sudo"
-  fi
-  echo "setup: installing ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  apt_install "${missing[@]}"
 fi
-echo "setup: all dependencies present"
+echo "setup: Debian packages present"
+
+if [ "${DEMON_TORCH:-debian}" != pytorch ]; then
+  exit 0
+fi
+
+# PyTorch's wheel from PyPI, with the CUDA libraries it depends on, also from PyPI.
+#
+# Why those and not the machine's CUDA 13 toolkit: libtorch_cuda.so names libcusparseLt.so.0,
+# libcufile.so.0 and libnvshmem_host.so.3 as NEEDED, which the toolkit in /usr/local/cuda does not
+# carry, so nothing linked to it would even start; and the wheels are exactly the versions torch
+# was built and tested with (cuDNN 9.19, NCCL 2.28), which its RPATH ($ORIGIN/../../nvidia/...)
+# finds without LD_LIBRARY_PATH. The toolkit is still needed at configure time: torch's CMake
+# config enables the CUDA language (nvcc) and finds the CUDA headers through it. About 2.4 GB of
+# wheels (1-2 minutes here); pip's cache makes a second install local.
+version=${DEMON_PYTORCH_VERSION:-2.11.0}
+venv=$root/.venv
+if [ -x "$venv/bin/python" ] &&
+  [ "$("$venv/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null | tail -n 1)" = "$version" ]; then
+  echo "setup: PyTorch $version present in $venv"
+  exit 0
+fi
+if [ ! -x "$venv/bin/python" ]; then
+  python=""
+  for candidate in python3 /usr/bin/python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c 'import sys, ensurepip; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+      python=$candidate
+      break
+    fi
+  done
+  if [ -z "$python" ]; then
+    apt_install python3-venv
+    python=/usr/bin/python3
+  fi
+  "$python" -m venv "$venv"
+fi
+echo "setup: installing PyTorch $version (LibTorch with CUDA) into $venv"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "torch==$version" numpy
+echo "setup: $("$venv/bin/python" -c 'import torch; print("PyTorch", torch.__version__, "CUDA", torch.version.cuda)' 2>/dev/null | tail -n 1)"

@@ -10,7 +10,7 @@
 #include "demon/pruner.h"
 #include "detail/atomic_file.h"
 #include "detail/module_options.h"
-#include "detail/torch_compat.h"
+#include "demon/detail/torch_compat.h"
 
 namespace demon {
 namespace {

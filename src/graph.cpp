@@ -18,7 +18,7 @@
 
 #include "demon/channel_selection.h"
 #include "detail/autograd_nodes.h"
-#include "detail/torch_compat.h"
+#include "demon/detail/torch_compat.h"
 
 namespace demon {
 

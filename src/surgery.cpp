@@ -16,7 +16,7 @@
 
 #include "demon/channel_selection.h"
 #include "detail/module_options.h"
-#include "detail/torch_compat.h"
+#include "demon/detail/torch_compat.h"
 
 namespace demon {
 namespace {

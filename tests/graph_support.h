@@ -108,4 +108,28 @@ std::pair<torch::Tensor, torch::Tensor> outputs_train_eval(Model& model, const t
   return {train, eval};
 }
 
+/// outputs_train_eval, computed in double precision from the model's own weights, which get their
+/// dtype back exactly afterwards (float -> double -> float is exact). Comparing a trained float
+/// model before and after a cut this way leaves only double rounding between the two, whichever
+/// kernels the CPU picks for the old and the new channel counts.
+template <typename Model>
+std::pair<torch::Tensor, torch::Tensor> outputs_train_eval_in_double(Model& model,
+                                                                     const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::pair<torch::Tensor, c10::ScalarType>> converted;
+  for (const auto& tensors : {model->parameters(), model->buffers()}) {
+    for (const auto& t : tensors) {
+      if (t.is_floating_point()) {
+        converted.emplace_back(t, t.scalar_type());
+        torch::Tensor handle = t;
+        handle.set_data(t.to(torch::kDouble));
+      }
+    }
+  }
+  auto result = outputs_train_eval(model, x.to(torch::kDouble));
+  for (auto& [t, dtype] : converted)
+    t.set_data(t.to(dtype));
+  return result;
+}
+
 }  // namespace demon::testing

@@ -17,6 +17,28 @@ namespace demon::testing {
     }                                             \
   } while (0)
 
+/// Makes double the default dtype for its scope (parameters of models built in it, tensors drawn
+/// in it). A pruned model and its dense twin run different kernels (other channel counts, hence
+/// other blockings and reduction orders), so in float they differ by rounding that depends on the
+/// CPU, and training amplifies it (Adam divides a near-zero gradient by its own size). In double
+/// that rounding stays near 1e-15, so the comparisons can be tight and still hold on any machine.
+class DoublePrecision {
+ public:
+  DoublePrecision() : saved_(torch::get_default_dtype()) {
+    torch::set_default_dtype(caffe2::TypeMeta::Make<double>());
+  }
+  ~DoublePrecision() { torch::set_default_dtype(saved_); }
+  DoublePrecision(const DoublePrecision&) = delete;
+  DoublePrecision& operator=(const DoublePrecision&) = delete;
+
+ private:
+  caffe2::TypeMeta saved_;
+};
+
+/// Tolerances of a pruned-versus-dense comparison run in double precision.
+constexpr double kTwinRtol = 1e-9;
+constexpr double kTwinAtol = 1e-10;
+
 /// A small conv net with BatchNorm: conv-bn-relu ×2, global pool, linear head.
 struct SmallCnnImpl : torch::nn::Module {
   SmallCnnImpl() {

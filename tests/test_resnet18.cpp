@@ -5,6 +5,7 @@
 #include "demon/surgery.h"
 #include "graph_support.h"
 #include "resnet.h"
+#include "support.h"
 
 namespace {
 
@@ -54,6 +55,7 @@ TEST(ResNet18Test, GraphGroupsPerBlockOrPerStage) {
 }
 
 TEST(ResNet18Test, PlantedDeadUnitsAreCutExactly) {
+  demon::testing::DoublePrecision double_precision;
   torch::manual_seed(0);
   ResNet18 model(ResNetOptions().width(0.25));
   const auto x = torch::randn({4, 3, 32, 32});
@@ -70,8 +72,10 @@ TEST(ResNet18Test, PlantedDeadUnitsAreCutExactly) {
   EXPECT_EQ(result.removed.size(), units.size());
   EXPECT_LT(result.parameters_after, result.parameters_before);
   const auto [train_after, eval_after] = demon::testing::outputs_train_eval(model, x);
-  EXPECT_TRUE(torch::allclose(train_before, train_after, 1e-5, 1e-5));
-  EXPECT_TRUE(torch::allclose(eval_before, eval_after, 1e-5, 1e-5));
+  using demon::testing::kTwinAtol;
+  using demon::testing::kTwinRtol;
+  EXPECT_TRUE(torch::allclose(train_before, train_after, kTwinRtol, kTwinAtol));
+  EXPECT_TRUE(torch::allclose(eval_before, eval_after, kTwinRtol, kTwinAtol));
 }
 
 }  // namespace

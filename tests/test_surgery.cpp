@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "demon/channel_selection.h"
+#include "demon/detail/torch_compat.h"
 #include "demon/graph.h"
 #include "demon/surgery.h"
-#include "detail/torch_compat.h"
 #include "graph_support.h"
 #include "models.h"
 #include "support.h"
@@ -56,9 +56,11 @@ std::pair<torch::Tensor, torch::Tensor> outputs(const std::shared_ptr<TestModel>
   return result;
 }
 
+// Outputs of a model before and after a cut; both are computed in double (DoublePrecision).
 void expect_close(const torch::Tensor& a, const torch::Tensor& b, const std::string& what) {
   ASSERT_EQ(a.sizes(), b.sizes()) << what;
-  EXPECT_TRUE(torch::allclose(a, b, 1e-5, 1e-5))
+  EXPECT_EQ(a.scalar_type(), torch::kDouble) << what;
+  EXPECT_TRUE(torch::allclose(a, b, kTwinRtol, kTwinAtol))
       << what << ": max diff " << (a - b).abs().max().item<double>();
 }
 
@@ -123,6 +125,7 @@ class SurgeryTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(SurgeryTest, RemovingPlantedDeadUnitsPreservesTheFunction) {
   const Case& c = GetParam();
+  DoublePrecision double_precision;
   torch::manual_seed(0);
   auto model = c.make();
   const auto x = model->example_input(6);
@@ -197,6 +200,7 @@ template <typename Optimizer, typename Options>
 void compare_with_dense_twin(const std::function<std::shared_ptr<TestModel>()>& make,
                              const std::vector<std::pair<std::string, size_t>>& kill,
                              Options options) {
+  DoublePrecision double_precision;
   torch::manual_seed(0);
   auto pruned = make();
   torch::manual_seed(0);
@@ -261,7 +265,7 @@ void compare_with_dense_twin(const std::function<std::shared_ptr<TestModel>()>& 
     const torch::Tensor actual = item.value().detach();
     ASSERT_EQ(actual.sizes(), expected.sizes()) << item.key();
     const double max_diff = (actual - expected).abs().max().template item<double>();
-    EXPECT_TRUE(torch::allclose(actual, expected, 1e-4, 1e-6))
+    EXPECT_TRUE(torch::allclose(actual, expected, kTwinRtol, kTwinAtol))
         << item.key() << " max diff " << max_diff;
     // And the optimizer's moments.
     auto* pruned_state =
@@ -272,15 +276,21 @@ void compare_with_dense_twin(const std::function<std::shared_ptr<TestModel>()>& 
       auto& a = static_cast<torch::optim::SGDParamState&>(*pruned_state).momentum_buffer();
       auto b = restrict(item.key(),
                         static_cast<torch::optim::SGDParamState&>(*dense_state).momentum_buffer());
-      EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-6)) << item.key() << " momentum";
+      EXPECT_TRUE(torch::allclose(a, b, kTwinRtol, kTwinAtol)) << item.key() << " momentum";
     } else {
       auto& a = static_cast<torch::optim::AdamParamState&>(*pruned_state);
       auto& b = static_cast<torch::optim::AdamParamState&>(*dense_state);
       EXPECT_EQ(a.step(), b.step()) << item.key();
-      EXPECT_TRUE(torch::allclose(a.exp_avg(), restrict(item.key(), b.exp_avg()), 1e-4, 1e-7))
+      EXPECT_TRUE(
+          torch::allclose(a.exp_avg(), restrict(item.key(), b.exp_avg()), kTwinRtol, kTwinAtol))
           << item.key() << " exp_avg";
-      EXPECT_TRUE(torch::allclose(a.exp_avg_sq(), restrict(item.key(), b.exp_avg_sq()), 1e-4, 1e-9))
+      // Squares of gradients: their own scale is the square of the gradients'.
+      EXPECT_TRUE(torch::allclose(a.exp_avg_sq(), restrict(item.key(), b.exp_avg_sq()), kTwinRtol,
+                                  kTwinAtol * kTwinAtol))
           << item.key() << " exp_avg_sq";
+      EXPECT_TRUE(torch::allclose(a.max_exp_avg_sq(), restrict(item.key(), b.max_exp_avg_sq()),
+                                  kTwinRtol, kTwinAtol * kTwinAtol))
+          << item.key() << " max_exp_avg_sq";
     }
   }
 }
@@ -493,6 +503,7 @@ class RandomSurgeryTest : public ::testing::TestWithParam<uint64_t> {};
 
 TEST_P(RandomSurgeryTest, RandomDeadSetsPreserveTheFunction) {
   const uint64_t seed = GetParam();
+  DoublePrecision double_precision;
   torch::manual_seed(seed);
   auto model = std::make_shared<RandomNet>(seed);
   const auto x = model->example_input(5);
@@ -568,6 +579,7 @@ TEST(SurgeryCudaTest, PlantedDeadUnitsOnCuda) {
                         [] { return std::make_shared<ResNet>(Block::Shortcut::kSelection); }),
                     std::function<std::shared_ptr<TestModel>()>(
                         [] { return std::make_shared<DepthwiseNet>(); })}) {
+    DoublePrecision double_precision;
     torch::manual_seed(0);
     auto model = make();
     model->to(torch::kCUDA);

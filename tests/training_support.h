@@ -22,7 +22,7 @@ inline std::pair<torch::Tensor, torch::Tensor> synthetic_batch(int64_t index, in
   auto generator = torch::make_generator<torch::CPUGeneratorImpl>(1000 + index);
   auto labels = torch::randint(0, 4, {size}, generator, torch::kLong);
   auto images = torch::randn({size, 3, 16, 16}, generator) * 0.5;
-  auto onehot = torch::one_hot(labels, 4).to(torch::kFloat);
+  auto onehot = torch::one_hot(labels, 4).to(images.scalar_type());
   images.select(1, 0) +=
       onehot.select(1, 0).view({size, 1, 1}) + onehot.select(1, 3).view({size, 1, 1});
   images.select(1, 1) += onehot.select(1, 1).view({size, 1, 1});

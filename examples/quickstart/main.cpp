@@ -4,13 +4,14 @@
 // interval the λ(t) and σ(t) the pruner applied, the Lasso penalty Σ|γ| over all BatchNorm
 // scales, and how many scales the pressure has driven to (near) zero.
 #include <demon/demon.h>
-#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 #include <CLI/CLI.hpp>
 
 #include <cstdlib>
 #include <string>
 #include <thread>
+
+#include "log.h"
 
 namespace {
 
@@ -107,8 +108,8 @@ int main(int argc, char** argv) {
   auto optimizer = std::make_shared<torch::optim::AdamW>(
       model->parameters(), torch::optim::AdamWOptions(5e-3).weight_decay(5e-4));
   demon::DemonPruner pruner(model.ptr(), optimizer, options);
-  spdlog::info("training {} steps on {} threads; options {}", steps, torch::get_num_threads(),
-               demon::to_json(pruner.options()).dump());
+  example_log::info("training %lld steps on %d threads; options %s", static_cast<long long>(steps),
+                    torch::get_num_threads(), demon::to_json(pruner.options()).dump().c_str());
 
   const auto& scales = pruner.regularizer().scales();
   int64_t total_scales = 0;
@@ -135,12 +136,13 @@ int main(int argc, char** argv) {
       int64_t small = 0;
       for (const auto& s : scales)
         small += s.scale.abs().lt(1e-2).sum().item<int64_t>();
-      spdlog::info(
-          "step {:4d}  loss {:.4f}  acc {:.3f}  lambda {:.3e}  sigma {:.3e}  sum|gamma| {:.3f}  "
-          "|gamma|<1e-2: {}/{}",
-          step + 1, loss_sum / static_cast<double>(seen / batch_size),
+      example_log::info(
+          "step %4lld  loss %.4f  acc %.3f  lambda %.3e  sigma %.3e  sum|gamma| %.3f  "
+          "|gamma|<1e-2: %lld/%lld",
+          static_cast<long long>(step + 1), loss_sum / static_cast<double>(seen / batch_size),
           static_cast<double>(correct) / static_cast<double>(seen), lambda, sigma,
-          pruner.regularizer().penalty(), small, total_scales);
+          pruner.regularizer().penalty(), static_cast<long long>(small),
+          static_cast<long long>(total_scales));
       loss_sum = 0.0;
       correct = seen = 0;
     }

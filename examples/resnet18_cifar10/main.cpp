@@ -6,7 +6,6 @@
 //   resnet18_cifar10 --config ... --eval-only runs/adamw/model_final.pt
 //
 // The command line overrides the config file; the effective config is written to --out.
-#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 #include <string>
 
 #include "config.h"
+#include "log.h"
 #include "trainer.h"
 
 int main(int argc, char** argv) {
@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
     resnet18_cifar10::train(config, {out_dir, resume, stop_after});
     return 0;
   } catch (const std::exception& error) {
-    spdlog::error("{}", error.what());
+    example_log::error("%s", error.what());
     return 1;
   }
 }

@@ -1,7 +1,7 @@
 #include "trainer.h"
 
 #include <demon/demon.h>
-#include <spdlog/spdlog.h>
+#include <demon/detail/torch_compat.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -13,9 +13,9 @@
 #include <optional>
 #include <thread>
 
-#include "autocast.h"
 #include "cifar10.h"
 #include "data_pipeline.h"
+#include "log.h"
 #include "resnet.h"
 #include "synthetic_data.h"
 
@@ -80,14 +80,15 @@ std::pair<Dataset, Dataset> load_data(const TrainConfig& config) {
                                " (expected data_batch_1.bin ... test_batch.bin there or in its "
                                "cifar-10-batches-bin/)");
     }
-    spdlog::info("data: CIFAR-10 from {}", find_cifar10(dir));
+    example_log::info("data: CIFAR-10 from %s", find_cifar10(dir).c_str());
     return {read_cifar10(dir, true), read_cifar10(dir, false)};
   }
-  spdlog::info(
+  example_log::info(
       "data: no --data-dir given and no CIFAR-10 in $CIFAR10_DIR, ./data or "
-      "./data/cifar10; using a synthetic CIFAR-shaped set ({} train / {} test images, "
+      "./data/cifar10; using a synthetic CIFAR-shaped set (%lld train / %lld test images, "
       "10 classes). Pass --data-dir for real CIFAR-10.",
-      config.synthetic_train, config.synthetic_test);
+      static_cast<long long>(config.synthetic_train),
+      static_cast<long long>(config.synthetic_test));
   return {make_synthetic_cifar10(config.synthetic_train, config.seed, 0),
           make_synthetic_cifar10(config.synthetic_test, config.seed, 1)};
 }
@@ -149,10 +150,12 @@ torch::Tensor prepare(torch::Tensor images, const TrainConfig& config) {
 torch::Tensor run_model(ResNet18& model, const torch::Tensor& images, const TrainConfig& config) {
   if (config.amp == "none")
     return model->forward(images);
-  set_cuda_autocast(true, config.amp == "bf16" ? at::kBFloat16 : at::kHalf);
-  auto out = model->forward(images).to(torch::kFloat);
-  set_cuda_autocast(false);
-  return out;
+  // Autocast is per thread and must not outlive this pass, even when the forward throws.
+  struct AutocastScope {
+    explicit AutocastScope(at::ScalarType dtype) { demon::detail::set_cuda_autocast(true, dtype); }
+    ~AutocastScope() { demon::detail::set_cuda_autocast(false); }
+  } autocast(config.amp == "bf16" ? at::kBFloat16 : at::kHalf);
+  return model->forward(images).to(torch::kFloat);
 }
 
 // The model's channel structure from an eval-mode pass: no BatchNorm running statistics change.
@@ -300,23 +303,26 @@ json train(const TrainConfig& config, const RunOptions& run) {
       });
     }
     pruner->on_prune([&](const demon::PruneReport& report) {
-      spdlog::info(
-          "prune event at step {}: removed {} units ({} groups), neural sparsity {:.3f}, "
-          "parameter sparsity {:.3f}, FLOPs {:.3f} of initial",
-          report.step, report.units_removed, report.groups.size(), report.after.neural_sparsity(),
-          report.after.parameter_sparsity(), report.after.flops_ratio());
+      example_log::info(
+          "prune event at step %lld: removed %lld units (%zu groups), neural sparsity %.3f, "
+          "parameter sparsity %.3f, FLOPs %.3f of initial",
+          static_cast<long long>(report.step), static_cast<long long>(report.units_removed),
+          report.groups.size(), report.after.neural_sparsity(), report.after.parameter_sparsity(),
+          report.after.flops_ratio());
       append_line(reports_path, report.to_json());
     });
   }
   int64_t parameters = 0;
   for (const auto& p : model->parameters())
     parameters += p.numel();
-  spdlog::info(
-      "model: ResNet-18 width {} ({} parameters), {} on {}, {} threads; {} epochs x {} "
-      "steps; {}",
-      config.width, parameters, config.optimizer, device.str(), torch::get_num_threads(),
-      config.epochs, steps_per_epoch,
-      config.dense ? "dense baseline" : "DemP " + demon::to_json(pruner->options()).dump());
+  const std::string method =
+      config.dense ? "dense baseline" : "DemP " + demon::to_json(pruner->options()).dump();
+  example_log::info(
+      "model: ResNet-18 width %g (%lld parameters), %s on %s, %d threads; %lld epochs x %lld "
+      "steps; %s",
+      config.width, static_cast<long long>(parameters), config.optimizer.c_str(),
+      device.str().c_str(), torch::get_num_threads(), static_cast<long long>(config.epochs),
+      static_cast<long long>(steps_per_epoch), method.c_str());
 
   int64_t start_epoch = 0;
   double best_accuracy = 0.0;
@@ -333,7 +339,8 @@ json train(const TrainConfig& config, const RunOptions& run) {
     train_seconds = extra.at("train_seconds");
     truncate_jsonl(metrics_path, "epoch", start_epoch - 1);
     truncate_jsonl(reports_path, "step", start_epoch * steps_per_epoch);
-    spdlog::info("resumed from {} after epoch {}", checkpoint_path, start_epoch - 1);
+    example_log::info("resumed from %s after epoch %lld", checkpoint_path.c_str(),
+                      static_cast<long long>(start_epoch - 1));
   } else {
     for (const auto& path : {metrics_path, reports_path})
       fs::remove(path);
@@ -401,16 +408,18 @@ json train(const TrainConfig& config, const RunOptions& run) {
         const double elapsed = seconds_since(window_start);
         const double per_step = elapsed / static_cast<double>(seen);
         const auto summary = summary_now();
-        spdlog::info(
-            "[epoch {}/{}] step {}/{} loss {:.4f} acc {:.3f} live units {}/{} lambda {:.2e} "
-            "sigma {:.2e} lr {:.2e} {:.0f} img/s ETA {}",
-            epoch + 1, config.epochs, step + 1, total_steps,
+        example_log::info(
+            "[epoch %lld/%lld] step %lld/%lld loss %.4f acc %.3f live units %lld/%lld lambda "
+            "%.2e sigma %.2e lr %.2e %.0f img/s ETA %s",
+            static_cast<long long>(epoch + 1), static_cast<long long>(config.epochs),
+            static_cast<long long>(step + 1), static_cast<long long>(total_steps),
             window_loss.item<double>() / static_cast<double>(seen),
             static_cast<double>(window_correct.item<int64_t>()) /
                 static_cast<double>(seen * config.batch_size),
-            summary.live_units, summary.initial_units, lambda, sigma, lr,
+            static_cast<long long>(summary.live_units),
+            static_cast<long long>(summary.initial_units), lambda, sigma, lr,
             static_cast<double>(seen * config.batch_size) / elapsed,
-            duration_text(per_step * static_cast<double>(total_steps - step - 1)));
+            duration_text(per_step * static_cast<double>(total_steps - step - 1)).c_str());
         window_loss.zero_();
         window_correct.zero_();
         window_start = Clock::now();
@@ -441,13 +450,13 @@ json train(const TrainConfig& config, const RunOptions& run) {
         {"epoch_seconds", epoch_seconds},
         {"images_per_second", static_cast<double>(images) / epoch_seconds}};
     append_line(metrics_path, metrics);
-    spdlog::info(
-        "[epoch {}/{}] train loss {:.4f} acc {:.4f}, test acc {:.4f} (best {:.4f}), "
-        "neural sparsity {:.3f}, parameter sparsity {:.3f}, FLOPs {:.3f}, {:.1f}s",
-        epoch + 1, config.epochs, metrics["train_loss"].get<double>(),
-        metrics["train_accuracy"].get<double>(), test_accuracy, best_accuracy,
-        summary.neural_sparsity(), summary.parameter_sparsity(), summary.flops_ratio(),
-        epoch_seconds);
+    example_log::info(
+        "[epoch %lld/%lld] train loss %.4f acc %.4f, test acc %.4f (best %.4f), "
+        "neural sparsity %.3f, parameter sparsity %.3f, FLOPs %.3f, %.1fs",
+        static_cast<long long>(epoch + 1), static_cast<long long>(config.epochs),
+        metrics["train_loss"].get<double>(), metrics["train_accuracy"].get<double>(), test_accuracy,
+        best_accuracy, summary.neural_sparsity(), summary.parameter_sparsity(),
+        summary.flops_ratio(), epoch_seconds);
     demon::save_checkpoint(checkpoint_path, *model, optimizer.get(), pruner.get(),
                            {{"epoch", epoch},
                             {"best_test_accuracy", best_accuracy},
@@ -456,8 +465,8 @@ json train(const TrainConfig& config, const RunOptions& run) {
   }
 
   if (end_epoch < config.epochs) {
-    spdlog::info("stopped after epoch {} of {} (--stop-after); continue with --resume", end_epoch,
-                 config.epochs);
+    example_log::info("stopped after epoch %lld of %lld (--stop-after); continue with --resume",
+                      static_cast<long long>(end_epoch), static_cast<long long>(config.epochs));
     return {{"stopped_after_epoch", end_epoch - 1}};
   }
   const auto summary = summary_now();
@@ -483,11 +492,11 @@ json train(const TrainConfig& config, const RunOptions& run) {
                        {"device", device.str()},
                        {"threads", torch::get_num_threads()}};
   write_json(run.out_dir + "/summary.json", result);
-  spdlog::info(
-      "done: test accuracy {:.4f} (best {:.4f}), neural sparsity {:.3f}, parameter "
-      "sparsity {:.3f}, FLOPs {:.3f}, {:.0f}s training; results in {}",
+  example_log::info(
+      "done: test accuracy %.4f (best %.4f), neural sparsity %.3f, parameter "
+      "sparsity %.3f, FLOPs %.3f, %.0fs training; results in %s",
       test_accuracy, best_accuracy, summary.neural_sparsity(), summary.parameter_sparsity(),
-      summary.flops_ratio(), train_seconds, run.out_dir);
+      summary.flops_ratio(), train_seconds, run.out_dir.c_str());
   return result;
 }
 
@@ -509,11 +518,11 @@ json evaluate_checkpoint(const TrainConfig& config, const std::string& checkpoin
                        {"param_sparsity", summary.parameter_sparsity()},
                        {"flops_ratio", summary.flops_ratio()},
                        {"widths", widths_json(summary)}};
-  spdlog::info(
-      "eval {}: test accuracy {:.4f}, {} parameters ({:.3f} sparsity), FLOPs {:.3f} of "
+  example_log::info(
+      "eval %s: test accuracy %.4f, %lld parameters (%.3f sparsity), FLOPs %.3f of "
       "the dense model",
-      checkpoint, accuracy, summary.parameters, summary.parameter_sparsity(),
-      summary.flops_ratio());
+      checkpoint.c_str(), accuracy, static_cast<long long>(summary.parameters),
+      summary.parameter_sparsity(), summary.flops_ratio());
   if (!out_dir.empty()) {
     fs::create_directories(out_dir);
     write_json(out_dir + "/eval.json", result);

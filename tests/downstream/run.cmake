@@ -16,7 +16,12 @@ set(prefix_path "${prefix}")
 if(DEFINED ENV{CMAKE_PREFIX_PATH})
   set(prefix_path "${prefix};$ENV{CMAKE_PREFIX_PATH}")
 endif()
+# The installed package config finds the LibTorch demon was built with by itself.
+set(torch_args)
+if(TORCH_CUDA_ARCH_LIST)
+  list(APPEND torch_args "-DTORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST}")
+endif()
 run_step("configure" ${CMAKE_COMMAND} -S "${DOWNSTREAM_SOURCE_DIR}" -B "${build}" -G "${GENERATOR}"
-  -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${prefix_path}")
+  -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${prefix_path}" ${torch_args})
 run_step("build" ${CMAKE_COMMAND} --build "${build}")
 run_step("run" "${build}/downstream")

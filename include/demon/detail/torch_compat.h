@@ -1,7 +1,9 @@
 #pragma once
 
-// Everything that differs between LibTorch 1.13 and 2.x lives here.
+// Everything that differs between LibTorch 1.13 and 2.x lives here, and only here: the library,
+// its example, tests and benchmarks include this header instead of testing TORCH_VERSION_*.
 
+#include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/variable.h>
 #include <torch/optim/optimizer.h>
@@ -59,18 +61,18 @@ inline std::optional<std::vector<int64_t>> output_shape(const torch::autograd::N
 #endif
 }
 
-/// The optimizer's state map is keyed by std::string in 1.13 and by void* in newer LibTorch;
-/// both are derived from the parameter's TensorImpl.
+/// The optimizer's state map is keyed by std::string in 1.13 and by void* in 2.x; both are derived
+/// from the parameter's TensorImpl.
 using OptimizerStateMap =
     std::remove_reference_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
+using OptimizerStateKey = OptimizerStateMap::key_type;
 
-template <typename Key = OptimizerStateMap::key_type>
-Key optimizer_state_key(const torch::Tensor& param) {
-  if constexpr (std::is_same_v<Key, std::string>) {
-    return c10::guts::to_string(param.unsafeGetTensorImpl());
-  } else {
-    return static_cast<Key>(param.unsafeGetTensorImpl());
-  }
+inline OptimizerStateKey optimizer_state_key(const torch::Tensor& param) {
+#if TORCH_VERSION_MAJOR >= 2
+  return static_cast<OptimizerStateKey>(param.unsafeGetTensorImpl());
+#else
+  return c10::guts::to_string(param.unsafeGetTensorImpl());
+#endif
 }
 
 /// Gives `tensor` new data of another shape in place (set_data: same TensorImpl, so modules and
@@ -82,6 +84,21 @@ inline void set_data_of_new_shape(const torch::Tensor& tensor, const torch::Tens
   handle.set_data(data);
   if (auto* meta = torch::autograd::impl::get_autograd_meta(handle)) {
     meta->grad_accumulator_.reset();
+  }
+}
+
+/// Enables (or disables) CUDA autocast to `dtype` for the current thread; disabling also drops
+/// autocast's cache of casted weights (stale after a prune event).
+inline void set_cuda_autocast(bool enabled, at::ScalarType dtype = at::kBFloat16) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+  at::autocast::set_autocast_enabled(at::kCUDA, enabled);
+#else
+  at::autocast::set_autocast_gpu_dtype(dtype);
+  at::autocast::set_enabled(enabled);
+#endif
+  if (!enabled) {
+    at::autocast::clear_cache();
   }
 }
 
