@@ -32,6 +32,7 @@ class ExampleCliTest : public ::testing::Test {
                 {"lr", 0.03},
                 {"lr_schedule", "constant"},
                 {"log_every", 8},
+                {"threads", 1},  // ctest runs other tests beside this one
                 {"death_check_batches", 1},
                 {"death_check_batch_size", 128},
                 {"demon", {{"lambda_peak", 0.5}, {"prune_every", 16}, {"death_check", "both"}}}};
