@@ -7,10 +7,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "demon/detail/torch_compat.h"
 #include "demon/pruner.h"
 #include "detail/atomic_file.h"
 #include "detail/module_options.h"
-#include "demon/detail/torch_compat.h"
+#include "detail/module_tree.h"
 
 namespace demon {
 namespace {
@@ -48,9 +49,14 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 }  // namespace
 
-void save_checkpoint(const std::string& path, const torch::nn::Module& model,
-                     const torch::optim::Optimizer* optimizer, const DemonPruner* pruner,
+void save_checkpoint(const std::string& path, const ModelRef& model_ref,
+                     const OptimizerRef& optimizer_ref, const DemonPruner* pruner,
                      const nlohmann::json& extra) {
+  if (!model_ref) {
+    throw std::invalid_argument("demon::save_checkpoint: the model is null");
+  }
+  const torch::nn::Module& model = model_ref.get();
+  const torch::optim::Optimizer* optimizer = optimizer_ref.get();
   torch::serialize::OutputArchive archive;
   nlohmann::json manifest = {{"format", kFormat}, {"version", kVersion}};
   nlohmann::json entries = nlohmann::json::array();
@@ -81,8 +87,13 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
   detail::replace_file_atomically(path, [&](const std::string& temp) { archive.save_to(temp); });
 }
 
-nlohmann::json load_checkpoint(const std::string& path, torch::nn::Module& model,
-                               torch::optim::Optimizer* optimizer, DemonPruner* pruner) {
+nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_ref,
+                               const OptimizerRef& optimizer_ref, DemonPruner* pruner) {
+  if (!model_ref) {
+    throw std::invalid_argument("demon::load_checkpoint: the model is null");
+  }
+  torch::nn::Module& model = model_ref.get();
+  torch::optim::Optimizer* optimizer = optimizer_ref.get();
   auto tensors = model_tensors(model);
   const torch::Device device =
       tensors.empty() ? torch::Device(torch::kCPU) : tensors.front().tensor.device();
@@ -174,7 +185,7 @@ nlohmann::json load_checkpoint(const std::string& path, torch::nn::Module& model
         target.mutable_grad() = torch::Tensor();
     }
   }
-  for (const auto& module : model.modules()) {
+  for (const auto& [name, module] : detail::named_modules_of(model)) {
     detail::sync_module_options(*module);
   }
   return manifest.value("extra", nlohmann::json::object());

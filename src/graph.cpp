@@ -17,8 +17,9 @@
 #include <unordered_set>
 
 #include "demon/channel_selection.h"
-#include "detail/autograd_nodes.h"
 #include "demon/detail/torch_compat.h"
+#include "detail/autograd_nodes.h"
+#include "detail/module_tree.h"
 
 namespace demon {
 
@@ -236,9 +237,7 @@ struct Value {
 class GraphBuilder {
  public:
   GraphBuilder(torch::nn::Module& model, const DiscoveryOptions& options) : options_(options) {
-    for (const auto& item : model.named_modules()) {
-      const std::string& prefix = item.key();
-      auto module = item.value();
+    for (const auto& [prefix, module] : detail::named_modules_of(model)) {
       module_names_[module.get()] = prefix;
       modules_[module.get()] = module;
       auto add = [&](const std::string& local, const torch::Tensor& tensor, bool is_param) {
@@ -1433,6 +1432,17 @@ int DependencyGraph::find_tensor(const std::string& name) const {
       return static_cast<int>(i);
   }
   return -1;
+}
+
+void DependencyGraph::pin(int64_t unit, const std::string& reason) {
+  if (unit < 0 || unit >= static_cast<int64_t>(units_.size())) {
+    throw std::invalid_argument("demon::DependencyGraph::pin: no unit " + std::to_string(unit));
+  }
+  GraphUnit& target = units_[unit];
+  if (!target.pinned) {
+    target.pinned = true;
+    target.pin_reason = reason;
+  }
 }
 
 bool DependencyGraph::prunable(int64_t unit) const {

@@ -53,6 +53,20 @@ double read_double(const json& value, const std::string& key) {
   return value.get<double>();
 }
 
+std::optional<double> read_auto_double(const json& value, const std::string& key) {
+  if (value.is_null() || (value.is_string() && value.get<std::string>() == "auto")) {
+    return std::nullopt;
+  }
+  if (!value.is_number()) {
+    fail("key \"" + key + "\": expected a number or \"auto\", got " + describe(value));
+  }
+  return value.get<double>();
+}
+
+json write_auto_double(const std::optional<double>& value) {
+  return value ? json(*value) : json("auto");
+}
+
 bool read_bool(const json& value, const std::string& key) {
   if (!value.is_boolean()) {
     fail("key \"" + key + "\": expected true or false, got " + describe(value));
@@ -86,6 +100,11 @@ struct Field {
                   o) { return json(o.name()); }, [](DemonOptions & o,                            \
                                                     const json& v) { o.name(reader(v, #name)); } \
   }
+#define DEMON_AUTO_FIELD(name)                                                        \
+  Field {                                                                             \
+#name, [](const DemonOptions& o) { return write_auto_double(o.name()); },           \
+        [](DemonOptions& o, const json& v) { o.name(read_auto_double(v, #name)); } \
+  }
 #define DEMON_ENUM_FIELD(name, parse)                                                  \
   Field {                                                                              \
 #name, [](const DemonOptions& o) { return json(to_string(o.name())); },              \
@@ -95,13 +114,15 @@ struct Field {
 const std::vector<Field>& fields() {
   static const std::vector<Field> table = {
       DEMON_FIELD(total_steps, read_int),
+      DEMON_FIELD(epochs, read_int),
+      DEMON_FIELD(steps_per_epoch, read_int),
       DEMON_FIELD(schedule_span, read_int),
       DEMON_ENUM_FIELD(schedule, schedule_kind_from_string),
       DEMON_FIELD(pct_start, read_double),
       DEMON_FIELD(div_factor, read_double),
       DEMON_FIELD(final_div_factor, read_double),
       DEMON_ENUM_FIELD(regularizer, regularizer_from_string),
-      DEMON_FIELD(lambda_peak, read_double),
+      DEMON_AUTO_FIELD(lambda_peak),
       DEMON_FIELD(noise, read_bool),
       DEMON_ENUM_FIELD(noise_mode, noise_mode_from_string),
       DEMON_FIELD(sigma_peak, read_double),
@@ -113,11 +134,14 @@ const std::vector<Field>& fields() {
       DEMON_FIELD(min_width, read_int),
       DEMON_FIELD(epsilon, read_double),
       DEMON_ENUM_FIELD(death_check, death_check_from_string),
+      DEMON_ENUM_FIELD(forward_check, forward_check_from_string),
+      DEMON_FIELD(error_if_inactive, read_bool),
   };
   return table;
 }
 
 #undef DEMON_FIELD
+#undef DEMON_AUTO_FIELD
 #undef DEMON_ENUM_FIELD
 
 std::string closest_key(const std::string& key) {
@@ -169,6 +193,38 @@ std::string to_string(DeathCheck check) {
   throw std::invalid_argument("demon: unknown DeathCheck");
 }
 
+std::string to_string(ForwardCheck check) {
+  switch (check) {
+    case ForwardCheck::kPin:
+      return "pin";
+    case ForwardCheck::kError:
+      return "error";
+    case ForwardCheck::kOff:
+      return "off";
+  }
+  throw std::invalid_argument("demon: unknown ForwardCheck");
+}
+
+ForwardCheck forward_check_from_string(const std::string& name) {
+  for (auto value : {ForwardCheck::kPin, ForwardCheck::kError, ForwardCheck::kOff}) {
+    if (to_string(value) == name) {
+      return value;
+    }
+  }
+  throw std::invalid_argument("unknown forward check \"" + name +
+                              "\" (expected one of: pin, error, off)");
+}
+
+int64_t steps_per_epoch(int64_t dataset_size, int64_t batch_size, bool drop_last) {
+  if (dataset_size < 1 || batch_size < 1) {
+    throw std::invalid_argument(
+        "demon::steps_per_epoch: dataset_size and batch_size must be >= 1, "
+        "got " +
+        std::to_string(dataset_size) + " and " + std::to_string(batch_size));
+  }
+  return drop_last ? dataset_size / batch_size : (dataset_size + batch_size - 1) / batch_size;
+}
+
 DeathCheck death_check_from_string(const std::string& name) {
   for (auto value : {DeathCheck::kTrain, DeathCheck::kEval, DeathCheck::kBoth}) {
     if (to_string(value) == name) {
@@ -205,12 +261,23 @@ void DemonOptions::validate() const {
       fail(message);
     }
   };
-  require(total_steps() > 0,
-          "total_steps must be > 0 (the length of the run), got " + std::to_string(total_steps()));
+  require(total_steps() >= 0 && epochs() >= 0 && steps_per_epoch() >= 0,
+          "total_steps, epochs and steps_per_epoch must be >= 0, got " +
+              std::to_string(total_steps()) + ", " + std::to_string(epochs()) + ", " +
+              std::to_string(steps_per_epoch()));
+  require((epochs() > 0) == (steps_per_epoch() > 0),
+          "epochs and steps_per_epoch go together (both > 0), got " + std::to_string(epochs()) +
+              " and " + std::to_string(steps_per_epoch()));
+  require(total_steps() > 0 || epochs() > 0,
+          "the run's length is missing: set total_steps, or epochs and steps_per_epoch");
+  require(total_steps() == 0 || epochs() == 0 || total_steps() == epochs() * steps_per_epoch(),
+          "total_steps " + std::to_string(total_steps()) + " disagrees with epochs x " +
+              "steps_per_epoch = " + std::to_string(epochs() * steps_per_epoch()));
   require(schedule_span() >= 0, "schedule_span must be >= 0 (0 = 0.87 * total_steps), got " +
                                     std::to_string(schedule_span()));
-  require(std::isfinite(lambda_peak()) && lambda_peak() >= 0.0,
-          "lambda_peak must be finite and >= 0, got " + std::to_string(lambda_peak()));
+  require(!lambda_peak() || (std::isfinite(*lambda_peak()) && *lambda_peak() >= 0.0),
+          "lambda_peak must be finite and >= 0 (or unset: auto), got " +
+              std::to_string(lambda_peak().value_or(0.0)));
   require(std::isfinite(sigma_peak()) && sigma_peak() >= 0.0,
           "sigma_peak must be finite and >= 0, got " + std::to_string(sigma_peak()));
   require(prune_every() >= 1, "prune_every must be >= 1, got " + std::to_string(prune_every()));
@@ -220,21 +287,30 @@ void DemonOptions::validate() const {
           "epsilon must be finite and >= 0, got " + std::to_string(epsilon()));
   // The schedule checks its own shape parameters (pct_start, div_factor, ...).
   try {
-    lambda_schedule();
+    sigma_schedule();
   } catch (const std::invalid_argument& error) {
     fail(error.what());
   }
+}
+
+int64_t DemonOptions::run_steps() const {
+  return total_steps() > 0 ? total_steps() : epochs() * steps_per_epoch();
 }
 
 int64_t DemonOptions::effective_span() const {
   if (schedule_span() > 0) {
     return schedule_span();
   }
-  return std::max<int64_t>(1, std::llround(0.87 * static_cast<double>(total_steps())));
+  return std::max<int64_t>(1, std::llround(0.87 * static_cast<double>(run_steps())));
 }
 
 Schedule DemonOptions::lambda_schedule() const {
-  return Schedule(ScheduleOptions(schedule(), lambda_peak(), effective_span())
+  if (!lambda_peak()) {
+    throw std::logic_error(
+        "demon::DemonOptions::lambda_schedule: lambda_peak is auto; DemonPruner resolves it from "
+        "the optimizer (see options() of the pruner)");
+  }
+  return Schedule(ScheduleOptions(schedule(), *lambda_peak(), effective_span())
                       .pct_start(pct_start())
                       .div_factor(div_factor())
                       .final_div_factor(final_div_factor()));
@@ -275,10 +351,10 @@ DemonOptions options_from_json(const nlohmann::json& in) {
            (hint.empty() ? std::string() : " (did you mean \"" + hint + "\"?)"));
     }
   }
-  // total_steps may be left out here and set later (e.g. from epochs x batches); every other
-  // value is checked now, so that a bad config fails when it is read.
+  // The run's length may be left out here and set later (e.g. from epochs x batches); every
+  // other value is checked now, so that a bad config fails when it is read.
   DemonOptions probe = options;
-  if (probe.total_steps() == 0) {
+  if (probe.total_steps() == 0 && probe.epochs() == 0) {
     probe.total_steps(1);
   }
   probe.validate();

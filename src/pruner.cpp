@@ -1,29 +1,52 @@
 #include "demon/pruner.h"
 
+#include <torch/optim/adagrad.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
 #include <torch/optim/lbfgs.h>
+#include <torch/optim/rmsprop.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <iostream>
 #include <map>
+#include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
 #include "demon/surgery.h"
+#include "demon/warnings.h"
+#include "detail/autograd_nodes.h"
+#include "detail/model_snapshot.h"
 
 namespace demon {
 namespace {
 
-template <typename T>
-std::shared_ptr<T> require_non_null(std::shared_ptr<T> pointer, const char* what) {
-  if (!pointer) {
+template <typename Ref>
+Ref require_non_null(Ref ref, const char* what) {
+  if (!ref) {
     throw std::invalid_argument(std::string("demon::DemonPruner: ") + what + " is null");
   }
-  return pointer;
+  return ref;
 }
 
-const DemonOptions& validated(const DemonOptions& options) {
+// The options with the run's length and λ resolved, validated.
+DemonOptions resolved(DemonOptions options, const torch::optim::Optimizer* optimizer) {
   options.validate();
+  options.total_steps(options.run_steps());
+  if (!options.lambda_peak() && optimizer != nullptr) {
+    options.lambda_peak(default_lambda_peak(*optimizer));
+  }
   return options;
+}
+
+// Everything the user printed reaches the terminal before an error leaves demon.
+void flush_output() {
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
 }
 
 std::vector<torch::Tensor> optimizer_params(const torch::optim::Optimizer& optimizer) {
@@ -50,35 +73,143 @@ class TrainingModeGuard {
   bool was_training_;
 };
 
+// λ peaks when DemonOptions::lambda_peak is unset; the README's "Choosing λ" has the runs behind
+// them.
+constexpr double kDefaultLambdaAdaptive = 5e-3;
+constexpr double kDefaultLambdaSgd = 5e-4;
+
+// "a, b and 2 more" for a message.
+std::string list_names(const std::vector<std::string>& names, size_t most = 4) {
+  std::string text;
+  for (size_t i = 0; i < names.size() && i < most; ++i) {
+    text += (i == 0 ? "" : (i + 1 == names.size() ? " and " : ", ")) + names[i];
+  }
+  if (names.size() > most) {
+    text += " and " + std::to_string(names.size() - most) + " more";
+  }
+  return text;
+}
+
 }  // namespace
 
-DemonPruner::DemonPruner(std::shared_ptr<torch::nn::Module> model,
-                         std::shared_ptr<torch::optim::Optimizer> optimizer, DemonOptions options)
+double default_lambda_peak(const torch::optim::Optimizer& optimizer) {
+  const bool adaptive = dynamic_cast<const torch::optim::Adam*>(&optimizer) != nullptr ||
+                        dynamic_cast<const torch::optim::AdamW*>(&optimizer) != nullptr ||
+                        dynamic_cast<const torch::optim::RMSprop*>(&optimizer) != nullptr ||
+                        dynamic_cast<const torch::optim::Adagrad*>(&optimizer) != nullptr;
+  return adaptive ? kDefaultLambdaAdaptive : kDefaultLambdaSgd;
+}
+
+DemonPruner::DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions options)
     : model_(require_non_null(std::move(model), "model")),
       optimizer_(require_non_null(std::move(optimizer), "optimizer")),
-      options_(validated(options)),
+      options_(resolved(options, optimizer_.get())),
       lambda_schedule_(options_.lambda_schedule()),
       sigma_schedule_(options_.sigma_schedule()),
-      regularizer_(*model_, options_.regularizer()),
-      activity_(options_.epsilon()) {
+      regularizer_(model_.get(), options_.regularizer()),
+      activity_(options_.epsilon()),
+      forward_(model_.forward()) {
   if (dynamic_cast<torch::optim::LBFGS*>(optimizer_.get()) != nullptr) {
     throw std::invalid_argument(
         "demon::DemonPruner: LBFGS needs a closure per step and keeps flat history; use a "
         "first-order optimizer (SGD, Adam, AdamW, RMSprop, Adagrad)");
   }
   if (options_.noise()) {
-    noise_.emplace(optimizer_params(*optimizer_), options_.noise_mode(), options_.seed());
+    noise_.emplace(optimizer_params(*optimizer_.get()), options_.noise_mode(), options_.seed());
+  }
+  if (options_.regularizer() != Regularizer::kNone && *options_.lambda_peak() > 0.0 &&
+      regularizer_.scales().empty()) {
+    report_problem(
+        "the model has no normalization layer with a scale (BatchNorm, GroupNorm, LayerNorm, "
+        "InstanceNorm with affine=true): the " +
+            to_string(options_.regularizer()) +
+            " pressure has nothing to act on, so only units that die on their own will be "
+            "pruned. Put a BatchNorm after each convolution or linear layer whose units should "
+            "be pruned, or set regularizer \"none\" to say that this is intended.",
+        /*inaction=*/true);
+  }
+}
+
+void DemonPruner::report_problem(const std::string& message, bool inaction) {
+  if (inaction && options_.error_if_inactive()) {
+    flush_output();
+    throw std::invalid_argument("demon::DemonPruner: " + message);
+  }
+  if (std::find(warnings_.begin(), warnings_.end(), message) == warnings_.end()) {
+    warnings_.push_back(message);
+    warn(message);
   }
 }
 
 void DemonPruner::zero_grad() {
-  optimizer_->zero_grad();
+  optimizer_.get()->zero_grad();
+}
+
+void DemonPruner::set_forward(Forward forward) {
+  if (!forward) {
+    throw std::invalid_argument("demon::DemonPruner::set_forward: needs a function");
+  }
+  forward_ = std::move(forward);
+  probe_unusable_ = false;
+}
+
+void DemonPruner::set_probe_input(const torch::Tensor& input) {
+  if (!input.defined() || input.dim() == 0 || input.size(0) == 0) {
+    throw std::invalid_argument(
+        "demon::DemonPruner::set_probe_input: needs a batch (a tensor with samples along dim 0)");
+  }
+  probe_input_ = input.slice(0, 0, std::min<int64_t>(2, input.size(0))).detach().clone();
+  probe_input_given_ = true;
+  probe_unusable_ = false;
 }
 
 void DemonPruner::discover(const torch::Tensor& root) {
-  graph_ = DependencyGraph::discover(*model_, root);
+  graph_ = DependencyGraph::discover(model_.get(), root);
+  const bool first = !initial_;
   if (!initial_) {
-    initial_ = summarize(*graph_, *model_);
+    initial_ = summarize(*graph_, model_.get());
+  }
+  // Groups the forward check pinned before (another structure, a restored checkpoint).
+  for (size_t g = 0; g < graph_->groups().size(); ++g) {
+    const auto found = pinned_groups_.find(graph_->groups()[g].name);
+    if (found != pinned_groups_.end()) {
+      for (int64_t u : graph_->groups()[g].units) {
+        graph_->pin(u, found->second);
+      }
+    }
+  }
+  if (!probe_input_given_) {
+    // The first layer's saved input is the network input (or what the forward made of it).
+    torch::NoGradGuard no_grad;
+    for (const auto& node : detail::nodes_in_forward_order(root.grad_fn())) {
+      const torch::Tensor input = detail::saved_data_input(*node);
+      if (input.defined() && input.size(0) > 0) {
+        probe_input_ = input.slice(0, 0, std::min<int64_t>(2, input.size(0))).clone();
+        break;
+      }
+    }
+  }
+  if (first) {
+    int64_t prunable = 0;
+    std::map<std::string, int64_t> reasons;
+    for (size_t u = 0; u < graph_->units().size(); ++u) {
+      const auto& unit = graph_->units()[u];
+      prunable += graph_->prunable(static_cast<int64_t>(u));
+      if (unit.pinned)
+        ++reasons[unit.pin_reason];
+    }
+    if (prunable == 0) {
+      std::vector<std::string> why;
+      for (const auto& [reason, count] : reasons)
+        why.push_back(std::to_string(count) + " units: " + reason);
+      for (const auto& [op, count] : graph_->unknown_ops())
+        why.push_back("op " + op + " is unknown to the graph walker");
+      report_problem("no unit of the model can be pruned" +
+                         (why.empty() ? std::string(" (no activation reads a prunable channel)")
+                                      : " (" + list_names(why, 6) + ")") +
+                         "; see DependencyGraph::summary() for every group and its reason",
+                     /*inaction=*/true);
+    }
   }
   activity_.reset();
   if (restored_activity_) {
@@ -115,7 +246,7 @@ void DemonPruner::step() {
     noise_->capture_live_mask();
   }
   regularizer_.apply(lambda);
-  optimizer_->step();
+  optimizer_.get()->step();
   if (noise_ && sigma > 0.0) {
     noise_->apply(sigma);
   }
@@ -143,8 +274,8 @@ std::vector<int64_t> DemonPruner::check_death(const std::vector<torch::Tensor>& 
   }
   ActivityTracker tracker(options_.epsilon());
   {
-    TrainingModeGuard restore(*model_);
-    model_->eval();
+    TrainingModeGuard restore(model_.get());
+    model_.get().eval();
     torch::AutoGradMode with_graph(true);  // the activations are read from the autograd graph
     for (const auto& batch : batches) {
       const torch::Tensor out = forward(batch);
@@ -159,8 +290,13 @@ std::vector<int64_t> DemonPruner::check_death(const std::vector<torch::Tensor>& 
 }
 
 void DemonPruner::set_death_check(std::vector<torch::Tensor> batches, Forward forward) {
+  if (!forward) {
+    forward = forward_;
+  }
   if (batches.empty() || !forward) {
-    throw std::invalid_argument("demon::DemonPruner::set_death_check: needs batches and a forward");
+    throw std::invalid_argument(
+        "demon::DemonPruner::set_death_check: needs batches and a forward (the model's own is "
+        "not known: pass one, or call set_forward first)");
   }
   check_batches_ = std::move(batches);
   check_forward_ = std::move(forward);
@@ -198,6 +334,136 @@ std::vector<int64_t> DemonPruner::dead_units() {
   return both;
 }
 
+bool DemonPruner::probe_ready() {
+  if (options_.forward_check() == ForwardCheck::kOff || probe_unusable_) {
+    return false;
+  }
+  if (!forward_ || !probe_input_.defined()) {
+    probe_unusable_ = true;
+    report_problem(
+        std::string("prune events cannot check that the cut model still runs: ") +
+            (!forward_ ? "its forward is not known (pass the model as a TORCH_MODULE holder or "
+                         "as a module with forward(Tensor), or call set_forward())"
+                       : "no input was found in the autograd graph (call set_probe_input())") +
+            "; a cut that breaks the forward will only show at the next training step",
+        /*inaction=*/false);
+    return false;
+  }
+  // The probe must run through the uncut model, or it can prove nothing about the cut.
+  const std::string before = probe_error();
+  if (!before.empty()) {
+    probe_unusable_ = true;
+    report_problem("prune events cannot check that the cut model still runs: the probe input " +
+                       c10::str(probe_input_.sizes()) +
+                       " does not run through the model even before the cut (" + before +
+                       "); call set_probe_input() with a batch the forward accepts",
+                   /*inaction=*/false);
+    return false;
+  }
+  return true;
+}
+
+std::string DemonPruner::probe_error() {
+  TrainingModeGuard restore(model_.get());
+  model_.get().eval();  // no running statistics change, no dropout
+  torch::NoGradGuard no_grad;
+  try {
+    forward_(probe_input_);
+    return {};
+  } catch (const std::exception& error) {
+    std::string text = error.what();
+    // c10::Error appends a C++ backtrace; the first line is the message.
+    const auto newline = text.find('\n');
+    return newline == std::string::npos ? text : text.substr(0, newline);
+  }
+}
+
+void DemonPruner::pin_group(int group, const std::string& reason) {
+  pinned_groups_[graph_->groups()[group].name] = reason;
+  for (int64_t u : graph_->groups()[group].units) {
+    graph_->pin(u, reason);
+  }
+}
+
+PruneResult DemonPruner::checked_cut(const std::vector<int64_t>& dead) {
+  const PruneOptions cut_options = PruneOptions().min_width(options_.min_width());
+  auto* optimizer = optimizer_.get();
+  if (dead.empty() || !probe_ready()) {
+    return prune_units(*graph_, dead, optimizer, cut_options);
+  }
+  DependencyGraph graph_before = *graph_;
+  detail::ModelSnapshot snapshot(model_.get(), optimizer);
+  PruneResult result = prune_units(*graph_, dead, optimizer, cut_options);
+  const std::string error = probe_error();
+  if (error.empty()) {
+    return result;
+  }
+  // Undo, then cut group by group to find the groups whose cut breaks the forward.
+  snapshot.restore();
+  graph_ = graph_before;
+  std::map<int, std::vector<int64_t>> by_group;
+  for (int64_t u : dead)
+    by_group[graph_->units()[u].group].push_back(u);
+  PruneResult combined;
+  combined.parameters_before = result.parameters_before;
+  combined.parameters_after = result.parameters_before;
+  std::vector<std::pair<int, std::string>> broken;
+  for (const auto& [group, units] : by_group) {
+    const DependencyGraph graph_now = *graph_;
+    detail::ModelSnapshot before_group(model_.get(), optimizer);
+    const int64_t width = static_cast<int64_t>(graph_->groups()[group].units.size());
+    PruneResult part = prune_units(*graph_, units, optimizer, cut_options);
+    const std::string group_error = probe_error();
+    if (group_error.empty()) {
+      combined.removed.insert(combined.removed.end(), part.removed.begin(), part.removed.end());
+      combined.kept_for_min_width.insert(combined.kept_for_min_width.end(),
+                                         part.kept_for_min_width.begin(),
+                                         part.kept_for_min_width.end());
+      combined.parameters_after = part.parameters_after;
+      continue;
+    }
+    before_group.restore();
+    graph_ = graph_now;
+    std::ostringstream what;
+    what << graph_->groups()[group].name << " (" << width << " -> "
+         << width - static_cast<int64_t>(part.removed.size()) << " units): " << group_error;
+    broken.emplace_back(group, what.str());
+  }
+  std::vector<std::string> names;
+  for (const auto& [group, what] : broken)
+    names.push_back(graph_->groups()[group].name);
+  const bool reshape = error.find("is invalid for input of size") != std::string::npos;
+  const std::string hint =
+      reshape ? "a view or reshape after " + list_names(names) +
+                    " probably has a fixed size; compute it from the tensor instead (e.g. "
+                    "x.flatten(1) or x.view({x.size(0), -1}))"
+              : "the forward probably assumes a fixed number of channels or features after " +
+                    list_names(names);
+  std::string detail;
+  for (const auto& [group, what] : broken)
+    detail += "\n  " + what;
+  if (broken.empty()) {
+    detail = "\n  (no single group: only the whole cut breaks it) " + error;
+  }
+  if (options_.forward_check() == ForwardCheck::kError || broken.empty()) {
+    snapshot.restore();
+    graph_ = std::move(graph_before);
+    flush_output();
+    throw std::runtime_error("demon::DemonPruner: prune event at step " + std::to_string(step_) +
+                             ": the cut model no longer runs its forward; " + hint +
+                             ". Model, optimizer and pruner are as before the event." + detail);
+  }
+  for (const auto& [group, what] : broken) {
+    pin_group(group, "cutting it broke the model's forward: " + what);
+  }
+  report_problem("prune event at step " + std::to_string(step_) + ": cutting " + list_names(names) +
+                     " broke the model's forward, so " +
+                     (names.size() == 1 ? "it stays" : "they stay") + " at full width; " + hint +
+                     "." + detail,
+                 /*inaction=*/false);
+  return combined;
+}
+
 PruneReport DemonPruner::prune_now() {
   PruneReport report;
   report.step = step_;
@@ -214,8 +480,7 @@ PruneReport DemonPruner::prune_now() {
   for (size_t g = 0; g < graph_->groups().size(); ++g) {
     sizes_before[static_cast<int>(g)] = static_cast<int64_t>(graph_->groups()[g].units.size());
   }
-  const PruneResult result =
-      prune_units(*graph_, dead, optimizer_.get(), PruneOptions().min_width(options_.min_width()));
+  const PruneResult result = checked_cut(dead);
   activity_.reset();
   report.units_removed = static_cast<int64_t>(result.removed.size());
   report.units_kept_for_min_width = static_cast<int64_t>(result.kept_for_min_width.size());
@@ -233,15 +498,18 @@ PruneReport DemonPruner::prune_now() {
 }
 
 ModelSummary DemonPruner::summary() const {
+  ModelSummary s;
   if (graph_) {
-    return summarize(*graph_, *model_, initial_ ? &*initial_ : nullptr);
+    s = summarize(*graph_, model_.get(), initial_ ? &*initial_ : nullptr);
+  } else {
+    s = initial_.value_or(ModelSummary{});
+    s.parameters = 0;
+    for (const auto& p : model_.get().parameters())
+      s.parameters += p.numel();
+    if (!initial_)
+      s.initial_parameters = s.parameters;
   }
-  ModelSummary s = initial_.value_or(ModelSummary{});
-  s.parameters = 0;
-  for (const auto& p : model_->parameters())
-    s.parameters += p.numel();
-  if (!initial_)
-    s.initial_parameters = s.parameters;
+  s.warnings = warnings_;
   return s;
 }
 
@@ -250,6 +518,7 @@ void DemonPruner::save(torch::serialize::OutputArchive& archive) const {
   archive.write("prune_events", c10::IValue(prune_events_));
   archive.write("options", c10::IValue(to_json(options_).dump()));
   archive.write("initial", c10::IValue(initial_ ? initial_->to_json().dump() : std::string()));
+  archive.write("pinned_groups", c10::IValue(nlohmann::json(pinned_groups_).dump()));
   nlohmann::json devices = nlohmann::json::array();
   if (noise_) {
     for (const auto& [device, state] : noise_->generator_states()) {
@@ -287,6 +556,10 @@ void DemonPruner::load(torch::serialize::InputArchive& archive) {
   if (!value.toStringRef().empty()) {
     initial_ = ModelSummary::from_json(nlohmann::json::parse(value.toStringRef()));
   }
+  if (archive.try_read("pinned_groups", value)) {
+    pinned_groups_ =
+        nlohmann::json::parse(value.toStringRef()).get<std::map<std::string, std::string>>();
+  }
   archive.read("noise_devices", value);
   const auto devices = nlohmann::json::parse(value.toStringRef());
   std::map<std::string, torch::Tensor> states;
@@ -301,8 +574,8 @@ void DemonPruner::load(torch::serialize::InputArchive& archive) {
   const int64_t observations = value.toInt();
   archive.read("activity_sites", value);
   std::vector<torch::Tensor> records(static_cast<size_t>(value.toInt()));
-  const auto device = model_->parameters().empty() ? torch::Device(torch::kCPU)
-                                                   : model_->parameters().front().device();
+  const auto parameters = model_.get().parameters();
+  const auto device = parameters.empty() ? torch::Device(torch::kCPU) : parameters.front().device();
   for (size_t s = 0; s < records.size(); ++s) {
     torch::Tensor record;
     archive.read("activity_" + std::to_string(s), record);

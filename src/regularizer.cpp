@@ -8,6 +8,8 @@
 #include <set>
 #include <utility>
 
+#include "detail/module_tree.h"
+
 namespace demon {
 namespace {
 
@@ -38,10 +40,11 @@ torch::Tensor scale_of(torch::nn::Module& module) {
 std::vector<NormScale> find_norm_scales(const torch::nn::Module& model) {
   std::vector<NormScale> scales;
   std::set<const void*> seen;  // a module registered twice must be regularized once
-  for (const auto& item : model.named_modules()) {
-    torch::Tensor scale = scale_of(*item.value());
+  for (const auto& [name, module] :
+       detail::named_modules_of(const_cast<torch::nn::Module&>(model))) {
+    torch::Tensor scale = scale_of(*module);
     if (scale.defined() && seen.insert(scale.unsafeGetTensorImpl()).second) {
-      scales.push_back({item.key().empty() ? "weight" : item.key() + ".weight", scale});
+      scales.push_back({name.empty() ? "weight" : name + ".weight", scale});
     }
   }
   return scales;

@@ -110,6 +110,9 @@ std::string ModelSummary::table() const {
       human(static_cast<double>(initial_parameters)).c_str(), flops_ratio(),
       human(static_cast<double>(flops)).c_str(), human(static_cast<double>(initial_flops)).c_str());
   out << line;
+  for (const auto& warning : warnings) {
+    out << "warning: " << warning << "\n";
+  }
   return out.str();
 }
 
@@ -121,16 +124,20 @@ nlohmann::json ModelSummary::to_json() const {
                            {"initial", layer.initial},
                            {"current", layer.current}});
   }
-  return {{"layers", layers_json},
-          {"initial_units", initial_units},
-          {"live_units", live_units},
-          {"neural_sparsity", neural_sparsity()},
-          {"initial_parameters", initial_parameters},
-          {"parameters", parameters},
-          {"parameter_sparsity", parameter_sparsity()},
-          {"initial_flops", initial_flops},
-          {"flops", flops},
-          {"flops_ratio", flops_ratio()}};
+  nlohmann::json out = {{"layers", layers_json},
+                        {"initial_units", initial_units},
+                        {"live_units", live_units},
+                        {"neural_sparsity", neural_sparsity()},
+                        {"initial_parameters", initial_parameters},
+                        {"parameters", parameters},
+                        {"parameter_sparsity", parameter_sparsity()},
+                        {"initial_flops", initial_flops},
+                        {"flops", flops},
+                        {"flops_ratio", flops_ratio()}};
+  if (!warnings.empty()) {
+    out["warnings"] = warnings;
+  }
+  return out;
 }
 
 ModelSummary ModelSummary::from_json(const nlohmann::json& j) {
@@ -145,6 +152,9 @@ ModelSummary ModelSummary::from_json(const nlohmann::json& j) {
   s.parameters = j.at("parameters");
   s.initial_flops = j.at("initial_flops");
   s.flops = j.at("flops");
+  if (j.contains("warnings")) {
+    s.warnings = j.at("warnings").get<std::vector<std::string>>();
+  }
   return s;
 }
 

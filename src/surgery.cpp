@@ -15,8 +15,8 @@
 #include <typeinfo>
 
 #include "demon/channel_selection.h"
-#include "detail/module_options.h"
 #include "demon/detail/torch_compat.h"
+#include "detail/module_options.h"
 
 namespace demon {
 namespace {

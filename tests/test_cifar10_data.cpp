@@ -210,7 +210,7 @@ TEST(TrainConfigTest, JsonRoundTripAndErrors) {
   config.demon = {{"lambda_peak", 0.2}};
   const auto back = TrainConfig::from_json(config.to_json());
   EXPECT_EQ(back.to_json(), config.to_json());
-  EXPECT_DOUBLE_EQ(back.demon_options(100).lambda_peak(), 0.2);
+  EXPECT_DOUBLE_EQ(back.demon_options(100).lambda_peak().value(), 0.2);
   EXPECT_EQ(back.demon_options(100).total_steps(), 100);
   auto error_of = [](const nlohmann::json& j) {
     try {

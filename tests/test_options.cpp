@@ -43,7 +43,9 @@ DemonOptions all_non_default() {
       .prune_at_end(false)
       .min_width(4)
       .epsilon(1e-3)
-      .death_check(demon::DeathCheck::kBoth);
+      .death_check(demon::DeathCheck::kBoth)
+      .forward_check(demon::ForwardCheck::kError)
+      .error_if_inactive(true);
 }
 
 TEST(OptionsTest, JsonRoundTripKeepsEveryField) {
@@ -58,7 +60,7 @@ TEST(OptionsTest, JsonRoundTripKeepsEveryField) {
   EXPECT_DOUBLE_EQ(read.div_factor(), 10.0);
   EXPECT_DOUBLE_EQ(read.final_div_factor(), 100.0);
   EXPECT_EQ(read.regularizer(), demon::Regularizer::kL2);
-  EXPECT_DOUBLE_EQ(read.lambda_peak(), 0.125);
+  EXPECT_DOUBLE_EQ(read.lambda_peak().value(), 0.125);
   EXPECT_FALSE(read.noise());
   EXPECT_EQ(read.noise_mode(), demon::NoiseMode::kAll);
   EXPECT_DOUBLE_EQ(read.sigma_peak(), 1e-4);
@@ -86,7 +88,7 @@ TEST(OptionsTest, AdlHooksWorkWithNlohmann) {
 TEST(OptionsTest, MissingKeysKeepDefaults) {
   const DemonOptions read = demon::options_from_json(json{{"lambda_peak", 0.3}});
   const DemonOptions defaults;
-  EXPECT_DOUBLE_EQ(read.lambda_peak(), 0.3);
+  EXPECT_DOUBLE_EQ(read.lambda_peak().value(), 0.3);
   EXPECT_EQ(read.regularizer(), defaults.regularizer());
   EXPECT_DOUBLE_EQ(read.sigma_peak(), defaults.sigma_peak());
   EXPECT_EQ(read.total_steps(), 0);  // may be set later; validate() insists on it
@@ -145,6 +147,49 @@ TEST(OptionsTest, EffectiveSpanDefaultsToReferenceRatio) {
   EXPECT_DOUBLE_EQ(options.lambda_schedule()(0), 0.5 / 25);
   EXPECT_DOUBLE_EQ(options.sigma_schedule()(0), 2e-5 / 25);
   EXPECT_DOUBLE_EQ(options.lambda_schedule()(261), 0.5);  // int(0.3 * 870) = 261
+}
+
+TEST(OptionsTest, RunLengthFromEpochsAndStepsPerEpoch) {
+  const auto options = DemonOptions().epochs(10).steps_per_epoch(391);
+  EXPECT_NO_THROW(options.validate());
+  EXPECT_EQ(options.run_steps(), 3910);
+  EXPECT_EQ(options.effective_span(), 3402);  // round(0.87 * 3910)
+  EXPECT_EQ(DemonOptions(3910).epochs(10).steps_per_epoch(391).run_steps(), 3910);
+  auto error_of = [](const DemonOptions& o) {
+    try {
+      o.validate();
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of(DemonOptions()).find("run's length is missing"), std::string::npos);
+  EXPECT_NE(error_of(DemonOptions().epochs(3)).find("go together"), std::string::npos);
+  EXPECT_NE(error_of(DemonOptions(100).epochs(3).steps_per_epoch(10)).find("disagrees"),
+            std::string::npos);
+  // A data set's size: rounded up, or down when the last partial batch is dropped.
+  EXPECT_EQ(demon::steps_per_epoch(50000, 128), 391);
+  EXPECT_EQ(demon::steps_per_epoch(50000, 128, /*drop_last=*/true), 390);
+  EXPECT_THROW(demon::steps_per_epoch(0, 128), std::invalid_argument);
+  // From JSON, as a config file would give it.
+  const auto read = demon::options_from_json(json{{"epochs", 10}, {"steps_per_epoch", 391}});
+  EXPECT_EQ(read.run_steps(), 3910);
+}
+
+TEST(OptionsTest, LambdaPeakIsAutoUntilSet) {
+  EXPECT_FALSE(DemonOptions(100).lambda_peak().has_value());
+  EXPECT_EQ(demon::to_json(DemonOptions(100)).at("lambda_peak"), "auto");
+  EXPECT_FALSE(demon::options_from_json(json{{"lambda_peak", "auto"}}).lambda_peak());
+  EXPECT_FALSE(demon::options_from_json(json{{"lambda_peak", nullptr}}).lambda_peak());
+  EXPECT_EQ(demon::options_from_json(json{{"lambda_peak", 0.02}}).lambda_peak(), 0.02);
+  EXPECT_NE(parse_error(json{{"lambda_peak", "lots"}}).find("a number or \"auto\""),
+            std::string::npos);
+  // Only DemonPruner knows the optimizer; before that the schedule cannot exist.
+  EXPECT_THROW(DemonOptions(100).lambda_schedule(), std::logic_error);
+  EXPECT_EQ(demon::options_from_json(json{{"forward_check", "off"}}).forward_check(),
+            demon::ForwardCheck::kOff);
+  EXPECT_NE(parse_error(json{{"forward_check", "maybe"}}).find("pin, error, off"),
+            std::string::npos);
 }
 
 TEST(OptionsTest, SaveAndLoadFiles) {

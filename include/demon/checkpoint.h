@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "demon/model_ref.h"
+
 namespace demon {
 
 class DemonPruner;
@@ -15,10 +17,11 @@ class DemonPruner;
 /// shape, and optionally the optimizer's state, the pruner's own state (step, noise generators,
 /// activity since the last prune, initial summary) and any JSON of the caller's (epoch, data
 /// order, metrics). The write is atomic: a temporary file next to `path` is renamed over it, so a
-/// crash never leaves a broken file where a good one was.
-void save_checkpoint(const std::string& path, const torch::nn::Module& model,
-                     const torch::optim::Optimizer* optimizer = nullptr,
-                     const DemonPruner* pruner = nullptr,
+/// crash never leaves a broken file where a good one was. `model` and `optimizer` as the training
+/// loop holds them (see ModelRef, OptimizerRef): `save_checkpoint(path, model, optimizer,
+/// &pruner)` works for a holder or a module by value, a shared_ptr or a plain optimizer.
+void save_checkpoint(const std::string& path, const ModelRef& model,
+                     const OptimizerRef& optimizer = nullptr, const DemonPruner* pruner = nullptr,
                      const nlohmann::json& extra = nlohmann::json::object());
 
 /// Loads a checkpoint into `model`, typically a freshly constructed dense model of the class that
@@ -33,8 +36,8 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
 /// naming the first mismatch, and nothing is changed. The optimizer's and the pruner's sections
 /// are read before the model is touched; should one of them fail (another optimizer type, other
 /// DemonOptions), the model is left as it was.
-nlohmann::json load_checkpoint(const std::string& path, torch::nn::Module& model,
-                               torch::optim::Optimizer* optimizer = nullptr,
+nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model,
+                               const OptimizerRef& optimizer = nullptr,
                                DemonPruner* pruner = nullptr);
 
 }  // namespace demon

@@ -5,6 +5,7 @@
 #include "demon/channel_selection.h"
 #include "demon/checkpoint.h"
 #include "demon/graph.h"
+#include "demon/model_ref.h"
 #include "demon/noise.h"
 #include "demon/options.h"
 #include "demon/pruner.h"
@@ -12,3 +13,4 @@
 #include "demon/report.h"
 #include "demon/schedule.h"
 #include "demon/surgery.h"
+#include "demon/warnings.h"

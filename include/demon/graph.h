@@ -166,6 +166,10 @@ class DependencyGraph {
   /// Human-readable: layers with widths, groups with their members, pins and unknown ops.
   std::string summary() const;
 
+  /// Makes `unit` unprunable from now on, for `reason` (shown by summary()). Used by DemonPruner
+  /// when cutting a group breaks the model's forward.
+  void pin(int64_t unit, const std::string& reason);
+
   /// Marks units removed and drops their indices from every axis and site. Used by surgery
   /// after it has sliced the tensors; returns, per axis, the kept indices (of the old axis).
   std::vector<std::vector<int64_t>> remove_units(const std::vector<int64_t>& units);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "demon/schedule.h"
@@ -42,23 +43,48 @@ enum class DeathCheck {
   kBoth,
 };
 
+/// What a prune event does when the cut model no longer runs (a reshape with a fixed size over a
+/// pruned axis, say). Checked with one forward pass without gradients on a sample input.
+enum class ForwardCheck {
+  /// Undo the cut, find the groups whose cut breaks the forward, pin them (with a warning that
+  /// names them and the error), and cut the rest. Training goes on.
+  kPin,
+  /// Undo the cut and throw, naming the groups and the error; model, optimizer and pruner are as
+  /// before the event.
+  kError,
+  /// No check.
+  kOff,
+};
+
 std::string to_string(Regularizer regularizer);
 std::string to_string(NoiseMode mode);
 std::string to_string(DeathCheck check);
+std::string to_string(ForwardCheck check);
 Regularizer regularizer_from_string(const std::string& name);
 NoiseMode noise_mode_from_string(const std::string& name);
 DeathCheck death_check_from_string(const std::string& name);
+ForwardCheck forward_check_from_string(const std::string& name);
+
+/// Optimizer steps in one epoch of `dataset_size` samples in batches of `batch_size`: rounded up,
+/// or down with `drop_last` (as torch::data::DataLoaderOptions::drop_last).
+int64_t steps_per_epoch(int64_t dataset_size, int64_t batch_size, bool drop_last = false);
 
 /// Everything DemonPruner needs to know, with PyTorch-style chained setters:
 /// ```
-/// auto options = demon::DemonOptions(/*total_steps=*/97656).lambda_peak(0.2).sigma_peak(5e-5);
+/// auto options = demon::DemonOptions().epochs(30).steps_per_epoch(391).prune_every(500);
+/// auto same = demon::DemonOptions(/*total_steps=*/30 * 391).prune_every(500);
 /// ```
 /// JSON uses the setter names as keys (see to_json / options_from_json).
 struct DemonOptions {
   explicit DemonOptions(int64_t total_steps = 0) : total_steps_(total_steps) {}
 
-  /// Length of the training run in optimizer steps. Required (> 0).
+  /// Length of the training run in optimizer steps. Required (> 0), unless epochs and
+  /// steps_per_epoch give it.
   TORCH_ARG(int64_t, total_steps);
+  /// The run's length as epochs × steps per epoch (see demon::steps_per_epoch for a data set's
+  /// size): both > 0, or both 0 when total_steps is given. If all three are given they must agree.
+  TORCH_ARG(int64_t, epochs) = 0;
+  TORCH_ARG(int64_t, steps_per_epoch) = 0;
   /// Steps over which λ(t) and σ(t) play out their shape; 0 means round(0.87 · total_steps),
   /// the ratio of the reference runs (85000 of 97656).
   TORCH_ARG(int64_t, schedule_span) = 0;
@@ -69,9 +95,10 @@ struct DemonOptions {
   TORCH_ARG(double, final_div_factor) = 1e4;
 
   TORCH_ARG(Regularizer, regularizer) = Regularizer::kLasso;
-  /// Peak of λ(t). It sets the sparsity reached and depends on the optimizer: the reference
-  /// swept 1e-5..1e-2 with SGD-momentum and up to 0.35 with Adam (one-cycle).
-  TORCH_ARG(double, lambda_peak) = 1e-3;
+  /// Peak of λ(t). It sets the sparsity reached, and what works depends on the optimizer's
+  /// family. Unset (the default; "auto" in JSON): DemonPruner picks it from the optimizer, see
+  /// default_lambda_peak() in pruner.h.
+  TORCH_ARG(std::optional<double>, lambda_peak);
 
   TORCH_ARG(bool, noise) = true;
   TORCH_ARG(NoiseMode, noise_mode) = NoiseMode::kLiveOnly;
@@ -93,13 +120,21 @@ struct DemonOptions {
   /// A unit is dead when |activation| <= epsilon everywhere; 0 is exact.
   TORCH_ARG(double, epsilon) = 0.0;
   TORCH_ARG(DeathCheck, death_check) = DeathCheck::kTrain;
+  /// After each prune event, check that the cut model still runs (see ForwardCheck and
+  /// DemonPruner::set_probe_input).
+  TORCH_ARG(ForwardCheck, forward_check) = ForwardCheck::kPin;
+  /// When DemP cannot act (no normalization scale for λ, no prunable unit), throw instead of
+  /// warning.
+  TORCH_ARG(bool, error_if_inactive) = false;
 
  public:
   /// Throws std::invalid_argument naming the first invalid option.
   void validate() const;
-  /// schedule_span, with 0 resolved to round(0.87 · total_steps) (at least 1).
+  /// The run's length: total_steps, or epochs × steps_per_epoch.
+  int64_t run_steps() const;
+  /// schedule_span, with 0 resolved to round(0.87 · run_steps()) (at least 1).
   int64_t effective_span() const;
-  /// λ(t): the schedule shape with peak lambda_peak.
+  /// λ(t): the schedule shape with peak lambda_peak (which must be set: DemonPruner sets it).
   Schedule lambda_schedule() const;
   /// σ(t): the same shape with peak sigma_peak.
   Schedule sigma_schedule() const;
@@ -110,11 +145,12 @@ struct DemonOptions {
   void save(const std::string& path) const;
 };
 
-/// Every option under its setter's name; enums as strings ("lasso", "live_only", "one_cycle").
+/// Every option under its setter's name; enums as strings ("lasso", "live_only", "one_cycle"),
+/// an unset lambda_peak as "auto".
 nlohmann::json to_json(const DemonOptions& options);
 /// Starts from the defaults and applies each key of `json` (an object). Throws
 /// std::invalid_argument naming the key for an unknown key, a wrong type or an invalid value.
-/// total_steps may be absent (left 0, to be set before the pruner is built).
+/// The run's length may be absent (left 0, to be set before the pruner is built).
 DemonOptions options_from_json(const nlohmann::json& json);
 
 // ADL hooks, so that `nlohmann::json j = options;` and `j.get<DemonOptions>()` work.

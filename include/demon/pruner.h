@@ -6,24 +6,33 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "demon/activity.h"
 #include "demon/graph.h"
+#include "demon/model_ref.h"
 #include "demon/noise.h"
 #include "demon/options.h"
 #include "demon/regularizer.h"
 #include "demon/report.h"
 #include "demon/schedule.h"
+#include "demon/surgery.h"
 
 namespace demon {
 
+/// λ peak that DemonPruner uses when DemonOptions::lambda_peak is unset, by the optimizer's
+/// family: adaptive (Adam, AdamW, RMSprop, Adagrad) or SGD-like (SGD, anything else). See the
+/// README's "Choosing λ" for the measurements behind them.
+double default_lambda_peak(const torch::optim::Optimizer& optimizer);
+
 /// Demon Pruning for an existing LibTorch training loop. It wraps the optimizer; the loop reads:
 /// ```
-/// demon::DemonPruner pruner(model.ptr(), optimizer, demon::DemonOptions(total_steps));
-/// for (auto& batch : *loader) {
+/// demon::DemonPruner pruner(model, optimizer,
+/// demon::DemonOptions().epochs(10).steps_per_epoch(n)); for (auto& batch : *loader) {
 ///   pruner.zero_grad();
 ///   auto loss = torch::cross_entropy_loss(model->forward(batch.data), batch.target);
 ///   pruner.backward(loss);  // reads activity from the graph, then loss.backward()
@@ -40,15 +49,26 @@ namespace demon {
 /// After a prune event, parameters are smaller but the same tensors: the optimizer and the
 /// module keep working. Anything else holding derived state (a DDP wrapper, a CUDA graph, a
 /// tensor of the parameters' old shape) must be rebuilt; on_prune() is the place to do it.
+///
+/// Each prune event checks that the cut model still runs (DemonOptions::forward_check): one
+/// forward pass without gradients, in eval mode, on a two-sample probe input. A cut that breaks
+/// it (typically a reshape with a fixed size, `x.view({-1, 320})`, after a pruned layer) is
+/// undone; the groups whose cut breaks it are pinned with a warning (kPin) or named in an error
+/// (kError). The probe needs the model's forward (known when the model is passed as a
+/// TORCH_MODULE holder or a module with forward(Tensor), or set_forward()) and an input (found in
+/// the autograd graph when the first layer is a convolution, linear or embedding layer, or
+/// set_probe_input()); without them a warning says that cuts go unchecked.
 class DemonPruner {
  public:
-  /// Runs the model on a batch (used by the eval-mode death check).
+  /// Runs the model on a batch (eval-mode death check, forward check).
   using Forward = std::function<torch::Tensor(const torch::Tensor&)>;
 
-  /// Throws std::invalid_argument for a null model or optimizer, invalid options, or an optimizer
-  /// that cannot be stepped without a closure (LBFGS).
-  DemonPruner(std::shared_ptr<torch::nn::Module> model,
-              std::shared_ptr<torch::optim::Optimizer> optimizer, DemonOptions options);
+  /// `model` and `optimizer` as the loop holds them: shared_ptr, TORCH_MODULE holder, or by
+  /// reference (then not owned: they must outlive the pruner). Throws std::invalid_argument for
+  /// a null model or optimizer, invalid options, or an optimizer that cannot be stepped without
+  /// a closure (LBFGS). Warns (or throws, with error_if_inactive) when no normalization scale is
+  /// there for λ to act on.
+  DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions options);
 
   /// The wrapped optimizer's zero_grad().
   void zero_grad();
@@ -67,8 +87,17 @@ class DemonPruner {
   std::vector<int64_t> check_death(const std::vector<torch::Tensor>& batches,
                                    const Forward& forward);
   /// Batches and forward function for the eval-mode check of prune events (DeathCheck kEval,
-  /// kBoth). The reference used 3 batches of 512 training images.
-  void set_death_check(std::vector<torch::Tensor> batches, Forward forward);
+  /// kBoth). The reference used 3 batches of 512 training images. Without `forward`, the model's
+  /// own (see set_forward).
+  void set_death_check(std::vector<torch::Tensor> batches, Forward forward = {});
+
+  /// How to run the model on one input tensor, when the constructor could not know it (a model
+  /// passed as a plain std::shared_ptr<torch::nn::Module>) or it needs more (autocast, a
+  /// different entry point).
+  void set_forward(Forward forward);
+  /// The input of the forward check after each prune event; its first two samples are kept.
+  /// Without it, the network input found in the autograd graph at discovery is used.
+  void set_probe_input(const torch::Tensor& input);
 
   /// Called at a prune event before anything is removed, with the step.
   void on_before_prune(std::function<void(int64_t step)> callback);
@@ -83,18 +112,21 @@ class DemonPruner {
   double current_sigma() const { return options_.noise() ? sigma_schedule_(step_) : 0.0; }
   int64_t prune_events() const noexcept { return prune_events_; }
 
-  /// Widths, sparsity and FLOPs now, against the model as first seen.
+  /// Widths, sparsity and FLOPs now, against the model as first seen, with any warning about
+  /// what DemP cannot do on this model.
   ModelSummary summary() const;
+  /// Warnings given so far (each also went to demon::warn once).
+  const std::vector<std::string>& warnings() const noexcept { return warnings_; }
   /// The discovered structure (null before the first backward(), or with pruning off).
   const DependencyGraph* graph() const { return graph_ ? &*graph_ : nullptr; }
   const ActivityTracker& activity() const noexcept { return activity_; }
   const DemonOptions& options() const noexcept { return options_; }
-  torch::nn::Module& model() noexcept { return *model_; }
-  torch::optim::Optimizer& optimizer() noexcept { return *optimizer_; }
+  torch::nn::Module& model() noexcept { return model_.get(); }
+  torch::optim::Optimizer& optimizer() noexcept { return *optimizer_.get(); }
   const ScaleRegularizer& regularizer() const noexcept { return regularizer_; }
 
   /// The pruner's own state (step, prune count, noise generators, activity since the last prune,
-  /// the initial summary) for checkpoints; see checkpoint.h.
+  /// the initial summary, groups pinned by the forward check) for checkpoints; see checkpoint.h.
   void save(torch::serialize::OutputArchive& archive) const;
   void load(torch::serialize::InputArchive& archive);
 
@@ -102,9 +134,17 @@ class DemonPruner {
   void discover(const torch::Tensor& root);
   bool prune_due() const;
   std::vector<int64_t> dead_units();
+  // Gives a warning once (by text), or throws it with error_if_inactive when `inaction` says so.
+  void report_problem(const std::string& message, bool inaction);
+  // The forward check: runs the probe; the error text, or empty when it ran.
+  std::string probe_error();
+  bool probe_ready();
+  // Cuts `dead`, checked by the probe; undoes and bisects by group when the cut breaks it.
+  PruneResult checked_cut(const std::vector<int64_t>& dead);
+  void pin_group(int group, const std::string& reason);
 
-  std::shared_ptr<torch::nn::Module> model_;
-  std::shared_ptr<torch::optim::Optimizer> optimizer_;
+  ModelRef model_;
+  OptimizerRef optimizer_;
   DemonOptions options_;
   Schedule lambda_schedule_;
   Schedule sigma_schedule_;
@@ -115,6 +155,14 @@ class DemonPruner {
   std::optional<ModelSummary> initial_;
   std::vector<torch::Tensor> check_batches_;
   Forward check_forward_;
+  Forward forward_;
+  torch::Tensor probe_input_;
+  bool probe_input_given_ = false;
+  bool probe_unusable_ = false;
+  // Groups pinned because cutting them broke the forward: name -> reason (kept across
+  // rediscovery and checkpoints).
+  std::map<std::string, std::string> pinned_groups_;
+  std::vector<std::string> warnings_;
   std::vector<std::function<void(int64_t)>> before_prune_;
   std::vector<std::function<void(const PruneReport&)>> after_prune_;
   // Activity restored from a checkpoint, adopted at the next discovery.

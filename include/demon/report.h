@@ -33,6 +33,9 @@ struct ModelSummary {
   /// the graph was discovered.
   int64_t initial_flops = 0;
   int64_t flops = 0;
+  /// What DemonPruner could not do on this model (no scale for λ, cuts that broke the forward);
+  /// empty from summarize().
+  std::vector<std::string> warnings;
 
   /// 1 − live units / initial units.
   double neural_sparsity() const;

@@ -108,6 +108,23 @@ torch::Tensor saved_index(const torch::autograd::Node& node) {
   return {};
 }
 
+torch::Tensor saved_data_input(const torch::autograd::Node& node) {
+  torch::Tensor input;
+  if (auto* conv = dynamic_cast<const generated::ConvolutionBackward0*>(&node)) {
+    input = unpack_or_undefined(conv->input_, nullptr);
+  } else if (auto* addmm = dynamic_cast<const generated::AddmmBackward0*>(&node)) {
+    input = unpack_or_undefined(addmm->mat1_, nullptr);
+  } else if (auto* mm = dynamic_cast<const generated::MmBackward0*>(&node)) {
+    input = unpack_or_undefined(mm->self_, nullptr);
+  } else if (auto* embedding = dynamic_cast<const generated::EmbeddingBackward0*>(&node)) {
+    input = unpack_or_undefined(embedding->indices_, nullptr);
+  }
+  if (!input.defined() || input.requires_grad() || input.dim() == 0) {
+    return {};
+  }
+  return input;
+}
+
 torch::Tensor mul_constant_operand(const torch::autograd::Node& node, bool constant_is_other) {
   auto* mul = dynamic_cast<const generated::MulBackward0*>(&node);
   if (mul == nullptr) {

@@ -31,6 +31,11 @@ torch::Tensor activation_output(const std::shared_ptr<torch::autograd::Node>& no
 /// The index tensor saved by IndexSelectBackward / IndexCopyBackward, else undefined.
 torch::Tensor saved_index(const torch::autograd::Node& node);
 
+/// The input a layer node saved for its weight's gradient (Convolution: input, Addmm: mat1, Mm:
+/// self, Embedding: indices) when that input is plain data, computed without gradients: in a
+/// model's first layer, the network input (or what the forward made of it). Else undefined.
+torch::Tensor saved_data_input(const torch::autograd::Node& node);
+
 /// For MulBackward0 with one operand that does not require grad: that operand (saved for the
 /// other's gradient), else undefined. `constant_is_other` says which of the two it is.
 torch::Tensor mul_constant_operand(const torch::autograd::Node& node, bool constant_is_other);

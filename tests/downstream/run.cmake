@@ -1,15 +1,48 @@
-# Installs the build tree into a private prefix, then configures, builds and runs the downstream
-# project against that prefix only.
+# Installs the build tree into a private prefix, extracts every ```cpp block of the README, then
+# configures, builds and runs the downstream project (its program and each snippet) against that
+# prefix only. A snippet must be a whole program: the README promises code that compiles as
+# written.
+cmake_policy(VERSION 3.18)
 set(prefix "${WORK_DIR}/prefix")
 set(build "${WORK_DIR}/build")
+set(snippets "${WORK_DIR}/readme")
 file(REMOVE_RECURSE "${WORK_DIR}")
 
 function(run_step what)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE result)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE result WORKING_DIRECTORY "${WORK_DIR}")
   if(NOT result EQUAL 0)
     message(FATAL_ERROR "downstream: ${what} failed (${result})")
   endif()
 endfunction()
+
+# README.md -> readme/snippet_<n>.cpp
+file(MAKE_DIRECTORY "${snippets}")
+file(READ "${README}" text)
+set(count 0)
+while(TRUE)
+  string(FIND "${text}" "```cpp\n" start)
+  if(start EQUAL -1)
+    break()
+  endif()
+  math(EXPR start "${start} + 7")
+  string(SUBSTRING "${text}" ${start} -1 text)
+  string(FIND "${text}" "\n```" end)
+  if(end EQUAL -1)
+    message(FATAL_ERROR "downstream: README.md has an unterminated ```cpp block")
+  endif()
+  string(SUBSTRING "${text}" 0 ${end} code)
+  string(SUBSTRING "${text}" ${end} -1 text)
+  math(EXPR count "${count} + 1")
+  string(FIND "${code}" "int main(" has_main)
+  if(has_main EQUAL -1)
+    message(FATAL_ERROR "downstream: README snippet ${count} is not a whole program:\n${code}")
+  endif()
+  file(WRITE "${snippets}/readme_snippet_${count}.cpp" "${code}\n")
+endwhile()
+if(count EQUAL 0)
+  message(FATAL_ERROR "downstream: no ```cpp block found in ${README}")
+endif()
+message(STATUS "downstream: ${count} README snippets")
 
 run_step("install" ${CMAKE_COMMAND} --install "${DEMON_BINARY_DIR}" --prefix "${prefix}")
 set(prefix_path "${prefix}")
@@ -22,6 +55,10 @@ if(TORCH_CUDA_ARCH_LIST)
   list(APPEND torch_args "-DTORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST}")
 endif()
 run_step("configure" ${CMAKE_COMMAND} -S "${DOWNSTREAM_SOURCE_DIR}" -B "${build}" -G "${GENERATOR}"
-  -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${prefix_path}" ${torch_args})
+  -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${prefix_path}" "-DREADME_SNIPPETS_DIR=${snippets}"
+  ${torch_args})
 run_step("build" ${CMAKE_COMMAND} --build "${build}")
 run_step("run" "${build}/downstream")
+foreach(n RANGE 1 ${count})
+  run_step("README snippet ${n}" "${build}/readme_snippet_${n}")
+endforeach()
