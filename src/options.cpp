@@ -132,6 +132,8 @@ const std::vector<Field>& fields() {
       DEMON_FIELD(prune_start, read_int),
       DEMON_FIELD(prune_at_end, read_bool),
       DEMON_FIELD(min_width, read_int),
+      DEMON_FIELD(min_width_fraction, read_double),
+      DEMON_FIELD(width_multiple, read_int),
       DEMON_FIELD(epsilon, read_double),
       DEMON_ENUM_FIELD(death_check, death_check_from_string),
       DEMON_ENUM_FIELD(forward_check, forward_check_from_string),
@@ -283,6 +285,10 @@ void DemonOptions::validate() const {
   require(prune_every() >= 1, "prune_every must be >= 1, got " + std::to_string(prune_every()));
   require(prune_start() >= 0, "prune_start must be >= 0, got " + std::to_string(prune_start()));
   require(min_width() >= 1, "min_width must be >= 1, got " + std::to_string(min_width()));
+  require(min_width_fraction() >= 0.0 && min_width_fraction() <= 1.0,
+          "min_width_fraction must be in [0, 1], got " + std::to_string(min_width_fraction()));
+  require(width_multiple() >= 1,
+          "width_multiple must be >= 1, got " + std::to_string(width_multiple()));
   require(std::isfinite(epsilon()) && epsilon() >= 0.0,
           "epsilon must be finite and >= 0, got " + std::to_string(epsilon()));
   // The schedule checks its own shape parameters (pct_start, div_factor, ...).

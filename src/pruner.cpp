@@ -312,15 +312,17 @@ void DemonPruner::on_prune(std::function<void(const PruneReport&)> callback) {
 
 std::vector<int64_t> DemonPruner::dead_units() {
   const DeathCheck check = options_.death_check();
+  if (check != DeathCheck::kTrain && check_batches_.empty()) {
+    flush_output();
+    throw std::logic_error("demon::DemonPruner: death_check \"" + to_string(check) +
+                           "\" needs set_death_check() with batches to check");
+  }
   std::vector<int64_t> train;
   if (check != DeathCheck::kEval) {
     train = activity_.dead_units(*graph_);
-    if (check == DeathCheck::kTrain)
+    // "both" is an intersection: nothing dead in training mode spares the eval-mode pass.
+    if (check == DeathCheck::kTrain || train.empty())
       return train;
-  }
-  if (check_batches_.empty()) {
-    throw std::logic_error("demon::DemonPruner: death_check \"" + to_string(check) +
-                           "\" needs set_death_check() with batches to check");
   }
   std::vector<int64_t> eval = check_death(check_batches_, check_forward_);
   if (check == DeathCheck::kEval)
@@ -386,7 +388,10 @@ void DemonPruner::pin_group(int group, const std::string& reason) {
 }
 
 PruneResult DemonPruner::checked_cut(const std::vector<int64_t>& dead) {
-  const PruneOptions cut_options = PruneOptions().min_width(options_.min_width());
+  const PruneOptions cut_options = PruneOptions()
+                                       .min_width(options_.min_width())
+                                       .min_width_fraction(options_.min_width_fraction())
+                                       .width_multiple(options_.width_multiple());
   auto* optimizer = optimizer_.get();
   if (dead.empty() || !probe_ready()) {
     return prune_units(*graph_, dead, optimizer, cut_options);
@@ -416,9 +421,8 @@ PruneResult DemonPruner::checked_cut(const std::vector<int64_t>& dead) {
     const std::string group_error = probe_error();
     if (group_error.empty()) {
       combined.removed.insert(combined.removed.end(), part.removed.begin(), part.removed.end());
-      combined.kept_for_min_width.insert(combined.kept_for_min_width.end(),
-                                         part.kept_for_min_width.begin(),
-                                         part.kept_for_min_width.end());
+      combined.kept_by_floor.insert(combined.kept_by_floor.end(), part.kept_by_floor.begin(),
+                                    part.kept_by_floor.end());
       combined.parameters_after = part.parameters_after;
       continue;
     }
@@ -483,7 +487,7 @@ PruneReport DemonPruner::prune_now() {
   const PruneResult result = checked_cut(dead);
   activity_.reset();
   report.units_removed = static_cast<int64_t>(result.removed.size());
-  report.units_kept_for_min_width = static_cast<int64_t>(result.kept_for_min_width.size());
+  report.units_kept_by_floor = static_cast<int64_t>(result.kept_by_floor.size());
   for (size_t g = 0; g < graph_->groups().size(); ++g) {
     const auto after = static_cast<int64_t>(graph_->groups()[g].units.size());
     if (after != sizes_before[static_cast<int>(g)]) {

@@ -162,8 +162,8 @@ std::string PruneReport::table() const {
   std::ostringstream out;
   out << "prune event at step " << step << " (" << criterion << "): removed " << units_removed
       << " units from " << groups.size() << " groups";
-  if (units_kept_for_min_width > 0) {
-    out << ", kept " << units_kept_for_min_width << " dead units for min_width";
+  if (units_kept_by_floor > 0) {
+    out << ", kept " << units_kept_by_floor << " dead units (width floors)";
   }
   out << "\n";
   for (const auto& group : groups) {
@@ -181,7 +181,7 @@ nlohmann::json PruneReport::to_json() const {
   return {{"step", step},
           {"criterion", criterion},
           {"units_removed", units_removed},
-          {"units_kept_for_min_width", units_kept_for_min_width},
+          {"units_kept_by_floor", units_kept_by_floor},
           {"groups", groups_json},
           {"before", before.to_json()},
           {"after", after.to_json()}};

@@ -7,6 +7,7 @@
 #include <torch/optim/sgd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -93,6 +94,16 @@ int64_t parameter_count(const DependencyGraph& graph) {
 
 }  // namespace
 
+int64_t group_width_after(int64_t width, int64_t requested, int64_t initial_width,
+                          const PruneOptions& options) {
+  const auto fraction_floor = static_cast<int64_t>(
+      std::ceil(options.min_width_fraction() * static_cast<double>(initial_width) - 1e-9));
+  int64_t after = std::max({width - requested, options.min_width(), fraction_floor});
+  const int64_t multiple = options.width_multiple();
+  after = (after + multiple - 1) / multiple * multiple;  // keeping a dead unit changes nothing
+  return std::min(width, after);
+}
+
 void register_state_slicer(StateSlicer slicer) {
   std::lock_guard<std::mutex> lock(slicers_mutex());
   slicers().insert(slicers().begin(), std::move(slicer));
@@ -112,10 +123,18 @@ PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& unit
     throw std::invalid_argument("demon::prune_units: min_width must be >= 1, got " +
                                 std::to_string(options.min_width()));
   }
+  if (!(options.min_width_fraction() >= 0.0 && options.min_width_fraction() <= 1.0)) {
+    throw std::invalid_argument("demon::prune_units: min_width_fraction must be in [0, 1], got " +
+                                std::to_string(options.min_width_fraction()));
+  }
+  if (options.width_multiple() < 1) {
+    throw std::invalid_argument("demon::prune_units: width_multiple must be >= 1, got " +
+                                std::to_string(options.width_multiple()));
+  }
   PruneResult result;
   result.parameters_before = parameter_count(graph);
 
-  // 1. Validate the request and honour min_width, group by group.
+  // 1. Validate the request and honour the width floors, group by group.
   std::map<int, std::vector<int64_t>> requested;
   for (int64_t u : units) {
     if (u < 0 || u >= static_cast<int64_t>(graph.units().size())) {
@@ -141,11 +160,13 @@ PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& unit
     std::sort(list.begin(), list.end(), [&](int64_t a, int64_t b) {
       return std::find(order.begin(), order.end(), a) < std::find(order.begin(), order.end(), b);
     });
-    const int64_t removable =
-        std::max<int64_t>(0, static_cast<int64_t>(order.size()) - options.min_width());
+    const auto width = static_cast<int64_t>(order.size());
+    const int64_t removable = width - group_width_after(width, static_cast<int64_t>(list.size()),
+                                                        graph.groups()[g].initial_size, options);
+    // The first requested units in channel order are the ones kept.
     for (size_t i = 0; i < list.size(); ++i) {
       const bool keep = static_cast<int64_t>(list.size() - i) > removable;
-      (keep ? result.kept_for_min_width : result.removed).push_back(list[i]);
+      (keep ? result.kept_by_floor : result.removed).push_back(list[i]);
       removing[list[i]] = !keep;
     }
   }

@@ -147,7 +147,7 @@ TEST_P(SurgeryTest, RemovingPlantedDeadUnitsPreservesTheFunction) {
   auto optimizer = std::make_shared<torch::optim::Adam>(model->parameters());
   const auto result = demon::prune_units(graph, units, optimizer.get());
   EXPECT_EQ(result.removed.size(), units.size());
-  EXPECT_TRUE(result.kept_for_min_width.empty());
+  EXPECT_TRUE(result.kept_by_floor.empty());
   EXPECT_EQ(params_before - parameter_count(*model), c.expected_parameter_drop);
   EXPECT_EQ(result.parameters_before - result.parameters_after, c.expected_parameter_drop);
   EXPECT_LT(graph.flops(), flops_before);
@@ -397,8 +397,8 @@ TEST(SurgeryTest, RequestsAreValidatedAndGroupsNeverEmpty) {
   std::vector<int64_t> all(c1.units.begin(), c1.units.end());
   const auto result = demon::prune_units(graph, all, nullptr, demon::PruneOptions().min_width(2));
   EXPECT_EQ(result.removed.size(), 2u);
-  ASSERT_EQ(result.kept_for_min_width.size(), 2u);
-  EXPECT_EQ(result.kept_for_min_width[0], all[0]);
+  ASSERT_EQ(result.kept_by_floor.size(), 2u);
+  EXPECT_EQ(result.kept_by_floor[0], all[0]);
   EXPECT_EQ(model->gn->options.num_groups(), 2);
   EXPECT_EQ(model->gn->options.num_channels(), 6);
   EXPECT_EQ(model->c1->weight.size(0), 6);
@@ -529,7 +529,7 @@ TEST_P(RandomSurgeryTest, RandomDeadSetsPreserveTheFunction) {
   auto optimizer = std::make_shared<torch::optim::SGD>(
       model->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
   const auto result = demon::prune_units(graph, units, optimizer.get());
-  EXPECT_EQ(result.removed.size() + result.kept_for_min_width.size(), units.size());
+  EXPECT_EQ(result.removed.size() + result.kept_by_floor.size(), units.size());
   // Every parameter keeps, along each channel axis, the indices whose unit was not removed.
   std::vector<bool> removed(graph.units().size(), false);
   for (int64_t u : result.removed)
@@ -633,6 +633,53 @@ TEST(SurgeryTest, AGraphKeptFromBeforeTheCutDoesNotBreakTraining) {
   EXPECT_EQ(model->c1->weight.grad().size(0), 7);
   EXPECT_NO_THROW(optimizer->step());
   EXPECT_TRUE(old_loss.defined());
+}
+
+}  // namespace
+
+namespace {
+
+TEST(SurgeryTest, WidthFloorsAndMultiplesKeepRequestedUnits) {
+  using demon::group_width_after;
+  using demon::PruneOptions;
+  // (width, requested, initial) -> width after, per rule.
+  EXPECT_EQ(group_width_after(12, 7, 12, PruneOptions()), 5);
+  EXPECT_EQ(group_width_after(12, 12, 12, PruneOptions()), 1);
+  EXPECT_EQ(group_width_after(12, 12, 12, PruneOptions().min_width(3)), 3);
+  EXPECT_EQ(group_width_after(12, 7, 12, PruneOptions().width_multiple(4)), 8);
+  EXPECT_EQ(group_width_after(12, 12, 12, PruneOptions().width_multiple(8)), 8);
+  EXPECT_EQ(group_width_after(6, 1, 12, PruneOptions().width_multiple(8)), 6);  // never grows
+  EXPECT_EQ(group_width_after(12, 7, 16, PruneOptions().min_width_fraction(0.5)), 8);
+  EXPECT_EQ(group_width_after(12, 7, 12, PruneOptions().min_width_fraction(0.75).width_multiple(5)),
+            10);
+  EXPECT_EQ(group_width_after(12, 0, 12, PruneOptions().width_multiple(8)), 12);
+
+  // On a model: c2 (12 channels) asked to lose 7 with multiples of 4 loses 4, the first 3
+  // requested stay, and the function is unchanged.
+  demon::testing::DoublePrecision double_precision;
+  torch::manual_seed(0);
+  auto model = std::make_shared<VggNet>();
+  const auto x = model->example_input(4);
+  auto graph = DependencyGraph::discover(*model, model->forward(x));
+  std::vector<int64_t> units;
+  for (size_t p : {0, 2, 3, 5, 8, 9, 11})
+    units.push_back(unit_of(graph, "c2", p));
+  for (int64_t u : units)
+    plant_dead(graph, u);
+  const auto [train_before, eval_before] = outputs(model, x);
+  const auto result =
+      demon::prune_units(graph, units, nullptr, demon::PruneOptions().width_multiple(4));
+  EXPECT_EQ(model->c2->weight.size(0), 8);
+  EXPECT_EQ(result.removed.size(), 4u);
+  EXPECT_EQ(result.kept_by_floor, (std::vector<int64_t>{units[0], units[1], units[2]}));
+  const auto [train_after, eval_after] = outputs(model, x);
+  expect_close(train_before, train_after, "train mode");
+  expect_close(eval_before, eval_after, "eval mode");
+  EXPECT_THROW(demon::prune_units(graph, {}, nullptr, demon::PruneOptions().width_multiple(0)),
+               std::invalid_argument);
+  EXPECT_THROW(
+      demon::prune_units(graph, {}, nullptr, demon::PruneOptions().min_width_fraction(1.5)),
+      std::invalid_argument);
 }
 
 }  // namespace

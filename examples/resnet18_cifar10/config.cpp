@@ -72,9 +72,11 @@ const std::vector<Field>& fields() {
       FIELD(device),
       FIELD(amp),
       FIELD(channels_last),
+      FIELD(cudnn_benchmark),
       FIELD(seed),
       FIELD(threads),
       FIELD(log_every),
+      FIELD(eval_every),
       Field{"demon", [](const TrainConfig& c) { return c.demon; },
             [](TrainConfig& c, const json& v) {
               if (!v.is_object())
@@ -148,6 +150,8 @@ void TrainConfig::validate() const {
   require(death_check_batches >= 1 && death_check_batch_size >= 1,
           "death_check_batches and death_check_batch_size must be >= 1");
   require(log_every >= 1, "log_every must be >= 1");
+  require(eval_every >= 1, "eval_every must be >= 1");
+  require(!cudnn_benchmark || device == "cuda", "cudnn_benchmark needs device \"cuda\"");
   require(threads >= 0, "threads must be >= 0");
   demon_options(1);  // throws, naming the key, if the demon object is invalid
 }

@@ -49,9 +49,13 @@ struct TrainConfig {
   std::string device = "cpu";  // "cpu" or "cuda"
   std::string amp = "none";    // CUDA autocast: "none", "bf16", "fp16" (with loss scaling)
   bool channels_last = false;  // CUDA: NHWC activations and weights
+  bool cudnn_benchmark =
+      false;  // CUDA: let cuDNN time its algorithms per shape (re-tunes after cuts)
   uint64_t seed = 0;
   int64_t threads = 0;  // CPU intra-op threads; 0 = every core (unless OMP_NUM_THREADS is set)
   int64_t log_every = 50;
+  int64_t eval_every =
+      1;  // epochs between test-set evaluations (the last epoch is always evaluated)
 
   /// Every key above; the demon object as given.
   nlohmann::json to_json() const;

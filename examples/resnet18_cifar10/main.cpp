@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   bool resume = false;
   TrainConfig cli;  // holds the values given on the command line
   double lambda = 0, sigma = 0;
-  int64_t prune_every = 0;
+  int64_t prune_every = 0, width_multiple = 0;
   app.add_option("--config", config_path, "JSON config (see configs/); defaults otherwise")
       ->check(CLI::ExistingFile);
   app.add_option("--data-dir", cli.data_dir,
@@ -42,15 +42,22 @@ int main(int argc, char** argv) {
   app.add_option("--sigma", sigma, "DemP: peak of the noise std")->check(CLI::NonNegativeNumber);
   app.add_option("--prune-every", prune_every, "DemP: steps between prune events")
       ->check(CLI::PositiveNumber);
+  app.add_option("--width-multiple", width_multiple,
+                 "DemP: round each layer's width after a cut up to a multiple of this")
+      ->check(CLI::PositiveNumber);
   app.add_option("--batch-size", cli.batch_size, "training batch size")->check(CLI::PositiveNumber);
   app.add_option("--width", cli.width, "width multiplier of ResNet-18 (1 = 11.17 M parameters)")
       ->check(CLI::PositiveNumber);
   app.add_option("--amp", cli.amp, "CUDA autocast: none, bf16 or fp16")
       ->check(CLI::IsMember({"none", "bf16", "fp16"}));
   app.add_flag("--channels-last", cli.channels_last, "CUDA: channels-last memory format");
+  app.add_flag("--cudnn-benchmark", cli.cudnn_benchmark,
+               "CUDA: cuDNN times its algorithms per shape (again after each prune event)");
   app.add_option("--threads", cli.threads, "CPU threads (0: all cores unless OMP_NUM_THREADS)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--log-every", cli.log_every, "steps between progress lines")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--eval-every", cli.eval_every, "epochs between test-set evaluations")
       ->check(CLI::PositiveNumber);
   app.add_flag("--dense", cli.dense, "train without DemP: the dense baseline");
   app.add_flag("--resume", resume, "continue from OUT/checkpoint.pt if present");
@@ -66,8 +73,9 @@ int main(int argc, char** argv) {
     nlohmann::json merged =
         config_path.empty() ? TrainConfig().to_json() : TrainConfig::load(config_path).to_json();
     const nlohmann::json given = cli.to_json();
-    for (const char* key : {"data_dir", "epochs", "device", "seed", "optimizer", "lr",
-                            "weight_decay", "batch_size", "width", "amp", "threads", "log_every"}) {
+    for (const char* key :
+         {"data_dir", "epochs", "device", "seed", "optimizer", "lr", "weight_decay", "batch_size",
+          "width", "amp", "threads", "log_every", "eval_every"}) {
       const std::string flag = std::string("--") + key;
       std::string dashed = flag;
       std::replace(dashed.begin(), dashed.end(), '_', '-');
@@ -76,6 +84,8 @@ int main(int argc, char** argv) {
     }
     if (app.count("--channels-last"))
       merged["channels_last"] = true;
+    if (app.count("--cudnn-benchmark"))
+      merged["cudnn_benchmark"] = true;
     if (app.count("--dense"))
       merged["dense"] = true;
     if (app.count("--lambda"))
@@ -84,6 +94,8 @@ int main(int argc, char** argv) {
       merged["demon"]["sigma_peak"] = sigma;
     if (app.count("--prune-every"))
       merged["demon"]["prune_every"] = prune_every;
+    if (app.count("--width-multiple"))
+      merged["demon"]["width_multiple"] = width_multiple;
     const TrainConfig config = TrainConfig::from_json(merged);
 
     if (!eval_only.empty()) {

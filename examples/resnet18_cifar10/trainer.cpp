@@ -55,6 +55,9 @@ torch::Device device_of(const TrainConfig& config) {
   if (config.device == "cuda" && !torch::cuda::is_available()) {
     throw std::runtime_error("device \"cuda\" requested, but no CUDA device is available");
   }
+  if (config.device == "cuda") {
+    at::globalContext().setBenchmarkCuDNN(config.cudnn_benchmark);
+  }
   return config.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
@@ -327,6 +330,10 @@ json train(const TrainConfig& config, const RunOptions& run) {
   int64_t start_epoch = 0;
   double best_accuracy = 0.0;
   double train_seconds = 0.0;
+  // FLOPs ratio summed over the steps taken: the run's mean FLOPs ratio says how early the cuts
+  // came, which is what buys time.
+  double flops_ratio_sum = 0.0;
+  double resumed_flops_ratio = 1.0;
   if (run.resume && fs::exists(checkpoint_path)) {
     const json extra =
         demon::load_checkpoint(checkpoint_path, *model, optimizer.get(), pruner.get());
@@ -337,6 +344,8 @@ json train(const TrainConfig& config, const RunOptions& run) {
     start_epoch = extra.at("epoch").get<int64_t>() + 1;
     best_accuracy = extra.at("best_test_accuracy");
     train_seconds = extra.at("train_seconds");
+    flops_ratio_sum = extra.value("flops_ratio_sum", 0.0);
+    resumed_flops_ratio = extra.value("flops_ratio", 1.0);
     truncate_jsonl(metrics_path, "epoch", start_epoch - 1);
     truncate_jsonl(reports_path, "step", start_epoch * steps_per_epoch);
     example_log::info("resumed from %s after epoch %lld", checkpoint_path.c_str(),
@@ -358,6 +367,11 @@ json train(const TrainConfig& config, const RunOptions& run) {
 
   LossScaler scaler;
   double test_accuracy = 0.0;
+  double flops_ratio = pruner ? resumed_flops_ratio : 1.0;
+  if (pruner) {
+    pruner->on_prune(
+        [&](const demon::PruneReport& report) { flops_ratio = report.after.flops_ratio(); });
+  }
   const int64_t end_epoch = run.stop_after_epochs > 0
                                 ? std::min(config.epochs, start_epoch + run.stop_after_epochs)
                                 : config.epochs;
@@ -388,6 +402,7 @@ json train(const TrainConfig& config, const RunOptions& run) {
         backward_loss.backward();
       }
       const bool apply = config.amp != "fp16" || scaler.unscale(*optimizer);
+      flops_ratio_sum += flops_ratio;  // the step ran at the FLOPs ratio before its prune event
       if (apply) {
         if (pruner) {
           pruner->step();
@@ -427,7 +442,10 @@ json train(const TrainConfig& config, const RunOptions& run) {
     }
     const double epoch_seconds = seconds_since(epoch_start);
     train_seconds += epoch_seconds;
-    test_accuracy = evaluate(model, test_data, config, device);
+    const bool last = epoch + 1 == config.epochs;
+    if (last || (epoch + 1) % config.eval_every == 0) {
+      test_accuracy = evaluate(model, test_data, config, device);
+    }
     best_accuracy = std::max(best_accuracy, test_accuracy);
     const auto summary = summary_now();
     const int64_t images = steps_per_epoch * config.batch_size;
@@ -446,8 +464,10 @@ json train(const TrainConfig& config, const RunOptions& run) {
         {"neural_sparsity", summary.neural_sparsity()},
         {"param_sparsity", summary.parameter_sparsity()},
         {"flops_ratio", summary.flops_ratio()},
+        {"mean_flops_ratio", flops_ratio_sum / static_cast<double>((epoch + 1) * steps_per_epoch)},
         {"parameters", summary.parameters},
         {"epoch_seconds", epoch_seconds},
+        {"train_seconds", train_seconds},
         {"images_per_second", static_cast<double>(images) / epoch_seconds}};
     append_line(metrics_path, metrics);
     example_log::info(
@@ -461,6 +481,8 @@ json train(const TrainConfig& config, const RunOptions& run) {
                            {{"epoch", epoch},
                             {"best_test_accuracy", best_accuracy},
                             {"train_seconds", train_seconds},
+                            {"flops_ratio_sum", flops_ratio_sum},
+                            {"flops_ratio", flops_ratio},
                             {"config", config.to_json()}});
   }
 
@@ -478,6 +500,7 @@ json train(const TrainConfig& config, const RunOptions& run) {
                        {"neural_sparsity", summary.neural_sparsity()},
                        {"param_sparsity", summary.parameter_sparsity()},
                        {"flops_ratio", summary.flops_ratio()},
+                       {"mean_flops_ratio", flops_ratio_sum / static_cast<double>(total_steps)},
                        {"parameters", summary.parameters},
                        {"initial_parameters", summary.initial_parameters},
                        {"flops", summary.flops},

@@ -115,8 +115,13 @@ struct DemonOptions {
   TORCH_ARG(int64_t, prune_start) = 0;
   /// One more prune event when the step count reaches total_steps.
   TORCH_ARG(bool, prune_at_end) = true;
-  /// Every channel group keeps at least this many units.
+  /// Every channel group keeps at least this many units (see PruneOptions).
   TORCH_ARG(int64_t, min_width) = 1;
+  /// ... and at least this fraction of its initial width.
+  TORCH_ARG(double, min_width_fraction) = 0.0;
+  /// Widths after a cut are rounded up to a multiple of this, keeping extra dead units (8 or 16
+  /// can make pruned layers faster: vectorized CPU kernels and tensor cores work in such blocks).
+  TORCH_ARG(int64_t, width_multiple) = 1;
   /// A unit is dead when |activation| <= epsilon everywhere; 0 is exact.
   TORCH_ARG(double, epsilon) = 0.0;
   TORCH_ARG(DeathCheck, death_check) = DeathCheck::kTrain;

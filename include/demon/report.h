@@ -68,8 +68,8 @@ struct PruneReport {
   /// statistics), "eval" (eval-mode death check), "both".
   std::string criterion;
   int64_t units_removed = 0;
-  /// Units found dead but kept so that no group goes below min_width.
-  int64_t units_kept_for_min_width = 0;
+  /// Units found dead but kept by the width floors (min_width, its fraction, width_multiple).
+  int64_t units_kept_by_floor = 0;
   std::vector<GroupChange> groups;  ///< groups that lost units
   ModelSummary before;
   ModelSummary after;

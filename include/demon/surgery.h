@@ -24,16 +24,29 @@ void register_state_slicer(StateSlicer slicer);
 torch::Tensor keep_along(const torch::Tensor& tensor, int64_t dim,
                          const std::vector<int64_t>& keep);
 
+/// How far a cut may shrink each channel group. A request that goes below a floor keeps its first
+/// requested units (in channel order) instead, and says so in PruneResult::kept_by_floor; the
+/// units kept are left exactly as they were.
 struct PruneOptions {
-  /// Every channel group keeps at least this many units (>= 1): a request that would empty a
-  /// group keeps its first requested units instead, and says so in PruneResult.
+  /// Every channel group keeps at least this many units (>= 1).
   TORCH_ARG(int64_t, min_width) = 1;
+  /// ... and at least this fraction of its initial width, rounded up (0 to 1).
+  TORCH_ARG(double, min_width_fraction) = 0.0;
+  /// Each group's width after the cut is rounded up to a multiple of this (>= 1), by keeping
+  /// some of the units asked for. Keeping a dead unit changes no output, and channel counts that
+  /// are multiples of 8 or 16 suit vectorized CPU kernels and tensor cores better.
+  TORCH_ARG(int64_t, width_multiple) = 1;
 };
 
+/// The width a group of `width` units (initially `initial_width`) has after a request to remove
+/// `requested` of them, under the floors of `options`.
+int64_t group_width_after(int64_t width, int64_t requested, int64_t initial_width,
+                          const PruneOptions& options);
+
 struct PruneResult {
-  std::vector<int64_t> removed;             ///< unit ids removed
-  std::vector<int64_t> kept_for_min_width;  ///< requested but kept to honour min_width
-  int64_t parameters_before = 0;            ///< elements of all model parameters in the graph
+  std::vector<int64_t> removed;        ///< unit ids removed
+  std::vector<int64_t> kept_by_floor;  ///< requested but kept by a floor of PruneOptions
+  int64_t parameters_before = 0;       ///< elements of all model parameters in the graph
   int64_t parameters_after = 0;
 };
 

@@ -1,0 +1,239 @@
+// Where the time of a DemP training step goes, for dense and pruned ResNet-18s (CIFAR variant):
+// per step the data pipeline, forward, backward and optimizer, and each part DemonPruner adds
+// (activity read from the graph, live mask, regularizer, noise); per event the cut and the
+// eval-mode death check; and evaluation. Pruned models are made by removing random units from
+// every prunable group until the FLOPs ratio is reached. Writes JSON and prints the realized
+// speed-up against the FLOPs speed-up.
+//
+//   ./build/bench/bench_step_profile --widths 0.5,0.125 --ratios 1,0.5,0.25,0.1 --out prof.json
+//
+// Uses every core unless --threads or OMP_NUM_THREADS says otherwise; --device cuda on a GPU.
+#include <demon/demon.h>
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "data_pipeline.h"
+#include "resnet.h"
+#include "synthetic_data.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+struct Timer {
+  torch::Device device;
+  void sync() const {
+    if (device.is_cuda())
+      torch::cuda::synchronize();
+  }
+  // Milliseconds taken by `work`, synchronized on both ends.
+  double operator()(const std::function<void()>& work) const {
+    sync();
+    const auto start = Clock::now();
+    work();
+    sync();
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  }
+};
+
+double median(std::vector<double> values) {
+  if (values.empty())
+    return 0.0;
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+// Removes random prunable units, a few per group at a time, until the FLOPs are at most `ratio`
+// of `initial_flops`. Returns the time of the cuts in milliseconds.
+double prune_to(demon::DependencyGraph& graph, torch::optim::Optimizer& optimizer,
+                int64_t initial_flops, double ratio, std::mt19937& rng, const Timer& timer) {
+  double ms = 0.0;
+  while (static_cast<double>(graph.flops()) > ratio * static_cast<double>(initial_flops)) {
+    std::vector<int64_t> units;
+    for (const auto& group : graph.groups()) {
+      std::vector<int64_t> candidates;
+      for (int64_t u : group.units) {
+        if (graph.prunable(u))
+          candidates.push_back(u);
+      }
+      // A twentieth of the group per round, keeping at least 2 units.
+      const auto take = std::min<size_t>(std::max<size_t>(1, group.units.size() / 20),
+                                         group.units.size() > 2 ? group.units.size() - 2 : 0);
+      std::shuffle(candidates.begin(), candidates.end(), rng);
+      for (size_t i = 0; i < take && i < candidates.size(); ++i)
+        units.push_back(candidates[i]);
+    }
+    if (units.empty())
+      break;
+    ms += timer([&] { demon::prune_units(graph, units, &optimizer); });
+  }
+  return ms;
+}
+
+json profile_width(double width, const std::vector<double>& ratios, int64_t batch, int64_t steps,
+                   torch::Device device) {
+  using namespace resnet18_cifar10;
+  const Timer timer{device};
+  torch::manual_seed(0);
+  ResNet18 model(ResNetOptions().width(width));
+  model->to(device);
+  auto optimizer = std::make_shared<torch::optim::AdamW>(
+      model->parameters(), torch::optim::AdamWOptions(5e-3).weight_decay(5e-4));
+  const auto data = make_synthetic_cifar10(4096, 0, 0);
+  DevicePipeline pipeline(data, device, batch, /*shuffle=*/true, /*augment=*/true, 0);
+  DevicePipeline eval_pipeline(data, device, 512, /*shuffle=*/false, /*augment=*/false, 0);
+  const auto check_batches = std::vector<torch::Tensor>{eval_pipeline.head(512)};
+
+  auto [x0, y0] = pipeline.batch(0, 0);
+  auto graph = demon::DependencyGraph::discover(*model, model->forward(x0));
+  const int64_t initial_flops = graph.flops();
+  demon::ScaleRegularizer regularizer(*model, demon::Regularizer::kLasso);
+  demon::ActivityTracker activity;
+  demon::AsymmetricNoise noise(model->parameters(), demon::NoiseMode::kLiveOnly, 0);
+  std::mt19937 rng(1);
+  json rows = json::array();
+  double dense_step = 0.0;
+  int64_t batch_index = 0;
+  for (double ratio : ratios) {
+    const double cut_ms = prune_to(graph, *optimizer, initial_flops, ratio, rng, timer);
+    std::map<std::string, std::vector<double>> ms;
+    for (int64_t step = -2; step < steps; ++step) {  // two warm-up steps
+      std::pair<torch::Tensor, torch::Tensor> xy;
+      torch::Tensor loss;
+      std::map<std::string, double> t;
+      t["data"] = timer([&] { xy = pipeline.batch(1, batch_index++ % pipeline.batches()); });
+      t["zero_grad"] = timer([&] { optimizer->zero_grad(); });
+      t["forward"] =
+          timer([&] { loss = torch::cross_entropy_loss(model->forward(xy.first), xy.second); });
+      t["activity"] = timer([&] { activity.observe(graph, loss); });
+      t["backward"] = timer([&] { loss.backward(); });
+      t["live_mask"] = timer([&] { noise.capture_live_mask(); });
+      t["regularizer"] = timer([&] { regularizer.apply(1e-3); });
+      t["optimizer"] = timer([&] { optimizer->step(); });
+      t["noise"] = timer([&] { noise.apply(5e-5); });
+      if (step >= 0) {
+        for (const auto& [key, value] : t)
+          ms[key].push_back(value);
+      }
+    }
+    activity.reset();
+    json row = {{"width", width},
+                {"target_flops_ratio", ratio},
+                {"flops_ratio", static_cast<double>(graph.flops()) / initial_flops},
+                {"parameters",
+                 [&] {
+                   int64_t n = 0;
+                   for (const auto& p : model->parameters())
+                     n += p.numel();
+                   return n;
+                 }()},
+                {"cut_ms", cut_ms}};
+    double bare = 0.0, extra = 0.0;
+    for (const auto& [key, values] : ms) {
+      const double m = median(values);
+      row[key + "_ms"] = m;
+      if (key == "activity" || key == "live_mask" || key == "regularizer" || key == "noise") {
+        extra += m;
+      } else if (key != "data") {
+        bare += m;
+      }
+    }
+    row["bare_step_ms"] = bare;
+    row["pruner_step_ms"] = bare + extra;
+    row["pruner_overhead"] = (bare + extra) / bare;
+    // The eval-mode death check (one batch of 512, graph built) and evaluation per 1000 images.
+    row["death_check_512_ms"] = timer([&] {
+      model->eval();
+      torch::AutoGradMode on(true);
+      demon::ActivityTracker eval_activity;
+      for (const auto& x : check_batches)
+        eval_activity.observe(graph, model->forward(x), /*same_structure=*/false);
+      eval_activity.dead_units(graph);
+      model->train();
+    });
+    const double eval_ms = timer([&] {
+      model->eval();
+      torch::NoGradGuard no_grad;
+      for (int64_t b = 0; b < eval_pipeline.batches(); ++b)
+        model->forward(eval_pipeline.batch(0, b).first).argmax(1).sum().item<int64_t>();
+      model->train();
+    });
+    row["eval_per_1000_ms"] = eval_ms * 1000.0 / (eval_pipeline.batches() * 512.0);
+    if (ratio >= 0.999)
+      dense_step = bare;
+    row["realized_speedup"] = dense_step > 0 ? dense_step / bare : 0.0;
+    row["flops_speedup"] = static_cast<double>(initial_flops) / graph.flops();
+    row["efficiency"] = row["realized_speedup"].get<double>() / row["flops_speedup"].get<double>();
+    std::printf(
+        "width %.3f  FLOPs %.3f  bare %.1f ms  pruner %.1f ms (x%.3f)  speed-up %.2f of %.2f\n",
+        width, row["flops_ratio"].get<double>(), bare, bare + extra,
+        row["pruner_overhead"].get<double>(), row["realized_speedup"].get<double>(),
+        row["flops_speedup"].get<double>());
+    std::fflush(stdout);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+std::vector<double> parse_list(const std::string& text) {
+  std::vector<double> values;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = text.find(',', start);
+    values.push_back(std::stod(text.substr(start, comma - start)));
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+  return values;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Where the time of a DemP training step goes (ResNet-18, CIFAR)"};
+  std::string widths_text = "0.5,0.125", ratios_text = "1,0.5,0.25,0.1", out, device_name = "cpu";
+  int64_t batch = 128, steps = 5, threads = 0;
+  app.add_option("--widths", widths_text, "width multipliers, comma-separated");
+  app.add_option("--ratios", ratios_text, "FLOPs ratios to prune to, descending, starting at 1");
+  app.add_option("--batch", batch, "training batch size")->check(CLI::PositiveNumber);
+  app.add_option("--steps", steps, "measured steps per configuration (median)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--device", device_name, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--threads", threads, "CPU threads (0: every core)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--out", out, "JSON output");
+  CLI11_PARSE(app, argc, argv);
+  if (threads > 0) {
+    torch::set_num_threads(static_cast<int>(threads));
+  } else if (std::getenv("OMP_NUM_THREADS") == nullptr) {
+    torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  }
+  if (device_name == "cuda" && !torch::cuda::is_available()) {
+    std::fprintf(stderr, "no CUDA device\n");
+    return 1;
+  }
+  const torch::Device device(device_name == "cuda" ? torch::kCUDA : torch::kCPU);
+  json result = {{"device", device.str()},
+                 {"threads", torch::get_num_threads()},
+                 {"batch", batch},
+                 {"steps", steps},
+                 {"rows", json::array()}};
+  for (double width : parse_list(widths_text)) {
+    for (auto& row : profile_width(width, parse_list(ratios_text), batch, steps, device))
+      result["rows"].push_back(row);
+  }
+  if (!out.empty())
+    std::ofstream(out) << result.dump(2) << "\n";
+  return 0;
+}
