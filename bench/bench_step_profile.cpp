@@ -7,6 +7,8 @@
 //
 //   ./build/bench/bench_step_profile --widths 0.5,0.125 --ratios 1,0.5,0.25,0.1 --out prof.json
 //
+// The ratios must start at 1 (the dense model every speed-up refers to).
+//
 // Uses every core unless --threads or OMP_NUM_THREADS says otherwise; --device cuda on a GPU.
 #include <demon/demon.h>
 #include <CLI/CLI.hpp>
@@ -16,7 +18,11 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <map>
+#include <memory>
+#include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,7 +62,8 @@ double median(std::vector<double> values) {
 // Removes random prunable units, a few per group at a time, until the FLOPs are at most `ratio`
 // of `initial_flops`. Returns the time of the cuts in milliseconds.
 double prune_to(demon::DependencyGraph& graph, torch::optim::Optimizer& optimizer,
-                int64_t initial_flops, double ratio, std::mt19937& rng, const Timer& timer) {
+                int64_t initial_flops, double ratio, int64_t multiple, std::mt19937& rng,
+                const Timer& timer) {
   double ms = 0.0;
   while (static_cast<double>(graph.flops()) > ratio * static_cast<double>(initial_flops)) {
     std::vector<int64_t> units;
@@ -66,80 +73,117 @@ double prune_to(demon::DependencyGraph& graph, torch::optim::Optimizer& optimize
         if (graph.prunable(u))
           candidates.push_back(u);
       }
-      // A twentieth of the group per round, keeping at least 2 units.
-      const auto take = std::min<size_t>(std::max<size_t>(1, group.units.size() / 20),
-                                         group.units.size() > 2 ? group.units.size() - 2 : 0);
+      // A twentieth of the group per round (at least what the width multiple lets go), keeping
+      // at least 2 units.
+      const auto take =
+          std::min<size_t>(std::max<size_t>(static_cast<size_t>(multiple), group.units.size() / 20),
+                           group.units.size() > 2 ? group.units.size() - 2 : 0);
       std::shuffle(candidates.begin(), candidates.end(), rng);
       for (size_t i = 0; i < take && i < candidates.size(); ++i)
         units.push_back(candidates[i]);
     }
     if (units.empty())
       break;
-    ms += timer([&] { demon::prune_units(graph, units, &optimizer); });
+    const auto options = demon::PruneOptions().width_multiple(multiple);
+    int64_t removed = 0;
+    ms += timer(
+        [&] { removed = demon::prune_units(graph, units, &optimizer, options).removed.size(); });
+    if (removed == 0)
+      break;  // every group sits at a floor
   }
   return ms;
 }
 
+// One configuration: a ResNet-18 pruned to a FLOPs ratio, with everything a DemP step uses.
+struct Config {
+  Config(double width, double ratio, int64_t multiple, torch::Device device,
+         const std::pair<torch::Tensor, torch::Tensor>& sample, const Timer& timer)
+      : model(resnet18_cifar10::ResNetOptions().width(width)) {
+    model->to(device);
+    optimizer = std::make_shared<torch::optim::AdamW>(
+        model->parameters(), torch::optim::AdamWOptions(5e-3).weight_decay(5e-4));
+    auto discover = [&] {
+      // From the loss, as DemonPruner does: activity is read from the same structure.
+      return demon::DependencyGraph::discover(
+          *model, torch::cross_entropy_loss(model->forward(sample.first), sample.second));
+    };
+    graph.emplace(discover());
+    initial_flops = graph->flops();
+    std::mt19937 rng(1);
+    cut_ms = prune_to(*graph, *optimizer, initial_flops, ratio, multiple, rng, timer);
+    // A cut can change the forward's structure (a ChannelSelection that lost inputs adds an
+    // index_copy): discover it again, as DemonPruner does at the next backward().
+    graph.emplace(discover());
+    regularizer.emplace(*model, demon::Regularizer::kLasso);
+    noise.emplace(model->parameters(), demon::NoiseMode::kLiveOnly, 0);
+  }
+  resnet18_cifar10::ResNet18 model;
+  std::shared_ptr<torch::optim::AdamW> optimizer;
+  std::optional<demon::DependencyGraph> graph;
+  std::optional<demon::ScaleRegularizer> regularizer;
+  std::optional<demon::AsymmetricNoise> noise;
+  demon::ActivityTracker activity;
+  int64_t initial_flops = 0;
+  double cut_ms = 0.0;
+  std::map<std::string, std::vector<double>> ms;
+};
+
+// Every ratio at one width. Steps are interleaved across the configurations (one step of each in
+// turn), so that slow drift of a shared machine falls on all of them alike; medians per part.
 json profile_width(double width, const std::vector<double>& ratios, int64_t batch, int64_t steps,
-                   torch::Device device) {
+                   int64_t multiple, torch::Device device) {
   using namespace resnet18_cifar10;
   const Timer timer{device};
-  torch::manual_seed(0);
-  ResNet18 model(ResNetOptions().width(width));
-  model->to(device);
-  auto optimizer = std::make_shared<torch::optim::AdamW>(
-      model->parameters(), torch::optim::AdamWOptions(5e-3).weight_decay(5e-4));
   const auto data = make_synthetic_cifar10(4096, 0, 0);
   DevicePipeline pipeline(data, device, batch, /*shuffle=*/true, /*augment=*/true, 0);
   DevicePipeline eval_pipeline(data, device, 512, /*shuffle=*/false, /*augment=*/false, 0);
-  const auto check_batches = std::vector<torch::Tensor>{eval_pipeline.head(512)};
-
-  auto [x0, y0] = pipeline.batch(0, 0);
-  auto graph = demon::DependencyGraph::discover(*model, model->forward(x0));
-  const int64_t initial_flops = graph.flops();
-  demon::ScaleRegularizer regularizer(*model, demon::Regularizer::kLasso);
-  demon::ActivityTracker activity;
-  demon::AsymmetricNoise noise(model->parameters(), demon::NoiseMode::kLiveOnly, 0);
-  std::mt19937 rng(1);
-  json rows = json::array();
-  double dense_step = 0.0;
-  int64_t batch_index = 0;
+  const auto check_batch = eval_pipeline.head(512);
+  const auto sample = pipeline.batch(0, 0);
+  std::vector<std::unique_ptr<Config>> configs;
   for (double ratio : ratios) {
-    const double cut_ms = prune_to(graph, *optimizer, initial_flops, ratio, rng, timer);
-    std::map<std::string, std::vector<double>> ms;
-    for (int64_t step = -2; step < steps; ++step) {  // two warm-up steps
+    torch::manual_seed(0);  // the same dense model before each cut
+    configs.push_back(std::make_unique<Config>(width, ratio, multiple, device, sample, timer));
+  }
+  int64_t batch_index = 0;
+  for (int64_t step = -2; step < steps; ++step) {  // two warm-up steps
+    for (auto& c : configs) {
       std::pair<torch::Tensor, torch::Tensor> xy;
       torch::Tensor loss;
       std::map<std::string, double> t;
       t["data"] = timer([&] { xy = pipeline.batch(1, batch_index++ % pipeline.batches()); });
-      t["zero_grad"] = timer([&] { optimizer->zero_grad(); });
+      t["zero_grad"] = timer([&] { c->optimizer->zero_grad(); });
       t["forward"] =
-          timer([&] { loss = torch::cross_entropy_loss(model->forward(xy.first), xy.second); });
-      t["activity"] = timer([&] { activity.observe(graph, loss); });
+          timer([&] { loss = torch::cross_entropy_loss(c->model->forward(xy.first), xy.second); });
+      t["activity"] = timer([&] {
+        if (!c->activity.observe(*c->graph, loss))
+          throw std::runtime_error("the activity read did not match the graph");
+      });
       t["backward"] = timer([&] { loss.backward(); });
-      t["live_mask"] = timer([&] { noise.capture_live_mask(); });
-      t["regularizer"] = timer([&] { regularizer.apply(1e-3); });
-      t["optimizer"] = timer([&] { optimizer->step(); });
-      t["noise"] = timer([&] { noise.apply(5e-5); });
+      t["live_mask"] = timer([&] { c->noise->capture_live_mask(); });
+      t["regularizer"] = timer([&] { c->regularizer->apply(1e-3); });
+      t["optimizer"] = timer([&] { c->optimizer->step(); });
+      t["noise"] = timer([&] { c->noise->apply(5e-5); });
       if (step >= 0) {
         for (const auto& [key, value] : t)
-          ms[key].push_back(value);
+          c->ms[key].push_back(value);
       }
     }
-    activity.reset();
+  }
+  json rows = json::array();
+  double dense_step = 0.0;
+  for (size_t i = 0; i < configs.size(); ++i) {
+    auto& c = *configs[i];
+    int64_t parameters = 0;
+    for (const auto& p : c.model->parameters())
+      parameters += p.numel();
     json row = {{"width", width},
-                {"target_flops_ratio", ratio},
-                {"flops_ratio", static_cast<double>(graph.flops()) / initial_flops},
-                {"parameters",
-                 [&] {
-                   int64_t n = 0;
-                   for (const auto& p : model->parameters())
-                     n += p.numel();
-                   return n;
-                 }()},
-                {"cut_ms", cut_ms}};
+                {"width_multiple", multiple},
+                {"target_flops_ratio", ratios[i]},
+                {"flops_ratio", static_cast<double>(c.graph->flops()) / c.initial_flops},
+                {"parameters", parameters},
+                {"cut_ms", c.cut_ms}};
     double bare = 0.0, extra = 0.0;
-    for (const auto& [key, values] : ms) {
+    for (const auto& [key, values] : c.ms) {
       const double m = median(values);
       row[key + "_ms"] = m;
       if (key == "activity" || key == "live_mask" || key == "regularizer" || key == "noise") {
@@ -151,28 +195,27 @@ json profile_width(double width, const std::vector<double>& ratios, int64_t batc
     row["bare_step_ms"] = bare;
     row["pruner_step_ms"] = bare + extra;
     row["pruner_overhead"] = (bare + extra) / bare;
-    // The eval-mode death check (one batch of 512, graph built) and evaluation per 1000 images.
+    // The eval-mode death check (one batch of 512, with its autograd graph) and evaluation.
     row["death_check_512_ms"] = timer([&] {
-      model->eval();
+      c.model->eval();
       torch::AutoGradMode on(true);
       demon::ActivityTracker eval_activity;
-      for (const auto& x : check_batches)
-        eval_activity.observe(graph, model->forward(x), /*same_structure=*/false);
-      eval_activity.dead_units(graph);
-      model->train();
+      eval_activity.observe(*c.graph, c.model->forward(check_batch), /*same_structure=*/false);
+      eval_activity.dead_units(*c.graph);
+      c.model->train();
     });
     const double eval_ms = timer([&] {
-      model->eval();
+      c.model->eval();
       torch::NoGradGuard no_grad;
       for (int64_t b = 0; b < eval_pipeline.batches(); ++b)
-        model->forward(eval_pipeline.batch(0, b).first).argmax(1).sum().item<int64_t>();
-      model->train();
+        c.model->forward(eval_pipeline.batch(0, b).first).argmax(1).sum().item<int64_t>();
+      c.model->train();
     });
     row["eval_per_1000_ms"] = eval_ms * 1000.0 / (eval_pipeline.batches() * 512.0);
-    if (ratio >= 0.999)
+    if (i == 0)
       dense_step = bare;
-    row["realized_speedup"] = dense_step > 0 ? dense_step / bare : 0.0;
-    row["flops_speedup"] = static_cast<double>(initial_flops) / graph.flops();
+    row["realized_speedup"] = dense_step / bare;
+    row["flops_speedup"] = static_cast<double>(c.initial_flops) / c.graph->flops();
     row["efficiency"] = row["realized_speedup"].get<double>() / row["flops_speedup"].get<double>();
     std::printf(
         "width %.3f  FLOPs %.3f  bare %.1f ms  pruner %.1f ms (x%.3f)  speed-up %.2f of %.2f\n",
@@ -203,11 +246,14 @@ std::vector<double> parse_list(const std::string& text) {
 int main(int argc, char** argv) {
   CLI::App app{"Where the time of a DemP training step goes (ResNet-18, CIFAR)"};
   std::string widths_text = "0.5,0.125", ratios_text = "1,0.5,0.25,0.1", out, device_name = "cpu";
-  int64_t batch = 128, steps = 5, threads = 0;
+  int64_t batch = 128, steps = 5, threads = 0, multiple = 1;
   app.add_option("--widths", widths_text, "width multipliers, comma-separated");
   app.add_option("--ratios", ratios_text, "FLOPs ratios to prune to, descending, starting at 1");
   app.add_option("--batch", batch, "training batch size")->check(CLI::PositiveNumber);
   app.add_option("--steps", steps, "measured steps per configuration (median)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--width-multiple", multiple,
+                 "round each group's width up to a multiple of this when cutting")
       ->check(CLI::PositiveNumber);
   app.add_option("--device", device_name, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--threads", threads, "CPU threads (0: every core)")
@@ -224,13 +270,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   const torch::Device device(device_name == "cuda" ? torch::kCUDA : torch::kCPU);
-  json result = {{"device", device.str()},
-                 {"threads", torch::get_num_threads()},
-                 {"batch", batch},
-                 {"steps", steps},
-                 {"rows", json::array()}};
+  json result = {
+      {"device", device.str()}, {"threads", torch::get_num_threads()}, {"batch", batch},
+      {"steps", steps},         {"width_multiple", multiple},          {"rows", json::array()}};
   for (double width : parse_list(widths_text)) {
-    for (auto& row : profile_width(width, parse_list(ratios_text), batch, steps, device))
+    for (auto& row : profile_width(width, parse_list(ratios_text), batch, steps, multiple, device))
       result["rows"].push_back(row);
   }
   if (!out.empty())

@@ -1,10 +1,35 @@
 #include "demon/activity.h"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include "detail/autograd_nodes.h"
 
 namespace demon {
+namespace {
+
+// The largest (or smallest) value of `x` per index of `dim`. The dims after `dim` go first: a
+// reduction over contiguous trailing dims, then one over the few leading ones, is several times
+// faster than one reduction over all of them at once.
+torch::Tensor reduce_to_channels(const torch::Tensor& x, int64_t dim, bool largest) {
+  std::vector<int64_t> trailing, leading;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if (d > dim)
+      trailing.push_back(d);
+    if (d < dim)
+      leading.push_back(d);
+  }
+  torch::Tensor result = x;
+  if (!trailing.empty())
+    result = largest ? result.amax(trailing) : result.amin(trailing);
+  if (!leading.empty())
+    result = largest ? result.amax(leading) : result.amin(leading);
+  return result;
+}
+
+}  // namespace
 
 ActivityTracker::ActivityTracker(double epsilon) : epsilon_(epsilon) {
   if (!(epsilon >= 0.0)) {
@@ -35,7 +60,7 @@ bool ActivityTracker::observe(const DependencyGraph& graph, const torch::Tensor&
     return false;
   }
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> active(sites.size());
+  std::vector<torch::Tensor> peaks(sites.size());
   for (size_t s = 0; s < sites.size(); ++s) {
     const auto& site = sites[s];
     if (nodes[s].second != site.kind) {
@@ -44,78 +69,84 @@ bool ActivityTracker::observe(const DependencyGraph& graph, const torch::Tensor&
     const torch::Tensor out = detail::activation_output(nodes[s].first, site.kind);
     const auto positions = static_cast<int64_t>(site.owner.size());
     if (!out.defined()) {
-      active[s] = torch::ones({positions}, torch::TensorOptions(root.device()).dtype(torch::kBool));
+      // Unreadable (modified in place since): counts as active everywhere.
+      peaks[s] = torch::full({positions}, std::numeric_limits<float>::infinity(),
+                             torch::TensorOptions(root.device()).dtype(torch::kFloat));
       continue;
     }
     if (site.dim >= out.dim() || out.size(site.dim) != positions) {
       return false;
     }
-    std::vector<int64_t> dims;
-    for (int64_t d = 0; d < out.dim(); ++d) {
-      if (d != site.dim)
-        dims.push_back(d);
-    }
     // One reduction per activation (two where the output can be negative).
-    if (site.kind == ActivationKind::kRelu || site.kind == ActivationKind::kSigmoid) {
-      active[s] = dims.empty() ? out.gt(epsilon_) : out.amax(dims).gt(epsilon_);
-    } else {
-      active[s] = dims.empty()
-                      ? out.abs().gt(epsilon_)
-                      : out.amax(dims).gt(epsilon_).logical_or_(out.amin(dims).lt(-epsilon_));
+    const bool non_negative =
+        site.kind == ActivationKind::kRelu || site.kind == ActivationKind::kSigmoid;
+    torch::Tensor peak = reduce_to_channels(out, site.dim, /*largest=*/true);
+    if (!non_negative) {
+      peak = torch::maximum(peak, reduce_to_channels(out, site.dim, /*largest=*/false).neg());
     }
+    peaks[s] = peak.to(torch::kFloat);
   }
-  if (records_.size() != sites.size()) {
-    records_.assign(sites.size(), torch::Tensor());
+  if (peaks_.size() != sites.size()) {
+    peaks_.assign(sites.size(), torch::Tensor());
   }
   for (size_t s = 0; s < sites.size(); ++s) {
-    if (records_[s].defined() && records_[s].sizes() == active[s].sizes()) {
-      records_[s].logical_or_(active[s]);
+    if (peaks_[s].defined() && peaks_[s].sizes() == peaks[s].sizes()) {
+      at::maximum_out(peaks_[s], peaks_[s], peaks[s]);
     } else {
-      records_[s] = active[s];
+      peaks_[s] = peaks[s];
     }
   }
   ++observations_;
   return true;
 }
 
-std::vector<int64_t> ActivityTracker::dead_units(const DependencyGraph& graph) const {
-  std::vector<int64_t> dead;
-  if (observations_ == 0 || records_.size() != graph.sites().size()) {
-    return dead;
+std::vector<double> ActivityTracker::unit_peaks(const DependencyGraph& graph) const {
+  constexpr double kNoEvidence = std::numeric_limits<double>::infinity();
+  std::vector<double> peak(graph.units().size(), kNoEvidence);
+  if (observations_ == 0 || peaks_.size() != graph.sites().size()) {
+    return peak;
   }
-  // Active per (site, unit), from the host copy of each record.
-  std::vector<std::vector<int8_t>> site_unit(records_.size());
-  for (size_t s = 0; s < records_.size(); ++s) {
-    if (!records_[s].defined())
+  // The peak per (site, unit), from the host copy of each site's record; NaN: no position there.
+  std::vector<std::vector<double>> site_unit(peaks_.size());
+  for (size_t s = 0; s < peaks_.size(); ++s) {
+    if (!peaks_[s].defined())
       continue;
-    auto& flags_of_unit = site_unit[s];
-    flags_of_unit.assign(graph.units().size(), -1);
-    const auto flags = records_[s].to(torch::kCPU).contiguous();
-    const bool* data = flags.data_ptr<bool>();
+    auto& of_unit = site_unit[s];
+    of_unit.assign(graph.units().size(), std::numeric_limits<double>::quiet_NaN());
+    const auto values = peaks_[s].to(torch::kCPU).to(torch::kDouble).contiguous();
+    const double* data = values.data_ptr<double>();
     const auto& owner = graph.sites()[s].owner;
     for (size_t p = 0; p < owner.size(); ++p) {
       const int64_t u = owner[p];
       if (u < 0)
         continue;
-      if (flags_of_unit[u] < 0)
-        flags_of_unit[u] = 0;
-      if (data[p])
-        flags_of_unit[u] = 1;
+      of_unit[u] = std::isnan(of_unit[u]) ? data[p] : std::max(of_unit[u], data[p]);
     }
   }
+  for (size_t u = 0; u < graph.units().size(); ++u) {
+    const auto& read_sites = graph.units()[u].read_sites;
+    if (read_sites.empty())
+      continue;
+    double value = 0.0;
+    for (int s : read_sites) {
+      // Never observed, or this unit has no position there: no evidence, never dead.
+      if (site_unit[s].empty() || std::isnan(site_unit[s][u])) {
+        value = kNoEvidence;
+        break;
+      }
+      value = std::max(value, site_unit[s][u]);
+    }
+    peak[u] = value;
+  }
+  return peak;
+}
+
+std::vector<int64_t> ActivityTracker::dead_units(const DependencyGraph& graph) const {
+  std::vector<int64_t> dead;
+  const std::vector<double> peak = unit_peaks(graph);
   for (const auto& group : graph.groups()) {
     for (int64_t u : group.units) {
-      if (!graph.prunable(u))
-        continue;
-      bool is_dead = true;
-      for (int s : graph.units()[u].read_sites) {
-        // Never observed, or this unit has no position there: no evidence, not dead.
-        if (site_unit[s].empty() || site_unit[s][u] != 0) {
-          is_dead = false;
-          break;
-        }
-      }
-      if (is_dead)
+      if (graph.prunable(u) && peak[u] <= epsilon_)
         dead.push_back(u);
     }
   }
@@ -123,12 +154,12 @@ std::vector<int64_t> ActivityTracker::dead_units(const DependencyGraph& graph) c
 }
 
 void ActivityTracker::reset() {
-  records_.clear();
+  peaks_.clear();
   observations_ = 0;
 }
 
-void ActivityTracker::set_records(std::vector<torch::Tensor> records, int64_t observations) {
-  records_ = std::move(records);
+void ActivityTracker::set_peaks(std::vector<torch::Tensor> peaks, int64_t observations) {
+  peaks_ = std::move(peaks);
   observations_ = observations;
 }
 

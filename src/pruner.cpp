@@ -220,7 +220,7 @@ void DemonPruner::discover(const torch::Tensor& root) {
              records[s].numel() == static_cast<int64_t>(graph_->sites()[s].owner.size());
     }
     if (fits) {
-      activity_.set_records(std::move(records), observations);
+      activity_.set_peaks(std::move(records), observations);
     }
     restored_activity_.reset();
   }
@@ -531,14 +531,13 @@ void DemonPruner::save(torch::serialize::OutputArchive& archive) const {
     }
   }
   archive.write("noise_devices", c10::IValue(devices.dump()));
-  const auto& records = activity_.records();
+  const auto& peaks = activity_.peaks();
   archive.write("activity_observations", c10::IValue(activity_.observations()));
-  archive.write("activity_sites", c10::IValue(static_cast<int64_t>(records.size())));
-  for (size_t s = 0; s < records.size(); ++s) {
+  archive.write("activity_sites", c10::IValue(static_cast<int64_t>(peaks.size())));
+  for (size_t s = 0; s < peaks.size(); ++s) {
     // An unobserved site is saved as an empty tensor.
-    archive.write("activity_" + std::to_string(s), records[s].defined()
-                                                       ? records[s].to(torch::kCPU)
-                                                       : torch::empty({0}, torch::kBool));
+    archive.write("activity_" + std::to_string(s),
+                  peaks[s].defined() ? peaks[s].to(torch::kCPU) : torch::empty({0}, torch::kFloat));
   }
 }
 
@@ -584,7 +583,7 @@ void DemonPruner::load(torch::serialize::InputArchive& archive) {
     torch::Tensor record;
     archive.read("activity_" + std::to_string(s), record);
     if (record.numel() > 0)
-      records[s] = record.to(device);
+      records[s] = record.to(device, torch::kFloat);
   }
   // The graph is rediscovered at the next backward(); the activity waits for it.
   graph_.reset();

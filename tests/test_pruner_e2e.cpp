@@ -208,7 +208,7 @@ TEST(PrunerEndToEndTest, TrainsAndPrunesOnCuda) {
   EXPECT_GT(pruner.summary().neural_sparsity(), 0.0);
   for (const auto& p : model->parameters())
     EXPECT_TRUE(p.is_cuda());
-  for (const auto& record : pruner.activity().records()) {
+  for (const auto& record : pruner.activity().peaks()) {
     if (record.defined()) {
       EXPECT_TRUE(record.is_cuda());
     }

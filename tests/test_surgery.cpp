@@ -71,6 +71,11 @@ struct Case {
   int64_t expected_parameter_drop;                   // worked out by hand from the shapes
 };
 
+// How gtest (and ctest's test names) show a case.
+void PrintTo(const Case& c, std::ostream* out) {
+  *out << c.name;
+}
+
 std::vector<Case> cases() {
   return {
       // c1 unit: 3·9 (c1) + 2 (b1) + 12·9 (c2 input) = 137; c3 unit: 12·9 + 2 + 20·16 (fc1

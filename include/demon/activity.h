@@ -12,10 +12,10 @@ namespace demon {
 /// Per-unit "was active" statistics, read from the autograd graph.
 ///
 /// observe() reads the output of every activation site of a DependencyGraph from an autograd
-/// graph (after forward, before backward frees the saved tensors), reduces it to one flag per
-/// channel position — active if |output| > epsilon anywhere in the batch — and ORs that into a
-/// record kept on the activation's device: one reduction per activation, no host
-/// synchronization. dead_units() then reads the record on the host.
+/// graph (after forward, before backward frees the saved tensors), reduces it to one value per
+/// channel position — its peak, the largest |output| anywhere in the batch — and keeps the
+/// running maximum over passes on the activation's device: one reduction per activation, no host
+/// synchronization. dead_units() and unit_peaks() then read the peaks on the host.
 ///
 /// "Dead" means: every activation whose output reaches a linear consumer of the unit was
 /// |output| <= epsilon at every position, for every sample of every observed pass. With
@@ -35,24 +35,31 @@ class ActivityTracker {
   /// An activation whose output cannot be read (modified in place afterwards) counts as active.
   bool observe(const DependencyGraph& graph, const torch::Tensor& root, bool same_structure = true);
 
-  /// Prunable units whose read sites were all inactive on the unit's positions in every pass
-  /// observed since the last reset(). Nothing is dead before the first observation.
+  /// Prunable units whose read sites all peaked at |output| <= epsilon on the unit's positions,
+  /// over every pass observed since the last reset(). Nothing is dead before the first
+  /// observation.
   std::vector<int64_t> dead_units(const DependencyGraph& graph) const;
+
+  /// Per unit id: its peak |output| over its read sites and positions since the last reset();
+  /// +infinity where there is no evidence (no observation, no read site, or a site without the
+  /// unit's positions). What death criteria decide on.
+  std::vector<double> unit_peaks(const DependencyGraph& graph) const;
 
   /// Forgets everything (after a prune event: the sites have new sizes).
   void reset();
 
   double epsilon() const noexcept { return epsilon_; }
   int64_t observations() const noexcept { return observations_; }
-  /// Per site (graph order): bool [positions], undefined until observed.
-  const std::vector<torch::Tensor>& records() const noexcept { return records_; }
-  /// Restores records saved from records() (checkpoints).
-  void set_records(std::vector<torch::Tensor> records, int64_t observations);
+  /// Per site (graph order): the peak |output| per position, float [positions], undefined
+  /// until observed. An output that could not be read counts as +infinity (active).
+  const std::vector<torch::Tensor>& peaks() const noexcept { return peaks_; }
+  /// Restores peaks saved from peaks() (checkpoints).
+  void set_peaks(std::vector<torch::Tensor> peaks, int64_t observations);
 
  private:
   double epsilon_;
   int64_t observations_ = 0;
-  std::vector<torch::Tensor> records_;
+  std::vector<torch::Tensor> peaks_;
 };
 
 }  // namespace demon
