@@ -1467,6 +1467,56 @@ int64_t DependencyGraph::flops() const {
   return total;
 }
 
+namespace {
+
+// The shape of every tensor of `graph` after removing `units`.
+std::vector<std::vector<int64_t>> shapes_without(const DependencyGraph& graph,
+                                                 const std::vector<int64_t>& units) {
+  std::vector<bool> removing(graph.units().size(), false);
+  for (int64_t u : units)
+    removing.at(u) = true;
+  std::vector<std::vector<int64_t>> shapes;
+  for (const auto& t : graph.tensors())
+    shapes.push_back(t.tensor.sizes().vec());
+  for (const auto& axis : graph.axes()) {
+    if (axis.tensor < 0)
+      continue;
+    for (int64_t owner : axis.owner)
+      shapes[axis.tensor][axis.dim] -= owner >= 0 && removing[owner];
+  }
+  return shapes;
+}
+
+int64_t numel_of(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t size : shape)
+    n *= size;
+  return n;
+}
+
+}  // namespace
+
+int64_t DependencyGraph::flops_without(const std::vector<int64_t>& units) const {
+  const auto shapes = shapes_without(*this, units);
+  int64_t total = 0;
+  for (const auto& layer : layers_) {
+    if ((layer.kind == LayerKind::kConv || layer.kind == LayerKind::kLinear) && layer.weight >= 0) {
+      total += 2 * numel_of(shapes[layer.weight]) * layer.outputs_per_sample;
+    }
+  }
+  return total;
+}
+
+int64_t DependencyGraph::parameters_without(const std::vector<int64_t>& units) const {
+  const auto shapes = shapes_without(*this, units);
+  int64_t total = 0;
+  for (size_t t = 0; t < tensors_.size(); ++t) {
+    if (tensors_[t].is_parameter)
+      total += numel_of(shapes[t]);
+  }
+  return total;
+}
+
 std::vector<std::vector<int64_t>> DependencyGraph::remove_units(const std::vector<int64_t>& units) {
   std::vector<bool> removing(units_.size(), false);
   for (int64_t u : units) {

@@ -67,6 +67,17 @@ json write_auto_double(const std::optional<double>& value) {
   return value ? json(*value) : json("auto");
 }
 
+std::map<std::string, int64_t> read_int_map(const json& value, const std::string& key) {
+  if (!value.is_object()) {
+    fail("key \"" + key + "\": expected an object of names to integers, got " + describe(value));
+  }
+  std::map<std::string, int64_t> result;
+  for (const auto& [name, entry] : value.items()) {
+    result[name] = read_int(entry, key + "." + name);
+  }
+  return result;
+}
+
 bool read_bool(const json& value, const std::string& key) {
   if (!value.is_boolean()) {
     fail("key \"" + key + "\": expected true or false, got " + describe(value));
@@ -137,6 +148,18 @@ const std::vector<Field>& fields() {
       DEMON_FIELD(epsilon, read_double),
       DEMON_ENUM_FIELD(death_check, death_check_from_string),
       DEMON_ENUM_FIELD(forward_check, forward_check_from_string),
+      DEMON_ENUM_FIELD(criterion, criterion_kind_from_string),
+      DEMON_FIELD(quasi_dead_ratio, read_double),
+      DEMON_FIELD(scale_threshold, read_double),
+      DEMON_FIELD(scale_fraction, read_double),
+      DEMON_FIELD(max_cut_fraction, read_double),
+      DEMON_FIELD(group_min_width, read_int_map),
+      DEMON_FIELD(protect_floor, read_bool),
+      DEMON_FIELD(target, read_double),
+      DEMON_ENUM_FIELD(target_metric, budget_metric_from_string),
+      DEMON_FIELD(target_by, read_double),
+      DEMON_FIELD(controller_gain, read_double),
+      DEMON_FIELD(controller_every, read_int),
       DEMON_FIELD(error_if_inactive, read_bool),
   };
   return table;
@@ -193,6 +216,28 @@ std::string to_string(DeathCheck check) {
       return "both";
   }
   throw std::invalid_argument("demon: unknown DeathCheck");
+}
+
+std::string to_string(CriterionKind kind) {
+  switch (kind) {
+    case CriterionKind::kDead:
+      return "dead";
+    case CriterionKind::kQuasiDead:
+      return "quasi_dead";
+    case CriterionKind::kSmallScale:
+      return "small_scale";
+  }
+  throw std::invalid_argument("demon: unknown CriterionKind");
+}
+
+CriterionKind criterion_kind_from_string(const std::string& name) {
+  for (auto value : {CriterionKind::kDead, CriterionKind::kQuasiDead, CriterionKind::kSmallScale}) {
+    if (to_string(value) == name) {
+      return value;
+    }
+  }
+  throw std::invalid_argument("unknown criterion \"" + name +
+                              "\" (expected one of: dead, quasi_dead, small_scale)");
 }
 
 std::string to_string(ForwardCheck check) {
@@ -289,6 +334,26 @@ void DemonOptions::validate() const {
           "min_width_fraction must be in [0, 1], got " + std::to_string(min_width_fraction()));
   require(width_multiple() >= 1,
           "width_multiple must be >= 1, got " + std::to_string(width_multiple()));
+  require(quasi_dead_ratio() >= 0.0 && quasi_dead_ratio() < 1.0,
+          "quasi_dead_ratio must be in [0, 1), got " + std::to_string(quasi_dead_ratio()));
+  require(scale_threshold() >= 0.0,
+          "scale_threshold must be >= 0, got " + std::to_string(scale_threshold()));
+  require(scale_fraction() >= 0.0 && scale_fraction() < 1.0,
+          "scale_fraction must be in [0, 1), got " + std::to_string(scale_fraction()));
+  require(max_cut_fraction() > 0.0 && max_cut_fraction() <= 1.0,
+          "max_cut_fraction must be in (0, 1], got " + std::to_string(max_cut_fraction()));
+  for (const auto& [name, floor] : group_min_width()) {
+    require(floor >= 1,
+            "group_min_width of \"" + name + "\" must be >= 1, got " + std::to_string(floor));
+  }
+  require(target() == 0.0 || (target() > 0.0 && target() < 1.0),
+          "target must be 0 (none) or in (0, 1), got " + std::to_string(target()));
+  require(target_by() > 0.0 && target_by() <= 1.0,
+          "target_by must be in (0, 1], got " + std::to_string(target_by()));
+  require(controller_gain() > 0.0,
+          "controller_gain must be > 0, got " + std::to_string(controller_gain()));
+  require(controller_every() >= 0,
+          "controller_every must be >= 0, got " + std::to_string(controller_every()));
   require(std::isfinite(epsilon()) && epsilon() >= 0.0,
           "epsilon must be finite and >= 0, got " + std::to_string(epsilon()));
   // The schedule checks its own shape parameters (pct_start, div_factor, ...).

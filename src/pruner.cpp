@@ -7,6 +7,7 @@
 #include <torch/optim/rmsprop.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -117,6 +118,27 @@ DemonPruner::DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions op
   if (options_.noise()) {
     noise_.emplace(optimizer_params(*optimizer_.get()), options_.noise_mode(), options_.seed());
   }
+  switch (options_.criterion()) {
+    case CriterionKind::kDead:
+      criterion_ = std::make_shared<DeadUnits>(options_.epsilon());
+      break;
+    case CriterionKind::kQuasiDead:
+      criterion_ = std::make_shared<QuasiDeadUnits>(options_.quasi_dead_ratio());
+      break;
+    case CriterionKind::kSmallScale:
+      criterion_ =
+          std::make_shared<SmallScales>(options_.scale_threshold(), options_.scale_fraction());
+      break;
+  }
+  if (options_.target() > 0.0) {
+    if (!(*options_.lambda_peak() > 0.0)) {
+      throw std::invalid_argument(
+          "demon::DemonPruner: a budget (target) needs a starting lambda_peak > 0");
+    }
+    const auto by = std::max<int64_t>(
+        1, std::llround(options_.target_by() * static_cast<double>(options_.total_steps())));
+    budget_.emplace(options_.target(), by, *options_.lambda_peak(), options_.controller_gain());
+  }
   if (options_.regularizer() != Regularizer::kNone && *options_.lambda_peak() > 0.0 &&
       regularizer_.scales().empty()) {
     report_problem(
@@ -139,6 +161,67 @@ void DemonPruner::report_problem(const std::string& message, bool inaction) {
     warnings_.push_back(message);
     warn(message);
   }
+}
+
+double DemonPruner::current_lambda() const {
+  return budget_ ? budget_->lambda() : lambda_schedule_(step_);
+}
+
+double DemonPruner::current_sigma() const {
+  if (!options_.noise() || (budget_ && budget_->reached()))
+    return 0.0;
+  return sigma_schedule_(step_);
+}
+
+void DemonPruner::set_criterion(std::shared_ptr<DeathCriterion> criterion) {
+  if (!criterion) {
+    throw std::invalid_argument("demon::DemonPruner::set_criterion: the criterion is null");
+  }
+  criterion_ = std::move(criterion);
+}
+
+void DemonPruner::set_cost(std::function<double(const DependencyGraph&)> cost) {
+  if (!cost) {
+    throw std::invalid_argument("demon::DemonPruner::set_cost: needs a function");
+  }
+  cost_ = std::move(cost);
+  if (graph_)
+    initial_cost_ = cost_(*graph_);
+}
+
+double DemonPruner::cost_ratio() const {
+  if (!graph_ || !initial_)
+    return 1.0;
+  switch (options_.target_metric()) {
+    case BudgetMetric::kFlops:
+      return initial_->initial_flops > 0
+                 ? static_cast<double>(graph_->flops()) / initial_->initial_flops
+                 : 1.0;
+    case BudgetMetric::kParameters:
+      return initial_graph_parameters_ > 0
+                 ? static_cast<double>(graph_->parameters_without({})) / initial_graph_parameters_
+                 : 1.0;
+    case BudgetMetric::kCustom:
+      return cost_ && initial_cost_ > 0.0 ? cost_(*graph_) / initial_cost_ : 1.0;
+  }
+  return 1.0;
+}
+
+double DemonPruner::cost_ratio_without(const std::vector<int64_t>& units) const {
+  switch (options_.target_metric()) {
+    case BudgetMetric::kFlops:
+      return initial_->initial_flops > 0
+                 ? static_cast<double>(graph_->flops_without(units)) / initial_->initial_flops
+                 : 1.0;
+    case BudgetMetric::kParameters:
+      return initial_graph_parameters_ > 0
+                 ? static_cast<double>(graph_->parameters_without(units)) /
+                       initial_graph_parameters_
+                 : 1.0;
+    case BudgetMetric::kCustom:
+      break;  // a user's cost cannot be projected: the current one stands in
+  }
+  return cost_ratio();
 }
 
 void DemonPruner::zero_grad() {
@@ -169,6 +252,14 @@ void DemonPruner::discover(const torch::Tensor& root) {
   if (!initial_) {
     initial_ = summarize(*graph_, model_.get());
   }
+  for (const auto& group : graph_->groups()) {
+    initial_group_sizes_.emplace(group.name, group.initial_size);  // first sighting only
+  }
+  if (initial_graph_parameters_ == 0) {
+    initial_graph_parameters_ = graph_->parameters_without({});
+    if (cost_)
+      initial_cost_ = cost_(*graph_);
+  }
   // Groups the forward check pinned before (another structure, a restored checkpoint).
   for (size_t g = 0; g < graph_->groups().size(); ++g) {
     const auto found = pinned_groups_.find(graph_->groups()[g].name);
@@ -178,6 +269,7 @@ void DemonPruner::discover(const torch::Tensor& root) {
       }
     }
   }
+  protect_floors();
   if (!probe_input_given_) {
     // The first layer's saved input is the network input (or what the forward made of it).
     torch::NoGradGuard no_grad;
@@ -253,6 +345,14 @@ void DemonPruner::step() {
   ++step_;
   if (options_.prune() && prune_due()) {
     prune_now();
+  } else if (budget_ && !budget_->reached() && graph_) {
+    const int64_t every = options_.controller_every() > 0
+                              ? options_.controller_every()
+                              : std::max<int64_t>(1, options_.prune_every() / 4);
+    if (step_ % every == 0) {
+      // Between events: the cost if the units dead so far were cut.
+      budget_->update(step_, cost_ratio_without(criterion_->select(evidence(/*train_only=*/true))));
+    }
   }
 }
 
@@ -262,8 +362,8 @@ bool DemonPruner::prune_due() const {
   return periodic || final_step;
 }
 
-std::vector<int64_t> DemonPruner::check_death(const std::vector<torch::Tensor>& batches,
-                                              const Forward& forward) {
+std::vector<double> DemonPruner::eval_peaks(const std::vector<torch::Tensor>& batches,
+                                            const Forward& forward) {
   if (!graph_) {
     throw std::logic_error(
         "demon::DemonPruner::check_death: the model's structure is not known yet; call "
@@ -280,13 +380,22 @@ std::vector<int64_t> DemonPruner::check_death(const std::vector<torch::Tensor>& 
     for (const auto& batch : batches) {
       const torch::Tensor out = forward(batch);
       if (!tracker.observe(*graph_, out, /*same_structure=*/false)) {
+        flush_output();
         throw std::runtime_error(
             "demon::DemonPruner::check_death: the eval-mode forward pass does not run the "
             "activations of the training graph (in the same order, kinds and widths)");
       }
     }
   }
-  return tracker.dead_units(*graph_);
+  return tracker.unit_peaks(*graph_);
+}
+
+std::vector<int64_t> DemonPruner::check_death(const std::vector<torch::Tensor>& batches,
+                                              const Forward& forward) {
+  UnitEvidence evidence;
+  evidence.peak = eval_peaks(batches, forward);
+  evidence.graph = &*graph_;
+  return DeadUnits(options_.epsilon()).select(evidence);
 }
 
 void DemonPruner::set_death_check(std::vector<torch::Tensor> batches, Forward forward) {
@@ -310,30 +419,124 @@ void DemonPruner::on_prune(std::function<void(const PruneReport&)> callback) {
   after_prune_.push_back(std::move(callback));
 }
 
-std::vector<int64_t> DemonPruner::dead_units() {
-  const DeathCheck check = options_.death_check();
-  if (check != DeathCheck::kTrain && check_batches_.empty()) {
-    flush_output();
-    throw std::logic_error("demon::DemonPruner: death_check \"" + to_string(check) +
-                           "\" needs set_death_check() with batches to check");
-  }
-  std::vector<int64_t> train;
+UnitEvidence DemonPruner::evidence(bool train_only) {
+  UnitEvidence evidence;
+  evidence.graph = &*graph_;
+  const DeathCheck check = train_only ? DeathCheck::kTrain : options_.death_check();
   if (check != DeathCheck::kEval) {
-    train = activity_.dead_units(*graph_);
-    // "both" is an intersection: nothing dead in training mode spares the eval-mode pass.
-    if (check == DeathCheck::kTrain || train.empty())
-      return train;
+    evidence.peak = activity_.unit_peaks(*graph_);
   }
-  std::vector<int64_t> eval = check_death(check_batches_, check_forward_);
-  if (check == DeathCheck::kEval)
-    return eval;
-  std::vector<int64_t> both;
-  std::sort(eval.begin(), eval.end());
-  for (int64_t u : train) {
-    if (std::binary_search(eval.begin(), eval.end(), u))
-      both.push_back(u);
+  const bool exact_default = dynamic_cast<const DeadUnits*>(criterion_.get()) != nullptr;
+  if (check != DeathCheck::kTrain) {
+    // "both" takes the larger peak of the two passes. With the exact rule nothing dead in
+    // training mode means nothing dead at all: the eval-mode pass is spared.
+    const bool any_dead_in_training =
+        std::any_of(evidence.peak.begin(), evidence.peak.end(),
+                    [&](double peak) { return peak <= options_.epsilon(); });
+    if (check == DeathCheck::kEval || !exact_default || any_dead_in_training) {
+      const auto eval = eval_peaks(check_batches_, check_forward_);
+      if (evidence.peak.empty()) {
+        evidence.peak = eval;
+      } else {
+        for (size_t u = 0; u < eval.size(); ++u)
+          evidence.peak[u] = std::max(evidence.peak[u], eval[u]);
+      }
+    }
   }
-  return both;
+  evidence.scale = unit_scales(*graph_);
+  return evidence;
+}
+
+PruneOptions DemonPruner::cut_options() const {
+  // A rediscovered graph starts its groups' initial sizes anew: the fraction floors are taken
+  // from the widths first seen, as floors of their own.
+  GroupWidths floors = options_.group_min_width();
+  for (const auto& [name, initial] : initial_group_sizes_) {
+    const auto by_fraction = static_cast<int64_t>(
+        std::ceil(options_.min_width_fraction() * static_cast<double>(initial) - 1e-9));
+    floors[name] = std::max(floors.count(name) ? floors[name] : int64_t{1}, by_fraction);
+  }
+  return PruneOptions()
+      .min_width(options_.min_width())
+      .width_multiple(options_.width_multiple())
+      .group_min_width(floors);
+}
+
+std::vector<int64_t> DemonPruner::limit_cut(std::vector<int64_t> units,
+                                            const UnitEvidence& evidence, PruneReport& report) {
+  const size_t selected = units.size();
+  // Most alive first, so that what is held back is what has the most to lose.
+  auto order = [&](int64_t a, int64_t b) {
+    const double pa = evidence.peak.empty() ? 0.0 : evidence.peak[a];
+    const double pb = evidence.peak.empty() ? 0.0 : evidence.peak[b];
+    return pa != pb ? pa > pb : a < b;
+  };
+  if (options_.max_cut_fraction() < 1.0) {
+    int64_t live = 0;
+    for (size_t u = 0; u < graph_->units().size(); ++u)
+      live += graph_->prunable(static_cast<int64_t>(u));
+    const auto cap =
+        static_cast<size_t>(std::floor(options_.max_cut_fraction() * static_cast<double>(live)));
+    if (units.size() > cap) {
+      std::sort(units.begin(), units.end(), order);
+      report_problem("prune event at step " + std::to_string(step_) + ": " +
+                         std::to_string(units.size()) + " of " + std::to_string(live) +
+                         " prunable units selected; the collapse guard cuts " +
+                         std::to_string(cap) + " (max_cut_fraction " +
+                         std::to_string(options_.max_cut_fraction()) + ")",
+                     /*inaction=*/false);
+      units.erase(units.begin(), units.end() - static_cast<std::ptrdiff_t>(cap));
+    }
+  }
+  if (budget_ && !units.empty() && cost_ratio_without(units) < budget_->target()) {
+    // Cut no further than the target: the longest run of the selection (least alive first)
+    // that keeps the cost at or above it. Units held back are left in place.
+    std::sort(units.begin(), units.end(), order);
+    size_t low = 0, high = units.size();  // cutting the last `k` of the order
+    while (low < high) {
+      const size_t mid = (low + high + 1) / 2;
+      const std::vector<int64_t> tail(units.end() - static_cast<std::ptrdiff_t>(mid), units.end());
+      if (cost_ratio_without(tail) >= budget_->target()) {
+        low = mid;
+      } else {
+        high = mid - 1;
+      }
+    }
+    units.erase(units.begin(), units.end() - static_cast<std::ptrdiff_t>(low));
+  }
+  report.units_deferred = static_cast<int64_t>(selected - units.size());
+  return units;
+}
+
+void DemonPruner::protect_floors() {
+  std::map<std::string, std::vector<int64_t>> exempt;
+  if (options_.protect_floor()) {
+    const auto scales = unit_scales(*graph_);
+    const auto cuts = cut_options();
+    std::vector<bool> protect(graph_->units().size(), false);
+    for (const auto& group : graph_->groups()) {
+      std::vector<int64_t> ranked;
+      for (int64_t u : group.units) {
+        if (graph_->prunable(u) && !std::isnan(scales[u]))
+          ranked.push_back(u);
+      }
+      std::sort(ranked.begin(), ranked.end(),
+                [&](int64_t a, int64_t b) { return scales[a] > scales[b]; });
+      const auto floor = static_cast<size_t>(group_floor(group.name, group.initial_size, cuts));
+      for (size_t i = 0; i < ranked.size() && i < floor; ++i)
+        protect[ranked[i]] = true;
+    }
+    for (const auto& axis : graph_->axes()) {
+      if (axis.tensor < 0 || axis.dim != 0)
+        continue;
+      const auto& tensor = graph_->tensors()[axis.tensor];
+      for (size_t i = 0; i < axis.owner.size(); ++i) {
+        if (axis.owner[i] >= 0 && protect[axis.owner[i]])
+          exempt[tensor.name].push_back(static_cast<int64_t>(i));
+      }
+    }
+  }
+  regularizer_.set_exempt(exempt);
 }
 
 bool DemonPruner::probe_ready() {
@@ -365,12 +568,14 @@ bool DemonPruner::probe_ready() {
   return true;
 }
 
-std::string DemonPruner::probe_error() {
+std::string DemonPruner::probe_error(torch::Tensor* output) {
   TrainingModeGuard restore(model_.get());
   model_.get().eval();  // no running statistics change, no dropout
   torch::NoGradGuard no_grad;
   try {
-    forward_(probe_input_);
+    torch::Tensor out = forward_(probe_input_);
+    if (output != nullptr)
+      *output = out.detach().to(torch::kDouble);
     return {};
   } catch (const std::exception& error) {
     std::string text = error.what();
@@ -387,20 +592,21 @@ void DemonPruner::pin_group(int group, const std::string& reason) {
   }
 }
 
-PruneResult DemonPruner::checked_cut(const std::vector<int64_t>& dead) {
-  const PruneOptions cut_options = PruneOptions()
-                                       .min_width(options_.min_width())
-                                       .min_width_fraction(options_.min_width_fraction())
-                                       .width_multiple(options_.width_multiple());
+PruneResult DemonPruner::checked_cut(const std::vector<int64_t>& dead, PruneReport& report) {
+  const PruneOptions cut_options = this->cut_options();
   auto* optimizer = optimizer_.get();
   if (dead.empty() || !probe_ready()) {
     return prune_units(*graph_, dead, optimizer, cut_options);
   }
+  torch::Tensor output_before, output_after;
+  probe_error(&output_before);
   DependencyGraph graph_before = *graph_;
   detail::ModelSnapshot snapshot(model_.get(), optimizer);
   PruneResult result = prune_units(*graph_, dead, optimizer, cut_options);
-  const std::string error = probe_error();
+  const std::string error = probe_error(&output_after);
   if (error.empty()) {
+    if (output_before.defined() && output_after.sizes() == output_before.sizes())
+      report.output_change = (output_after - output_before).abs().max().item<double>();
     return result;
   }
   // Undo, then cut group by group to find the groups whose cut breaks the forward.
@@ -478,14 +684,28 @@ PruneReport DemonPruner::prune_now() {
   }
   for (const auto& callback : before_prune_)
     callback(step_);
-  const std::vector<int64_t> dead = dead_units();
+  const DeathCheck check = options_.death_check();
+  if (check != DeathCheck::kTrain && check_batches_.empty()) {
+    flush_output();
+    throw std::logic_error("demon::DemonPruner: death_check \"" + to_string(check) +
+                           "\" needs set_death_check() with batches to check");
+  }
+  report.rule = criterion_->name();
+  report.exact = criterion_->exact();
+  const UnitEvidence found = evidence(/*train_only=*/false);
+  const std::vector<int64_t> dead = limit_cut(criterion_->select(found), found, report);
   report.before = summary();
   std::map<int, int64_t> sizes_before;
   for (size_t g = 0; g < graph_->groups().size(); ++g) {
     sizes_before[static_cast<int>(g)] = static_cast<int64_t>(graph_->groups()[g].units.size());
   }
-  const PruneResult result = checked_cut(dead);
+  const PruneResult result = checked_cut(dead, report);
   activity_.reset();
+  protect_floors();
+  if (budget_) {
+    report.cost_ratio = cost_ratio();
+    report.lambda_after = budget_->update(step_, report.cost_ratio);
+  }
   report.units_removed = static_cast<int64_t>(result.removed.size());
   report.units_kept_by_floor = static_cast<int64_t>(result.kept_by_floor.size());
   for (size_t g = 0; g < graph_->groups().size(); ++g) {
@@ -523,6 +743,7 @@ void DemonPruner::save(torch::serialize::OutputArchive& archive) const {
   archive.write("options", c10::IValue(to_json(options_).dump()));
   archive.write("initial", c10::IValue(initial_ ? initial_->to_json().dump() : std::string()));
   archive.write("pinned_groups", c10::IValue(nlohmann::json(pinned_groups_).dump()));
+  archive.write("budget", c10::IValue(budget_ ? budget_->state().dump() : std::string()));
   nlohmann::json devices = nlohmann::json::array();
   if (noise_) {
     for (const auto& [device, state] : noise_->generator_states()) {
@@ -558,6 +779,9 @@ void DemonPruner::load(torch::serialize::InputArchive& archive) {
   archive.read("initial", value);
   if (!value.toStringRef().empty()) {
     initial_ = ModelSummary::from_json(nlohmann::json::parse(value.toStringRef()));
+  }
+  if (archive.try_read("budget", value) && budget_ && !value.toStringRef().empty()) {
+    budget_->set_state(nlohmann::json::parse(value.toStringRef()));
   }
   if (archive.try_read("pinned_groups", value)) {
     pinned_groups_ =

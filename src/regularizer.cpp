@@ -63,9 +63,18 @@ void ScaleRegularizer::apply(double lambda) const {
   std::map<std::pair<std::string, int>,
            std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>>>
       buckets;
-  for (const auto& entry : scales_) {
+  std::vector<torch::Tensor> masked_scales;
+  for (size_t i = 0; i < scales_.size(); ++i) {
+    const auto& entry = scales_[i];
     const torch::Tensor& grad = entry.scale.grad();
     if (!grad.defined()) {
+      continue;
+    }
+    if (i < masks_.size() && masks_[i].defined()) {
+      // Exempt entries: the term on them is multiplied by 0.
+      const torch::Tensor term =
+          kind_ == Regularizer::kL2 ? entry.scale.detach() : entry.scale.detach().sign();
+      grad.add_(term * masks_[i], lambda);
       continue;
     }
     auto& bucket =
@@ -92,6 +101,21 @@ void ScaleRegularizer::apply(double lambda) const {
       signs[i] = signs[i].view(scales[i].sizes());
     }
     torch::_foreach_add_(grads, signs, lambda);
+  }
+}
+
+void ScaleRegularizer::set_exempt(const std::map<std::string, std::vector<int64_t>>& entries) {
+  masks_.assign(scales_.size(), torch::Tensor());
+  for (size_t i = 0; i < scales_.size(); ++i) {
+    const auto found = entries.find(scales_[i].name);
+    if (found == entries.end() || found->second.empty())
+      continue;
+    const auto& scale = scales_[i].scale;
+    auto mask = torch::ones({scale.size(0)}, scale.options().requires_grad(false));
+    mask.index_fill_(0, torch::tensor(found->second, torch::kLong).to(scale.device()), 0.0);
+    std::vector<int64_t> shape(static_cast<size_t>(scale.dim()), 1);
+    shape[0] = scale.size(0);
+    masks_[i] = mask.view(shape);
   }
 }
 

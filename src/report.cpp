@@ -1,5 +1,6 @@
 #include "demon/report.h"
 
+#include <cmath>
 #include <cstdio>
 #include <set>
 #include <sstream>
@@ -160,10 +161,19 @@ ModelSummary ModelSummary::from_json(const nlohmann::json& j) {
 
 std::string PruneReport::table() const {
   std::ostringstream out;
-  out << "prune event at step " << step << " (" << criterion << "): removed " << units_removed
-      << " units from " << groups.size() << " groups";
+  out << "prune event at step " << step << " (" << rule << ", " << criterion << "): removed "
+      << units_removed << " units from " << groups.size() << " groups";
   if (units_kept_by_floor > 0) {
-    out << ", kept " << units_kept_by_floor << " dead units (width floors)";
+    out << ", kept " << units_kept_by_floor << " (width floors)";
+  }
+  if (units_deferred > 0) {
+    out << ", deferred " << units_deferred << " (guard or budget)";
+  }
+  if (!std::isnan(output_change)) {
+    out << ", output change " << output_change << (exact ? "" : " (inexact criterion)");
+  }
+  if (!std::isnan(cost_ratio)) {
+    out << ", cost ratio " << cost_ratio << ", lambda now " << lambda_after;
   }
   out << "\n";
   for (const auto& group : groups) {
@@ -178,10 +188,20 @@ nlohmann::json PruneReport::to_json() const {
   for (const auto& group : groups) {
     groups_json.push_back({{"name", group.name}, {"before", group.before}, {"after", group.after}});
   }
+  // NaN is not JSON: absent figures are null.
+  auto number = [](double value) {
+    return std::isnan(value) ? nlohmann::json() : nlohmann::json(value);
+  };
   return {{"step", step},
           {"criterion", criterion},
+          {"rule", rule},
+          {"exact", exact},
+          {"output_change", number(output_change)},
           {"units_removed", units_removed},
           {"units_kept_by_floor", units_kept_by_floor},
+          {"units_deferred", units_deferred},
+          {"cost_ratio", number(cost_ratio)},
+          {"lambda_after", number(lambda_after)},
           {"groups", groups_json},
           {"before", before.to_json()},
           {"after", after.to_json()}};

@@ -94,11 +94,19 @@ int64_t parameter_count(const DependencyGraph& graph) {
 
 }  // namespace
 
-int64_t group_width_after(int64_t width, int64_t requested, int64_t initial_width,
-                          const PruneOptions& options) {
+int64_t group_floor(const std::string& name, int64_t initial_width, const PruneOptions& options) {
   const auto fraction_floor = static_cast<int64_t>(
       std::ceil(options.min_width_fraction() * static_cast<double>(initial_width) - 1e-9));
-  int64_t after = std::max({width - requested, options.min_width(), fraction_floor});
+  int64_t floor = std::max(options.min_width(), fraction_floor);
+  const auto own = options.group_min_width().find(name);
+  if (own != options.group_min_width().end())
+    floor = std::max(floor, own->second);
+  return floor;
+}
+
+int64_t group_width_after(int64_t width, int64_t requested, int64_t initial_width,
+                          const PruneOptions& options, const std::string& name) {
+  int64_t after = std::max(width - requested, group_floor(name, initial_width, options));
   const int64_t multiple = options.width_multiple();
   after = (after + multiple - 1) / multiple * multiple;  // keeping a dead unit changes nothing
   return std::min(width, after);
@@ -161,8 +169,9 @@ PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& unit
       return std::find(order.begin(), order.end(), a) < std::find(order.begin(), order.end(), b);
     });
     const auto width = static_cast<int64_t>(order.size());
+    const auto& group = graph.groups()[g];
     const int64_t removable = width - group_width_after(width, static_cast<int64_t>(list.size()),
-                                                        graph.groups()[g].initial_size, options);
+                                                        group.initial_size, options, group.name);
     // The first requested units in channel order are the ones kept.
     for (size_t i = 0; i < list.size(); ++i) {
       const bool keep = static_cast<int64_t>(list.size() - i) > removable;

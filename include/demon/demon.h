@@ -2,8 +2,10 @@
 
 /// Umbrella header: everything demon offers.
 #include "demon/activity.h"
+#include "demon/budget.h"
 #include "demon/channel_selection.h"
 #include "demon/checkpoint.h"
+#include "demon/criterion.h"
 #include "demon/graph.h"
 #include "demon/model_ref.h"
 #include "demon/noise.h"

@@ -155,6 +155,10 @@ class DependencyGraph {
   /// Forward FLOPs per sample of the convolution and linear layers (2 per multiply-add) at the
   /// current widths, for the input shape seen at discovery.
   int64_t flops() const;
+  /// flops() and the elements of all parameters the graph knows, as they would be after removing
+  /// `units` (nothing is changed). What a budget needs to weigh a cut before making it.
+  int64_t flops_without(const std::vector<int64_t>& units) const;
+  int64_t parameters_without(const std::vector<int64_t>& units) const;
   /// Index of a tensor by name, or -1.
   int find_tensor(const std::string& name) const;
 

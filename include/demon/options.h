@@ -5,12 +5,17 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
+#include "demon/budget.h"
 #include "demon/schedule.h"
 
 namespace demon {
+
+/// Widths by group name.
+using GroupWidths = std::map<std::string, int64_t>;
 
 /// The penalty that pushes normalization scales (BatchNorm γ, LayerNorm/GroupNorm weight) to 0.
 enum class Regularizer {
@@ -56,7 +61,16 @@ enum class ForwardCheck {
   kOff,
 };
 
+/// The built-in death criteria (see criterion.h); DemonPruner::set_criterion() installs others.
+enum class CriterionKind {
+  kDead,        ///< activations never above epsilon: the paper's rule, exact
+  kQuasiDead,   ///< peak activation under quasi_dead_ratio × the group's mean; inexact
+  kSmallScale,  ///< |γ| under scale_threshold, or the smallest scale_fraction; Network Slimming
+};
+
 std::string to_string(Regularizer regularizer);
+std::string to_string(CriterionKind kind);
+CriterionKind criterion_kind_from_string(const std::string& name);
 std::string to_string(NoiseMode mode);
 std::string to_string(DeathCheck check);
 std::string to_string(ForwardCheck check);
@@ -125,6 +139,32 @@ struct DemonOptions {
   /// A unit is dead when |activation| <= epsilon everywhere; 0 is exact.
   TORCH_ARG(double, epsilon) = 0.0;
   TORCH_ARG(DeathCheck, death_check) = DeathCheck::kTrain;
+  /// Which units a prune event removes, from that evidence.
+  TORCH_ARG(CriterionKind, criterion) = CriterionKind::kDead;
+  TORCH_ARG(double, quasi_dead_ratio) = 0.05;
+  TORCH_ARG(double, scale_threshold) = 0.0;
+  TORCH_ARG(double, scale_fraction) = 0.0;
+
+  /// Collapse guard. A prune event removes at most this fraction of the live prunable units
+  /// (the rest wait, with a warning); 1 = no cap.
+  TORCH_ARG(double, max_cut_fraction) = 1.0;
+  /// Floors of single groups by name (e.g. {"layer4_1.conv2", 64}), over min_width.
+  TORCH_ARG(GroupWidths, group_min_width) = {};
+  /// The floor's worth of strongest units (largest |γ|) of each group get no λ pressure, so no
+  /// group can be pushed to death as a whole; refreshed at every prune event.
+  TORCH_ARG(bool, protect_floor) = false;
+
+  /// Budget: reach `target` (a fraction of the initial cost, 0 < target < 1; 0 = no budget, the
+  /// paper's open-loop schedule) by step target_by · run_steps(). λ then follows a controller
+  /// (see BudgetController), starting from lambda_peak (or its default), and cuts stop at the
+  /// target.
+  TORCH_ARG(double, target) = 0.0;
+  TORCH_ARG(BudgetMetric, target_metric) = BudgetMetric::kFlops;
+  TORCH_ARG(double, target_by) = 0.6;
+  TORCH_ARG(double, controller_gain) = 2.0;
+  /// Steps between the controller's projections (the cost if the units dead so far were cut);
+  /// 0: a quarter of prune_every.
+  TORCH_ARG(int64_t, controller_every) = 0;
   /// After each prune event, check that the cut model still runs (see ForwardCheck and
   /// DemonPruner::set_probe_input).
   TORCH_ARG(ForwardCheck, forward_check) = ForwardCheck::kPin;

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "demon/activity.h"
+#include "demon/budget.h"
+#include "demon/criterion.h"
 #include "demon/graph.h"
 #include "demon/model_ref.h"
 #include "demon/noise.h"
@@ -106,10 +108,22 @@ class DemonPruner {
 
   /// Number of step() calls completed: the index t of the step the next step() performs.
   int64_t current_step() const noexcept { return step_; }
-  /// λ(t) that the next step() applies.
-  double current_lambda() const { return lambda_schedule_(step_); }
-  /// σ(t) that the next step() applies (0 when noise is off).
-  double current_sigma() const { return options_.noise() ? sigma_schedule_(step_) : 0.0; }
+  /// λ(t) that the next step() applies: the schedule's, or the budget controller's.
+  double current_lambda() const;
+  /// σ(t) that the next step() applies (0 when noise is off, or once a budget is reached).
+  double current_sigma() const;
+
+  /// Installs another death criterion (see criterion.h) instead of DemonOptions::criterion.
+  void set_criterion(std::shared_ptr<DeathCriterion> criterion);
+  const DeathCriterion& criterion() const noexcept { return *criterion_; }
+  /// The cost a budget with target_metric kCustom is a fraction of, for the model at its
+  /// current widths (e.g. a sum of measured per-layer latencies). Its value at discovery is the
+  /// initial cost.
+  void set_cost(std::function<double(const DependencyGraph&)> cost);
+  /// The budget controller, when DemonOptions::target is set.
+  const BudgetController* budget() const noexcept { return budget_ ? &*budget_ : nullptr; }
+  /// The cost now as a fraction of the initial one, in the budget's metric (FLOPs by default).
+  double cost_ratio() const;
   int64_t prune_events() const noexcept { return prune_events_; }
 
   /// Widths, sparsity and FLOPs now, against the model as first seen, with any warning about
@@ -133,14 +147,26 @@ class DemonPruner {
  private:
   void discover(const torch::Tensor& root);
   bool prune_due() const;
-  std::vector<int64_t> dead_units();
+  // The evidence of the death check (training activity, eval-mode pass, or both) and the units
+  // the criterion picks from it.
+  UnitEvidence evidence(bool train_only);
+  // Per unit: the peak of an eval-mode pass over `batches` (the eval-mode death check).
+  std::vector<double> eval_peaks(const std::vector<torch::Tensor>& batches, const Forward& forward);
+  // What a cut of `units` would leave of the budget's cost, as a fraction of the initial cost.
+  double cost_ratio_without(const std::vector<int64_t>& units) const;
+  // The collapse guard's cap and the budget's stop, applied to a selection.
+  std::vector<int64_t> limit_cut(std::vector<int64_t> units, const UnitEvidence& evidence,
+                                 PruneReport& report);
+  void protect_floors();
+  PruneOptions cut_options() const;
   // Gives a warning once (by text), or throws it with error_if_inactive when `inaction` says so.
   void report_problem(const std::string& message, bool inaction);
-  // The forward check: runs the probe; the error text, or empty when it ran.
-  std::string probe_error();
+  // The forward check: runs the probe; the error text, or empty when it ran (then its output).
+  std::string probe_error(torch::Tensor* output = nullptr);
   bool probe_ready();
-  // Cuts `dead`, checked by the probe; undoes and bisects by group when the cut breaks it.
-  PruneResult checked_cut(const std::vector<int64_t>& dead);
+  // Cuts `dead`, checked by the probe; undoes and bisects by group when the cut breaks it. Sets
+  // the report's output change when the probe ran.
+  PruneResult checked_cut(const std::vector<int64_t>& dead, PruneReport& report);
   void pin_group(int group, const std::string& reason);
 
   ModelRef model_;
@@ -163,6 +189,13 @@ class DemonPruner {
   // rediscovery and checkpoints).
   std::map<std::string, std::string> pinned_groups_;
   std::vector<std::string> warnings_;
+  std::shared_ptr<DeathCriterion> criterion_;
+  std::optional<BudgetController> budget_;
+  std::function<double(const DependencyGraph&)> cost_;
+  double initial_cost_ = 0.0;
+  // Each group's width when first discovered (rediscovery after a cut starts them anew).
+  std::map<std::string, int64_t> initial_group_sizes_;
+  int64_t initial_graph_parameters_ = 0;
   std::vector<std::function<void(int64_t)>> before_prune_;
   std::vector<std::function<void(const PruneReport&)>> after_prune_;
   // Activity restored from a checkpoint, adopted at the next discovery.

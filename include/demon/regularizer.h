@@ -2,6 +2,7 @@
 
 #include <torch/nn/module.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,12 +35,19 @@ class ScaleRegularizer {
   /// Σ|γ| (Lasso) or ½Σγ² (L2) over all scales, unscaled by λ; 0 for kNone. Synchronizes.
   double penalty() const;
 
+  /// Entries of scales that get no pressure: per scale (by name), the indices along its first
+  /// dimension. Replaces what was exempt before; indices refer to the scales' current shapes, so
+  /// a cut must be followed by new exemptions (DemonPruner does it).
+  void set_exempt(const std::map<std::string, std::vector<int64_t>>& entries);
+
   Regularizer kind() const noexcept { return kind_; }
   const std::vector<NormScale>& scales() const noexcept { return scales_; }
 
  private:
   Regularizer kind_;
   std::vector<NormScale> scales_;
+  // Per scale (same order): a 0/1 mask of its entries, or undefined when nothing is exempt.
+  std::vector<torch::Tensor> masks_;
 };
 
 }  // namespace demon

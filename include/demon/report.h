@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -67,7 +68,20 @@ struct PruneReport {
   /// Which evidence chose the units: "train" (activity since the last prune, BatchNorm with batch
   /// statistics), "eval" (eval-mode death check), "both".
   std::string criterion;
+  /// The death criterion that chose them ("dead", "quasi_dead", "small_scale", or a user's), and
+  /// whether it promises unchanged outputs.
+  std::string rule = "dead";
+  bool exact = true;
+  /// Largest |output difference| of the model on the forward check's probe input (eval mode),
+  /// before against after the cut; NaN when the probe did not run.
+  double output_change = std::numeric_limits<double>::quiet_NaN();
   int64_t units_removed = 0;
+  /// Units selected but left for later by the collapse guard's max_cut_fraction, or kept because
+  /// the budget's target was reached.
+  int64_t units_deferred = 0;
+  /// With a budget: the cost ratio after the event, and the controller's λ from now on.
+  double cost_ratio = std::numeric_limits<double>::quiet_NaN();
+  double lambda_after = std::numeric_limits<double>::quiet_NaN();
   /// Units found dead but kept by the width floors (min_width, its fraction, width_multiple).
   int64_t units_kept_by_floor = 0;
   std::vector<GroupChange> groups;  ///< groups that lost units

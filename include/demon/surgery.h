@@ -5,11 +5,16 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "demon/graph.h"
 
 namespace demon {
+
+/// Widths by group name.
+using GroupWidths = std::map<std::string, int64_t>;
 
 /// Slices one per-parameter optimizer state in place: calls `slice` on each of its tensors that
 /// has the parameter's shape and stores the result. Returns false if it does not know the state
@@ -30,6 +35,8 @@ torch::Tensor keep_along(const torch::Tensor& tensor, int64_t dim,
 struct PruneOptions {
   /// Every channel group keeps at least this many units (>= 1).
   TORCH_ARG(int64_t, min_width) = 1;
+  /// Floors of single groups by name, over min_width.
+  TORCH_ARG(GroupWidths, group_min_width) = {};
   /// ... and at least this fraction of its initial width, rounded up (0 to 1).
   TORCH_ARG(double, min_width_fraction) = 0.0;
   /// Each group's width after the cut is rounded up to a multiple of this (>= 1), by keeping
@@ -38,10 +45,13 @@ struct PruneOptions {
   TORCH_ARG(int64_t, width_multiple) = 1;
 };
 
+/// The smallest width `options` allow a group named `name`, initially `initial_width` units.
+int64_t group_floor(const std::string& name, int64_t initial_width, const PruneOptions& options);
+
 /// The width a group of `width` units (initially `initial_width`) has after a request to remove
 /// `requested` of them, under the floors of `options`.
 int64_t group_width_after(int64_t width, int64_t requested, int64_t initial_width,
-                          const PruneOptions& options);
+                          const PruneOptions& options, const std::string& name = "");
 
 struct PruneResult {
   std::vector<int64_t> removed;        ///< unit ids removed

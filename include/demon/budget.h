@@ -1,0 +1,61 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace demon {
+
+/// The cost a budget is a fraction of.
+enum class BudgetMetric {
+  kFlops,       ///< forward FLOPs per sample of convolution and linear layers
+  kParameters,  ///< elements of all parameters
+  kCustom,      ///< DemonPruner::set_cost()
+};
+std::string to_string(BudgetMetric metric);
+BudgetMetric budget_metric_from_string(const std::string& name);
+
+/// Closed-loop λ for "reach `target` of the cost by step `by`": the regularizer's strength
+/// follows how far the measured cost ratio is from a planned trajectory.
+///
+/// Plan: r*(t) = target + (1 − target)·(1 + cos(π·t/by))/2 for t < by, then target: flat at the
+/// start, where a young network loses units cheaply, and flat at the end.
+///
+/// Law, at each measurement (prune events, and projections between them) of the cost ratio r at
+/// step t: log λ ← log λ + gain·(r − r*(t)) / (1 − target), clamped to [λ₀·1e-3, λ₀·1e3].
+/// Behind the plan (r above it), λ grows; ahead of it, λ shrinks; the step is relative to the
+/// distance still to go, so the same gain works for any target. Once r <= target, λ and σ stay
+/// at their floors (0) for the rest of the run: no more units die, and cuts stop at the target.
+class BudgetController {
+ public:
+  /// `lambda0`: the starting λ (DemonOptions::lambda_peak or the optimizer family's default).
+  BudgetController(double target, int64_t by_step, double lambda0, double gain);
+
+  /// r*(step).
+  double planned(int64_t step) const;
+  /// Feeds the cost ratio measured (or projected) at `step`; returns the λ to use from now on.
+  double update(int64_t step, double ratio);
+
+  double lambda() const noexcept { return reached() ? 0.0 : lambda_; }
+  double target() const noexcept { return target_; }
+  bool reached() const noexcept { return reached_at_ >= 0; }
+  /// The step at which the target was first met, or -1.
+  int64_t reached_at() const noexcept { return reached_at_; }
+  /// The last ratio fed to update().
+  double last_ratio() const noexcept { return last_ratio_; }
+
+  nlohmann::json state() const;
+  void set_state(const nlohmann::json& state);
+
+ private:
+  double target_;
+  int64_t by_step_;
+  double lambda0_;
+  double gain_;
+  double lambda_;
+  double last_ratio_ = 1.0;
+  int64_t reached_at_ = -1;
+};
+
+}  // namespace demon

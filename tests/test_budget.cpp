@@ -1,0 +1,341 @@
+// Prune to a budget: death criteria, the collapse guard, and the λ controller.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "demon/demon.h"
+#include "graph_support.h"
+#include "models.h"
+#include "support.h"
+#include "training_support.h"
+
+namespace {
+
+using demon::DemonOptions;
+using demon::DemonPruner;
+using namespace demon::testing;
+
+// Accuracy of `model` on fresh synthetic batches, in eval mode.
+double accuracy(resnet18_cifar10::ResNet18& model) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  int64_t correct = 0, seen = 0;
+  for (int64_t b = 0; b < 4; ++b) {
+    auto [images, labels] = synthetic_batch(10000 + b, 64);
+    correct += model->forward(images).argmax(1).eq(labels).sum().item<int64_t>();
+    seen += 64;
+  }
+  model->train();
+  return static_cast<double>(correct) / static_cast<double>(seen);
+}
+
+// ------------------------------------------------------------------------------ criteria
+
+// Evidence for VggNet with three kinds of c2 units: planted dead (0, 1), quiet (2: a constant
+// 0.01 after ReLU), normal; and a small |γ| on unit 3.
+struct Planted {
+  std::shared_ptr<VggNet> model = std::make_shared<VggNet>();
+  torch::Tensor x = model->example_input(8);
+  demon::DependencyGraph graph = demon::DependencyGraph::discover(*model, model->forward(x));
+  demon::UnitEvidence evidence;
+  std::vector<int64_t> c2 = group_named(graph, "c2").units;
+
+  Planted() {
+    plant_dead(graph, c2[0]);
+    plant_dead(graph, c2[1]);
+    {
+      torch::NoGradGuard no_grad;
+      model->b2->weight[2] = 0.0;
+      model->b2->bias[2] = 0.01;
+      model->b2->weight[3] = 1e-4;
+    }
+    demon::ActivityTracker tracker;
+    auto out = model->forward(x);
+    EXPECT_TRUE(tracker.observe(graph, out, /*same_structure=*/false));
+    evidence.graph = &graph;
+    evidence.peak = tracker.unit_peaks(graph);
+    evidence.scale = demon::unit_scales(graph);
+  }
+};
+
+TEST(CriterionTest, DeadUnitsAreExactlyThePlantedOnes) {
+  torch::manual_seed(0);
+  Planted p;
+  // The planted units, and any other whose activations were all zero on this batch.
+  const auto dead = demon::DeadUnits().select(p.evidence);
+  for (int64_t u : {p.c2[0], p.c2[1]})
+    EXPECT_NE(std::find(dead.begin(), dead.end(), u), dead.end()) << u;
+  for (size_t u = 0; u < p.graph.units().size(); ++u) {
+    const bool selected = std::find(dead.begin(), dead.end(), u) != dead.end();
+    EXPECT_EQ(selected, p.graph.prunable(static_cast<int64_t>(u)) && p.evidence.peak[u] == 0.0)
+        << u;
+  }
+  // With epsilon above the quiet unit's constant 0.01, it is dead too.
+  const auto loose = demon::DeadUnits(0.02).select(p.evidence);
+  EXPECT_NE(std::find(loose.begin(), loose.end(), p.c2[2]), loose.end());
+  EXPECT_THROW(demon::DeadUnits(-1.0), std::invalid_argument);
+}
+
+TEST(CriterionTest, QuasiDeadUnitsAreSmallAgainstTheirGroup) {
+  torch::manual_seed(0);
+  Planted p;
+  const auto selected = demon::QuasiDeadUnits(0.05).select(p.evidence);
+  for (int64_t u : {p.c2[0], p.c2[1], p.c2[2]})
+    EXPECT_NE(std::find(selected.begin(), selected.end(), u), selected.end()) << u;
+  // Only units at most 5% of their group's mean peak.
+  for (int64_t u : selected) {
+    const auto& group = p.graph.groups()[p.graph.units()[u].group];
+    double sum = 0.0;
+    int64_t n = 0;
+    for (int64_t v : group.units) {
+      if (p.graph.prunable(v) && std::isfinite(p.evidence.peak[v])) {
+        sum += p.evidence.peak[v];
+        ++n;
+      }
+    }
+    EXPECT_LE(p.evidence.peak[u], 0.05 * sum / n);
+  }
+  EXPECT_FALSE(demon::QuasiDeadUnits(0.05).exact());
+}
+
+TEST(CriterionTest, SmallScalesRankOverTheWholeModel) {
+  torch::manual_seed(0);
+  Planted p;
+  EXPECT_NEAR(p.evidence.scale[p.c2[3]], 1e-4, 1e-9);
+  // The planted units have γ = 0, unit 3 has 1e-4: the threshold catches all four.
+  const auto by_threshold = demon::SmallScales(1e-3, 0.0).select(p.evidence);
+  for (int64_t u : {p.c2[0], p.c2[1], p.c2[2], p.c2[3]})
+    EXPECT_NE(std::find(by_threshold.begin(), by_threshold.end(), u), by_threshold.end());
+  // A fraction: that many of the prunable units with a scale, the smallest |γ| first.
+  int64_t scaled = 0;
+  for (size_t u = 0; u < p.graph.units().size(); ++u)
+    scaled += p.graph.prunable(static_cast<int64_t>(u)) && !std::isnan(p.evidence.scale[u]);
+  const auto quarter = demon::SmallScales(0.0, 0.25).select(p.evidence);
+  EXPECT_EQ(static_cast<int64_t>(quarter.size()), scaled / 4);
+  double largest_taken = 0.0, smallest_left = 1e9;
+  for (size_t u = 0; u < p.graph.units().size(); ++u) {
+    if (!p.graph.prunable(static_cast<int64_t>(u)) || std::isnan(p.evidence.scale[u]))
+      continue;
+    const bool taken = std::find(quarter.begin(), quarter.end(), u) != quarter.end();
+    (taken ? largest_taken : smallest_left) = taken ? std::max(largest_taken, p.evidence.scale[u])
+                                                    : std::min(smallest_left, p.evidence.scale[u]);
+  }
+  EXPECT_LE(largest_taken, smallest_left);
+}
+
+// The exact criterion changes no output; an inexact one reports what it changed.
+TEST(CriterionTest, PrunerReportsTheOutputChange) {
+  for (const auto kind : {demon::CriterionKind::kDead, demon::CriterionKind::kQuasiDead}) {
+    auto model = small_resnet();
+    auto optimizer = std::make_shared<torch::optim::SGD>(model->parameters(), 0.01);
+    DemonPruner pruner(model, optimizer,
+                       DemonOptions(100).lambda_peak(0.0).noise(false).criterion(kind));
+    train(pruner, model, 0, 1);
+    const auto& graph = *pruner.graph();
+    plant_dead(graph, unit_of(graph, "layer1_0.conv1", 1));
+    {
+      // A quiet unit: 0.05 everywhere after ReLU; only the quasi-dead rule takes it.
+      torch::NoGradGuard no_grad;
+      model->blocks[0]->bn1->weight[3] = 0.0;
+      model->blocks[0]->bn1->bias[3] = 0.05;
+    }
+    pruner.prune_now();
+    train(pruner, model, 1, 2);
+    const auto report = pruner.prune_now();
+    EXPECT_EQ(report.rule, kind == demon::CriterionKind::kDead ? "dead" : "quasi_dead");
+    ASSERT_FALSE(std::isnan(report.output_change));
+    if (kind == demon::CriterionKind::kDead) {
+      EXPECT_TRUE(report.exact);
+      EXPECT_EQ(report.units_removed, 1);
+      EXPECT_LT(report.output_change, 1e-5);  // float rounding of other kernels only
+    } else {
+      EXPECT_FALSE(report.exact);
+      EXPECT_GE(report.units_removed, 2);
+      EXPECT_GT(report.output_change, 1e-4);
+    }
+    EXPECT_FALSE(report.to_json().at("output_change").is_null());
+  }
+}
+
+// A user's criterion plugs in without touching the library.
+struct EveryOtherUnit : demon::DeathCriterion {
+  std::string name() const override { return "every_other"; }
+  bool exact() const override { return false; }
+  std::vector<int64_t> select(const demon::UnitEvidence& evidence) const override {
+    std::vector<int64_t> units;
+    for (const auto& g : evidence.graph->groups()) {
+      if (g.name.rfind("layer4_1.conv1", 0) == 0) {
+        for (size_t i = 0; i < g.units.size(); i += 2)
+          units.push_back(g.units[i]);
+      }
+    }
+    return units;
+  }
+};
+
+TEST(CriterionTest, UserCriteriaPlugIn) {
+  auto model = small_resnet();
+  auto optimizer = std::make_shared<torch::optim::SGD>(model->parameters(), 0.01);
+  DemonPruner pruner(model, optimizer, DemonOptions(100).noise(false));
+  pruner.set_criterion(std::make_shared<EveryOtherUnit>());
+  train(pruner, model, 0, 1);
+  const int64_t width = model->blocks[7]->conv1->weight.size(0);
+  const auto report = pruner.prune_now();
+  EXPECT_EQ(report.rule, "every_other");
+  EXPECT_EQ(model->blocks[7]->conv1->weight.size(0), width - (width + 1) / 2);
+  EXPECT_THROW(pruner.set_criterion(nullptr), std::invalid_argument);
+}
+
+// ------------------------------------------------------------------------------ the guard
+
+TEST(GuardTest, FloorsCapsAndProtection) {
+  auto model = small_resnet();
+  auto optimizer = std::make_shared<torch::optim::SGD>(model->parameters(), 0.01);
+  DemonPruner pruner(model, optimizer,
+                     DemonOptions(100)
+                         .lambda_peak(0.0)
+                         .noise(false)
+                         .min_width_fraction(0.5)
+                         .group_min_width({{"layer1_0.conv1", 7}})
+                         .max_cut_fraction(0.02));
+  train(pruner, model, 0, 1);
+  const auto& graph = *pruner.graph();
+  // Plant every unit of layer1_0.conv1 (8) and of layer2_0.conv1 (16) dead.
+  for (const char* name : {"layer1_0.conv1", "layer2_0.conv1"}) {
+    for (int64_t u : group_named(graph, name).units)
+      plant_dead(graph, u);
+  }
+  pruner.prune_now();
+  train(pruner, model, 1, 2);
+  std::vector<std::string> warnings;
+  auto previous = demon::set_warning_handler([&](const std::string& m) { warnings.push_back(m); });
+  const auto report = pruner.prune_now();
+  demon::set_warning_handler(previous);
+  // 24 dead, but at most 2% of the live prunable units go at once.
+  int64_t live = 0;
+  for (size_t u = 0; u < graph.units().size(); ++u)
+    live += graph.prunable(static_cast<int64_t>(u));
+  EXPECT_GT(report.units_deferred, 0);
+  ASSERT_FALSE(warnings.empty());
+  EXPECT_NE(warnings[0].find("collapse guard"), std::string::npos) << warnings[0];
+  // Floors: layer1_0.conv1 keeps 7 (its own floor), layer2_0.conv1 half its 16.
+  for (int round = 0; round < 20; ++round) {
+    train(pruner, model, 2 + round, 3 + round);
+    pruner.prune_now();
+  }
+  EXPECT_EQ(model->blocks[0]->conv1->weight.size(0), 7);
+  EXPECT_EQ(model->blocks[2]->conv1->weight.size(0), 8);
+}
+
+TEST(GuardTest, ProtectedUnitsGetNoPressure) {
+  auto model = small_resnet();
+  auto optimizer = std::make_shared<torch::optim::SGD>(model->parameters(), 0.0);
+  DemonPruner pruner(model, optimizer,
+                     DemonOptions(100)
+                         .schedule(demon::ScheduleKind::kConstant)
+                         .lambda_peak(0.5)
+                         .noise(false)
+                         .min_width(2)
+                         .protect_floor(true));
+  const auto bn = model->blocks[0]->bn1;
+  {
+    torch::NoGradGuard no_grad;  // distinct |γ|, some negative: a ranking without ties
+    bn->weight.copy_(torch::linspace(0.5, 1.2, 8) * torch::tensor({1, -1, 1, 1, -1, 1, -1, 1}));
+  }
+  auto [images, labels] = synthetic_batch(0);
+  pruner.zero_grad();
+  auto loss = torch::cross_entropy_loss(model->forward(images), labels);
+  pruner.backward(loss);
+  // The loss gradient, before the pressure is added by step().
+  const auto before = bn->weight.grad().clone();
+  pruner.step();
+  const auto added = (bn->weight.grad() - before) / 0.5;  // sign(γ) where pushed, 0 where not
+  // The two largest |γ| of the group are exempt, the others pushed.
+  const auto order = bn->weight.detach().abs().argsort(0, /*descending=*/true);
+  for (int64_t i = 0; i < bn->weight.size(0); ++i) {
+    const int64_t channel = order[i].item<int64_t>();
+    const double expected = i < 2 ? 0.0 : bn->weight[channel].sign().item<double>();
+    EXPECT_NEAR(added[channel].item<double>(), expected, 1e-6) << "rank " << i;
+  }
+}
+
+// The λ that collapses the network without the guard trains to sane accuracy with it.
+TEST(GuardTest, CollapsingLambdaTrainsWithTheGuard) {
+  auto run = [](bool guard) {
+    auto model = small_resnet();
+    auto optimizer = std::make_shared<torch::optim::AdamW>(
+        model->parameters(), torch::optim::AdamWOptions(1e-2).weight_decay(5e-4));
+    auto options = DemonOptions(150).lambda_peak(2.0).prune_every(25);
+    if (guard)
+      options.min_width_fraction(0.25).protect_floor(true).max_cut_fraction(0.5);
+    DemonPruner pruner(model, optimizer, options);
+    train(pruner, model, 0, 150);
+    return std::make_pair(accuracy(model), pruner.summary().neural_sparsity());
+  };
+  const auto [collapsed, collapsed_sparsity] = run(false);
+  const auto [guarded, guarded_sparsity] = run(true);
+  EXPECT_LT(collapsed, 0.5) << "this λ no longer collapses the model: pick a larger one";
+  EXPECT_GT(guarded, 0.9) << "guarded accuracy (sparsity " << guarded_sparsity << ")";
+  EXPECT_GT(guarded_sparsity, 0.2);
+  std::cout << "accuracy without the guard " << collapsed << " (sparsity " << collapsed_sparsity
+            << "), with it " << guarded << " (sparsity " << guarded_sparsity << ")\n";
+}
+
+// ------------------------------------------------------------------------------ the budget
+
+TEST(BudgetTest, ControllerFollowsThePlan) {
+  demon::BudgetController c(/*target=*/0.3, /*by_step=*/1000, /*lambda0=*/1e-2, /*gain=*/2.0);
+  EXPECT_DOUBLE_EQ(c.planned(0), 1.0);
+  EXPECT_NEAR(c.planned(500), 0.65, 1e-12);
+  EXPECT_DOUBLE_EQ(c.planned(1000), 0.3);
+  EXPECT_DOUBLE_EQ(c.planned(5000), 0.3);
+  // Behind the plan: λ grows; ahead: it shrinks.
+  const double behind = c.update(500, 0.9);
+  EXPECT_GT(behind, 1e-2);
+  const double ahead = c.update(600, 0.4);
+  EXPECT_LT(ahead, behind);
+  // Clamped to [λ0·1e-3, λ0·1e3].
+  for (int i = 0; i < 100; ++i)
+    c.update(700, 1.0);
+  EXPECT_DOUBLE_EQ(c.lambda(), 10.0);
+  // Reached: the floor, for good.
+  EXPECT_EQ(c.update(800, 0.29), 0.0);
+  EXPECT_TRUE(c.reached());
+  EXPECT_EQ(c.reached_at(), 800);
+  EXPECT_EQ(c.update(900, 0.5), 0.0);
+  demon::BudgetController d(0.3, 1000, 1e-2, 2.0);
+  d.set_state(c.state());
+  EXPECT_EQ(d.reached_at(), 800);
+  EXPECT_THROW(demon::BudgetController(1.5, 1000, 1e-2, 2.0), std::invalid_argument);
+}
+
+TEST(BudgetTest, ReachesAFlopsTargetOnASmallModel) {
+  auto model = small_resnet();
+  auto optimizer = std::make_shared<torch::optim::AdamW>(
+      model->parameters(), torch::optim::AdamWOptions(1e-2).weight_decay(5e-4));
+  const int64_t steps = 300;
+  DemonPruner pruner(model, optimizer,
+                     DemonOptions(steps).prune_every(20).target(0.5).target_by(0.6));
+  int64_t events = 0;
+  pruner.on_prune([&](const demon::PruneReport& report) {
+    ++events;
+    EXPECT_FALSE(std::isnan(report.cost_ratio));
+    EXPECT_GE(report.cost_ratio, 0.5 - 1e-9) << "cut below the target at step " << report.step;
+  });
+  train(pruner, model, 0, steps);
+  ASSERT_NE(pruner.budget(), nullptr);
+  const double reached = pruner.cost_ratio();
+  EXPECT_NEAR(reached, 0.5, 0.05) << pruner.summary().table();
+  EXPECT_TRUE(pruner.budget()->reached());
+  EXPECT_LE(pruner.budget()->reached_at(), steps * 3 / 4);
+  EXPECT_EQ(pruner.current_lambda(), 0.0);
+  EXPECT_EQ(pruner.current_sigma(), 0.0);
+  EXPECT_GT(accuracy(model), 0.9);
+  std::cout << "FLOPs ratio " << reached << " reached at step " << pruner.budget()->reached_at()
+            << " of " << steps << ", " << events << " events\n";
+}
+
+}  // namespace
