@@ -5,6 +5,7 @@
 #include <torch/optim/adamw.h>
 #include <torch/optim/lbfgs.h>
 #include <torch/optim/rmsprop.h>
+#include <torch/optim/sgd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -38,7 +39,7 @@ DemonOptions resolved(DemonOptions options, const torch::optim::Optimizer* optim
   options.validate();
   options.total_steps(options.run_steps());
   if (!options.lambda_peak() && optimizer != nullptr) {
-    options.lambda_peak(default_lambda_peak(*optimizer));
+    options.lambda_peak(default_lambda_peak(*optimizer, options));
   }
   return options;
 }
@@ -74,10 +75,14 @@ class TrainingModeGuard {
   bool was_training_;
 };
 
-// λ peaks when DemonOptions::lambda_peak is unset; the README's "Choosing λ" has the runs behind
-// them.
+// λ when DemonOptions::lambda_peak is unset; the README's "Choosing λ" has the runs behind them.
+// Adaptive optimizers move each γ by about the learning rate whatever the gradient's size, so
+// what matters is λ against the loss gradients of the scales: one value serves. SGD moves γ by
+// lr·λ/(1 − momentum) per step at the peak, so its λ is set for that push, kSgdPushPerStep (in
+// units of γ, which starts at 1): the same pressure for a small learning rate and a large one.
+// (A fixed push over the whole run instead would press short runs so hard that they collapse.)
 constexpr double kDefaultLambdaAdaptive = 5e-3;
-constexpr double kDefaultLambdaSgd = 5e-4;
+constexpr double kSgdPushPerStep = 2e-3;
 
 // "a, b and 2 more" for a message.
 std::string list_names(const std::vector<std::string>& names, size_t most = 4) {
@@ -93,12 +98,22 @@ std::string list_names(const std::vector<std::string>& names, size_t most = 4) {
 
 }  // namespace
 
-double default_lambda_peak(const torch::optim::Optimizer& optimizer) {
+double default_lambda_peak(const torch::optim::Optimizer& optimizer, const DemonOptions& options) {
   const bool adaptive = dynamic_cast<const torch::optim::Adam*>(&optimizer) != nullptr ||
                         dynamic_cast<const torch::optim::AdamW*>(&optimizer) != nullptr ||
                         dynamic_cast<const torch::optim::RMSprop*>(&optimizer) != nullptr ||
                         dynamic_cast<const torch::optim::Adagrad*>(&optimizer) != nullptr;
-  return adaptive ? kDefaultLambdaAdaptive : kDefaultLambdaSgd;
+  if (adaptive || optimizer.param_groups().empty()) {
+    return kDefaultLambdaAdaptive;
+  }
+  const auto& group_options = optimizer.param_groups().front().options();
+  double momentum = 0.0;
+  if (const auto* sgd = dynamic_cast<const torch::optim::SGDOptions*>(&group_options)) {
+    momentum = std::clamp(sgd->momentum(), 0.0, 0.99);
+  }
+  const double lr = group_options.get_lr();
+  (void)options;
+  return lr > 0.0 ? kSgdPushPerStep * (1.0 - momentum) / lr : kDefaultLambdaAdaptive;
 }
 
 DemonPruner::DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions options)

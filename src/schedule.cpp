@@ -34,20 +34,22 @@ std::string to_string(ScheduleKind kind) {
       return "cosine_decay";
     case ScheduleKind::kLinearWarmup:
       return "linear_warmup";
+    case ScheduleKind::kHold:
+      return "hold";
   }
   throw std::invalid_argument("demon: unknown ScheduleKind");
 }
 
 ScheduleKind schedule_kind_from_string(const std::string& name) {
   for (auto kind : {ScheduleKind::kOneCycle, ScheduleKind::kConstant, ScheduleKind::kCosineDecay,
-                    ScheduleKind::kLinearWarmup}) {
+                    ScheduleKind::kLinearWarmup, ScheduleKind::kHold}) {
     if (to_string(kind) == name) {
       return kind;
     }
   }
   throw std::invalid_argument("demon: unknown schedule \"" + name +
                               "\" (expected one of: one_cycle, constant, cosine_decay, "
-                              "linear_warmup)");
+                              "linear_warmup, hold)");
 }
 
 Schedule::Schedule(ScheduleOptions options) : options_(options) {
@@ -78,6 +80,8 @@ double Schedule::value(int64_t step) const {
       return o.peak() * 0.5 * (1.0 + std::cos(kPi * std::min(t, span) / span));
     case ScheduleKind::kLinearWarmup:
       return o.peak() * std::min(t, span) / span;
+    case ScheduleKind::kHold:
+      return t < span ? o.peak() : 0.0;
     case ScheduleKind::kOneCycle: {
       // Boundaries as optax computes them: int(pct_start * span) and span.
       const auto rise_end = static_cast<double>(static_cast<int64_t>(o.pct_start() * span));

@@ -270,3 +270,41 @@ TEST(PortingTest, ByValueModelAndOptimizerWithTheirCheckpoint) {
 }
 
 }  // namespace
+
+namespace {
+
+// With norm layers and λ left to its default, the user's SGD program prunes without collapsing.
+TEST(PortingTest, DefaultLambdaPrunesTheSmallCnnWithoutCollapse) {
+  torch::manual_seed(0);
+  UserNet model(/*norm=*/true, /*fixed_view=*/false);
+  torch::optim::SGD optimizer(model.parameters(), torch::optim::SGDOptions(0.01).momentum(0.5));
+  const int64_t epochs = 10, steps_per_epoch = 300;
+  DemonPruner pruner(
+      model, optimizer,
+      DemonOptions().epochs(epochs).steps_per_epoch(steps_per_epoch).prune_every(steps_per_epoch));
+  const double lambda = *pruner.options().lambda_peak();
+  EXPECT_DOUBLE_EQ(lambda, demon::default_lambda_peak(optimizer, pruner.options()));
+  for (int64_t step = 0; step < epochs * steps_per_epoch; ++step) {
+    auto [images, labels] = batch_of(step, /*size=*/16);
+    pruner.zero_grad();
+    auto loss = torch::nll_loss(model.forward(images), labels);
+    pruner.backward(loss);
+    pruner.step();
+  }
+  model.eval();
+  torch::NoGradGuard no_grad;
+  int64_t correct = 0;
+  for (int64_t b = 0; b < 4; ++b) {
+    auto [images, labels] = batch_of(1000 + b);
+    correct += model.forward(images).argmax(1).eq(labels).sum().item<int64_t>();
+  }
+  const double accuracy = correct / 256.0;
+  const auto summary = pruner.summary();
+  std::cout << "default lambda " << lambda << ": accuracy " << accuracy << ", neural sparsity "
+            << summary.neural_sparsity() << ", parameter sparsity " << summary.parameter_sparsity()
+            << "\n";
+  EXPECT_GT(summary.neural_sparsity(), 0.05) << summary.table();
+  EXPECT_GT(accuracy, 0.9);
+}
+
+}  // namespace

@@ -67,6 +67,9 @@ const std::vector<Field>& fields() {
       FIELD(lr_decay_epochs),
       FIELD(lr_decay_factor),
       FIELD(dense),
+      FIELD(baseline),
+      FIELD(slim_epoch),
+      FIELD(slim_fraction),
       FIELD(death_check_batches),
       FIELD(death_check_batch_size),
       FIELD(device),
@@ -153,13 +156,27 @@ void TrainConfig::validate() const {
   require(eval_every >= 1, "eval_every must be >= 1");
   require(!cudnn_benchmark || device == "cuda", "cudnn_benchmark needs device \"cuda\"");
   require(threads >= 0, "threads must be >= 0");
+  require(baseline == "demp" || baseline == "slimming",
+          "baseline must be \"demp\" or \"slimming\"");
+  require(slim_epoch >= 0 && slim_epoch < epochs, "slim_epoch must be in [0, epochs)");
+  require(slim_fraction > 0.0 && slim_fraction < 1.0, "slim_fraction must be in (0, 1)");
   demon_options(1);  // throws, naming the key, if the demon object is invalid
 }
 
-demon::DemonOptions TrainConfig::demon_options(int64_t total_steps) const {
+demon::DemonOptions TrainConfig::demon_options(int64_t total_steps, int64_t steps_per_epoch) const {
   auto options = demon::options_from_json(demon);
-  if (!demon.contains("total_steps"))
+  if (!demon.contains("total_steps") && !demon.contains("epochs"))
     options.total_steps(total_steps);
+  if (baseline == "slimming") {
+    const int64_t cut_step = slimming_epoch() * steps_per_epoch;
+    options.schedule(demon::ScheduleKind::kHold)
+        .schedule_span(std::max<int64_t>(1, cut_step))
+        .noise(false)
+        .criterion(demon::CriterionKind::kSmallScale)
+        .scale_fraction(slim_fraction)
+        .prune_start(options.run_steps() + 1)  // no scheduled event: the trainer cuts once
+        .prune_at_end(false);
+  }
   options.validate();
   return options;
 }

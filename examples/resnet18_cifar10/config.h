@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -40,6 +41,13 @@ struct TrainConfig {
   // DemP. dense: train without it (the baseline, same harness). The demon object holds
   // DemonOptions keys; total_steps is set from epochs × batches per epoch unless given.
   bool dense = false;
+  // "demp", or "slimming": Network Slimming (Liu et al., 2017) in the same harness: the demon
+  // object's Lasso on BatchNorm scales at a constant λ, no noise, until the end of epoch
+  // slim_epoch (0: half the epochs), then one cut of the slim_fraction of units with the
+  // smallest |γ| (ranked over the whole model), then fine-tuning without pressure.
+  std::string baseline = "demp";
+  int64_t slim_epoch = 0;
+  double slim_fraction = 0.5;
   nlohmann::json demon = nlohmann::json::object();
   // Eval-mode death check (death_check "eval"/"both"): this many unaugmented training batches.
   int64_t death_check_batches = 3;
@@ -65,8 +73,13 @@ struct TrainConfig {
   static TrainConfig load(const std::string& path);
   /// Throws std::invalid_argument naming the first invalid value.
   void validate() const;
-  /// The DemonOptions of this run: the demon object with total_steps filled in.
-  demon::DemonOptions demon_options(int64_t total_steps) const;
+  /// The DemonOptions of this run: the demon object with total_steps filled in (and, for the
+  /// slimming baseline, its schedule and criterion).
+  demon::DemonOptions demon_options(int64_t total_steps, int64_t steps_per_epoch = 1) const;
+  /// The epoch after which the slimming baseline cuts.
+  int64_t slimming_epoch() const {
+    return slim_epoch > 0 ? slim_epoch : std::max<int64_t>(1, epochs / 2);
+  }
 };
 
 }  // namespace resnet18_cifar10

@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   TrainConfig cli;  // holds the values given on the command line
   double lambda = 0, sigma = 0;
   int64_t prune_every = 0, width_multiple = 0;
+  double target_flops = 0.0, target_by = 0.0;
+  std::string schedule, baseline;
+  bool guard = false;
   app.add_option("--config", config_path, "JSON config (see configs/); defaults otherwise")
       ->check(CLI::ExistingFile);
   app.add_option("--data-dir", cli.data_dir,
@@ -45,6 +48,19 @@ int main(int argc, char** argv) {
   app.add_option("--width-multiple", width_multiple,
                  "DemP: round each layer's width after a cut up to a multiple of this")
       ->check(CLI::PositiveNumber);
+  app.add_option(
+         "--target-flops", target_flops,
+         "DemP budget: reach this fraction of the dense FLOPs (λ then follows a controller)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--target-by", target_by, "DemP budget: by this fraction of the run (0.6)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_flag("--guard", guard,
+               "DemP collapse guard: keep 10% of every layer, protect it from the pressure, cut at "
+               "most half the units at once");
+  app.add_option("--schedule", schedule, "DemP: shape of λ(t) and σ(t)")
+      ->check(CLI::IsMember({"one_cycle", "constant", "cosine_decay", "linear_warmup", "hold"}));
+  app.add_option("--baseline", baseline, "demp, or slimming (Network Slimming in this harness)")
+      ->check(CLI::IsMember({"demp", "slimming"}));
   app.add_option("--batch-size", cli.batch_size, "training batch size")->check(CLI::PositiveNumber);
   app.add_option("--width", cli.width, "width multiplier of ResNet-18 (1 = 11.17 M parameters)")
       ->check(CLI::PositiveNumber);
@@ -96,6 +112,21 @@ int main(int argc, char** argv) {
       merged["demon"]["prune_every"] = prune_every;
     if (app.count("--width-multiple"))
       merged["demon"]["width_multiple"] = width_multiple;
+    if (app.count("--target-flops")) {
+      merged["demon"]["target"] = target_flops;
+      merged["demon"]["target_metric"] = "flops";
+    }
+    if (app.count("--target-by"))
+      merged["demon"]["target_by"] = target_by;
+    if (guard) {
+      merged["demon"]["min_width_fraction"] = 0.1;
+      merged["demon"]["protect_floor"] = true;
+      merged["demon"]["max_cut_fraction"] = 0.5;
+    }
+    if (app.count("--schedule"))
+      merged["demon"]["schedule"] = schedule;
+    if (app.count("--baseline"))
+      merged["baseline"] = baseline;
     const TrainConfig config = TrainConfig::from_json(merged);
 
     if (!eval_only.empty()) {

@@ -288,8 +288,8 @@ json train(const TrainConfig& config, const RunOptions& run) {
   auto optimizer = build_optimizer(config, model);
   std::unique_ptr<demon::DemonPruner> pruner;
   if (!config.dense) {
-    pruner = std::make_unique<demon::DemonPruner>(model.ptr(), optimizer,
-                                                  config.demon_options(total_steps));
+    pruner = std::make_unique<demon::DemonPruner>(
+        model.ptr(), optimizer, config.demon_options(total_steps, steps_per_epoch));
     const auto check = pruner->options().death_check();
     if (check != demon::DeathCheck::kTrain) {
       // The reference's check: a few unaugmented training batches, BatchNorm in eval mode.
@@ -440,6 +440,9 @@ json train(const TrainConfig& config, const RunOptions& run) {
         window_start = Clock::now();
       }
     }
+    if (pruner && config.baseline == "slimming" && epoch + 1 == config.slimming_epoch()) {
+      pruner->prune_now();  // Network Slimming's one cut; fine-tuning follows
+    }
     const double epoch_seconds = seconds_since(epoch_start);
     train_seconds += epoch_seconds;
     const bool last = epoch + 1 == config.epochs;
@@ -495,25 +498,31 @@ json train(const TrainConfig& config, const RunOptions& run) {
   demon::save_checkpoint(run.out_dir + "/model_final.pt", *model, nullptr, nullptr,
                          {{"config", config.to_json()}, {"test_accuracy", test_accuracy}});
   const int64_t trained_images = config.epochs * steps_per_epoch * config.batch_size;
-  const json result = {{"test_accuracy", test_accuracy},
-                       {"best_test_accuracy", best_accuracy},
-                       {"neural_sparsity", summary.neural_sparsity()},
-                       {"param_sparsity", summary.parameter_sparsity()},
-                       {"flops_ratio", summary.flops_ratio()},
-                       {"mean_flops_ratio", flops_ratio_sum / static_cast<double>(total_steps)},
-                       {"parameters", summary.parameters},
-                       {"initial_parameters", summary.initial_parameters},
-                       {"flops", summary.flops},
-                       {"initial_flops", summary.initial_flops},
-                       {"train_seconds", train_seconds},
-                       {"images_per_second", static_cast<double>(trained_images) / train_seconds},
-                       {"prune_events", pruner ? pruner->prune_events() : 0},
-                       {"epochs", config.epochs},
-                       {"steps", total_steps},
-                       {"dense", config.dense},
-                       {"widths", widths_json(summary)},
-                       {"device", device.str()},
-                       {"threads", torch::get_num_threads()}};
+  const json result = {
+      {"test_accuracy", test_accuracy},
+      {"best_test_accuracy", best_accuracy},
+      {"neural_sparsity", summary.neural_sparsity()},
+      {"param_sparsity", summary.parameter_sparsity()},
+      {"flops_ratio", summary.flops_ratio()},
+      {"mean_flops_ratio", flops_ratio_sum / static_cast<double>(total_steps)},
+      {"baseline", config.dense ? "dense" : config.baseline},
+      {"target", pruner && pruner->budget() ? json(pruner->budget()->target()) : json()},
+      {"target_reached_step", pruner && pruner->budget() && pruner->budget()->reached()
+                                  ? json(pruner->budget()->reached_at())
+                                  : json()},
+      {"parameters", summary.parameters},
+      {"initial_parameters", summary.initial_parameters},
+      {"flops", summary.flops},
+      {"initial_flops", summary.initial_flops},
+      {"train_seconds", train_seconds},
+      {"images_per_second", static_cast<double>(trained_images) / train_seconds},
+      {"prune_events", pruner ? pruner->prune_events() : 0},
+      {"epochs", config.epochs},
+      {"steps", total_steps},
+      {"dense", config.dense},
+      {"widths", widths_json(summary)},
+      {"device", device.str()},
+      {"threads", torch::get_num_threads()}};
   write_json(run.out_dir + "/summary.json", result);
   example_log::info(
       "done: test accuracy %.4f (best %.4f), neural sparsity %.3f, parameter "

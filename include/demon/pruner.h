@@ -27,9 +27,10 @@
 namespace demon {
 
 /// λ peak that DemonPruner uses when DemonOptions::lambda_peak is unset, by the optimizer's
-/// family: adaptive (Adam, AdamW, RMSprop, Adagrad) or SGD-like (SGD, anything else). See the
-/// README's "Choosing λ" for the measurements behind them.
-double default_lambda_peak(const torch::optim::Optimizer& optimizer);
+/// family: one value for adaptive ones (Adam, AdamW, RMSprop, Adagrad); for SGD-like ones (SGD,
+/// anything else) the λ whose push on γ at the peak, lr·λ/(1 − momentum) per step, is fixed
+/// (lr and momentum of the first parameter group at construction; `options` for the run). See the README's "Choosing λ" for the measurements behind them.
+double default_lambda_peak(const torch::optim::Optimizer& optimizer, const DemonOptions& options);
 
 /// Demon Pruning for an existing LibTorch training loop. It wraps the optimizer; the loop reads:
 /// ```

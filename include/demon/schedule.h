@@ -18,9 +18,12 @@ enum class ScheduleKind {
   kCosineDecay,
   /// Linear from 0 to `peak` over the span, `peak` afterwards.
   kLinearWarmup,
+  /// `peak` until the span ends, 0 afterwards (sparsity training, then fine-tuning: the
+  /// Network Slimming baseline).
+  kHold,
 };
 
-/// "one_cycle", "constant", "cosine_decay", "linear_warmup".
+/// "one_cycle", "constant", "cosine_decay", "linear_warmup", "hold".
 std::string to_string(ScheduleKind kind);
 /// Inverse of to_string(); throws std::invalid_argument listing the valid names.
 ScheduleKind schedule_kind_from_string(const std::string& name);
