@@ -51,7 +51,7 @@ fi
 version=${DEMON_PYTORCH_VERSION:-2.11.0}
 venv=$root/.venv
 if [ -x "$venv/bin/python" ] &&
-  [ "$("$venv/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null | tail -n 1)" = "$version" ]; then
+  [ "$("$venv/bin/python" -c 'import torch, safetensors; print(torch.__version__.split("+")[0])' 2>/dev/null | tail -n 1)" = "$version" ]; then
   echo "setup: PyTorch $version present in $venv"
   exit 0
 fi
@@ -71,5 +71,7 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 echo "setup: installing PyTorch $version (LibTorch with CUDA) into $venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "torch==$version" numpy
+# safetensors: tools/demon_to_pytorch.py reads exported models with it (and its test runs it).
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "torch==$version" numpy \
+  safetensors
 echo "setup: $("$venv/bin/python" -c 'import torch; print("PyTorch", torch.__version__, "CUDA", torch.version.cuda)' 2>/dev/null | tail -n 1)"

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -160,13 +161,54 @@ TEST_F(ExampleCliTest, DenseBaselineInTheSameHarness) {
 
 TEST_F(ExampleCliTest, PlotTurnsMetricsIntoAPage) {
   ASSERT_EQ(full_rc(), 0);
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
   ASSERT_EQ(run(out("full") + "/metrics.jsonl --out " + out("report.html"), DEMON_PLOT_BINARY), 0)
       << log();
-  std::ifstream in(out("report.html"));
-  const std::string page((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string page = read(out("report.html"));
   EXPECT_NE(page.find("<svg"), std::string::npos);
   EXPECT_NE(page.find("layer1_0.conv1"), std::string::npos);
   EXPECT_NE(page.find("neural sparsity"), std::string::npos);
+  EXPECT_NE(page.find("by training time"), std::string::npos);
+  EXPECT_EQ(page.find("<script"), std::string::npos) << "the page must open without scripts";
+  // The summary's accuracy, in % with 2 decimals.
+  const auto summary = nlohmann::json::parse(std::ifstream(out("full") + "/summary.json"));
+  char accuracy[32];
+  std::snprintf(accuracy, sizeof(accuracy), "<td>%.2f</td>",
+                summary.at("test_accuracy").get<double>() * 100);
+  EXPECT_NE(page.find(accuracy), std::string::npos) << accuracy;
+
+  // Two runs on the same charts, named (the dense run is the DenseBaseline test's).
+  ASSERT_TRUE(fs::exists(out("dense") + "/metrics.jsonl")) << "run the whole ExampleCliTest suite";
+  ASSERT_EQ(run(out("full") + " " + out("dense") + " --names DemP,dense --out " +
+                    out("overlay.html"),
+                DEMON_PLOT_BINARY),
+            0)
+      << log();
+  const std::string overlay = read(out("overlay.html"));
+  EXPECT_NE(overlay.find(">DemP"), std::string::npos);
+  EXPECT_NE(overlay.find(">dense"), std::string::npos);
+  EXPECT_NE(overlay.find("Layer widths of dense"), std::string::npos);
+  EXPECT_NE(run(out("full") + " " + out("dense") + " --names only_one", DEMON_PLOT_BINARY), 0);
+
+  // A sweep's results: one point per configuration, seeds averaged.
+  const auto results = (dir() / "results.json").string();
+  std::ofstream(results) << R"([
+    {"name": "demp_a", "seed": 0, "kind": "demp", "test_accuracy": 0.80, "parameters": 90000,
+     "flops": 2.0e6, "initial_flops": 4.0e6, "mean_flops_ratio": 0.7, "train_seconds": 100},
+    {"name": "demp_a", "seed": 1, "kind": "demp", "test_accuracy": 0.70, "parameters": 80000,
+     "flops": 2.0e6, "initial_flops": 4.0e6, "mean_flops_ratio": 0.7, "train_seconds": 110},
+    {"name": "dense_w", "seed": 0, "kind": "dense", "test_accuracy": 0.79, "parameters": 100000,
+     "flops": 4.0e6, "initial_flops": 4.0e6, "mean_flops_ratio": 1.0, "train_seconds": 120}])";
+  ASSERT_EQ(run("--pareto " + results + " --out " + out("pareto.html"), DEMON_PLOT_BINARY), 0)
+      << log();
+  const std::string pareto = read(out("pareto.html"));
+  EXPECT_NE(pareto.find("<td>demp_a</td><td>demp</td><td>2</td><td>75.00</td>"),
+            std::string::npos)
+      << pareto;
+  EXPECT_NE(pareto.find("Accuracy against mean FLOPs"), std::string::npos);
   EXPECT_NE(run(out("missing.jsonl"), DEMON_PLOT_BINARY), 0);
 }
 

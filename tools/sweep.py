@@ -84,7 +84,8 @@ def run(spec, shard):
 
 
 COLUMNS = ["name", "seed", "kind", "width", "lambda_peak", "test_accuracy", "best_test_accuracy",
-           "parameters", "initial_parameters", "param_sparsity", "neural_sparsity", "flops_ratio",
+           "parameters", "initial_parameters", "param_sparsity", "neural_sparsity", "flops",
+           "initial_flops", "flops_ratio",
            "mean_flops_ratio", "train_seconds", "images_per_second", "prune_events", "epochs"]
 
 

@@ -4,6 +4,7 @@
 //   resnet18_cifar10 --config configs/smoke.json                  (synthetic data, CPU minutes)
 //   resnet18_cifar10 --config ... --out runs/adamw --resume       (continue an interrupted run)
 //   resnet18_cifar10 --config ... --eval-only runs/adamw/model_final.pt
+//   resnet18_cifar10 --config ... --export runs/adamw/model_final.pt --out runs/adamw/export
 //
 // The command line overrides the config file; the effective config is written to --out.
 #include <CLI/CLI.hpp>
@@ -19,7 +20,7 @@
 int main(int argc, char** argv) {
   using resnet18_cifar10::TrainConfig;
   CLI::App app{"ResNet-18 / CIFAR-10 with Demon Pruning (demon), or the dense baseline"};
-  std::string config_path, out_dir = "out", eval_only;
+  std::string config_path, out_dir = "out", eval_only, export_from;
   bool resume = false;
   TrainConfig cli;  // holds the values given on the command line
   double lambda = 0, sigma = 0;
@@ -83,6 +84,10 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--eval-only", eval_only, "evaluate this checkpoint on the test set and exit")
       ->check(CLI::ExistingFile);
+  app.add_option("--export", export_from,
+                 "write this checkpoint to --out as safetensors for PyTorch "
+                 "(tools/demon_to_pytorch.py) and exit")
+      ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -129,6 +134,12 @@ int main(int argc, char** argv) {
       merged["baseline"] = baseline;
     const TrainConfig config = TrainConfig::from_json(merged);
 
+    if (!export_from.empty()) {
+      if (!app.count("--out"))
+        throw std::invalid_argument("--export needs --out DIR, where the files go");
+      resnet18_cifar10::export_checkpoint(config, export_from, out_dir);
+      return 0;
+    }
     if (!eval_only.empty()) {
       resnet18_cifar10::evaluate_checkpoint(config, eval_only, app.count("--out") ? out_dir : "");
       return 0;

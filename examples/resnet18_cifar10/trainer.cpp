@@ -15,6 +15,7 @@
 
 #include "cifar10.h"
 #include "data_pipeline.h"
+#include "export.h"
 #include "log.h"
 #include "resnet.h"
 #include "synthetic_data.h"
@@ -560,6 +561,55 @@ json evaluate_checkpoint(const TrainConfig& config, const std::string& checkpoin
     write_json(out_dir + "/eval.json", result);
   }
   return result;
+}
+
+json export_checkpoint(const TrainConfig& config, const std::string& checkpoint,
+                       const std::string& out_dir) {
+  use_threads(config);
+  const torch::Device device = device_of(config);
+  auto [train_set, test_set] = load_data(config);
+  DevicePipeline test_data(test_set, device, config.eval_batch_size, false, false, config.seed);
+  ResNet18 model = build_model(config, device);
+  const auto sample = test_data.head(2);
+  const auto dense = demon::summarize(discover_quietly(model, sample, config), *model);
+  demon::load_checkpoint(checkpoint, *model);
+  const auto summary = demon::summarize(discover_quietly(model, sample, config), *model, &dense);
+  const double accuracy = evaluate(model, test_data, config, device);
+
+  // A check batch: the first test images, and the logits of the C++ model in float32, eval mode.
+  auto [images, labels] = test_data.batch(0, 0);
+  const int64_t count = std::min<int64_t>(64, images.size(0));
+  images = images.slice(0, 0, count);
+  torch::Tensor logits;
+  {
+    torch::NoGradGuard no_grad;
+    model->eval();
+    logits = model->forward(images).to(torch::kFloat);
+  }
+  const json description = {
+      {"architecture", "resnet18_cifar10"},
+      {"checkpoint", checkpoint},
+      {"num_classes", model->options.num_classes()},
+      {"width", config.width},
+      {"normalization", {{"mean", {0.4914, 0.4822, 0.4465}}, {"std", {0.2023, 0.1994, 0.2010}}}},
+      {"test_accuracy", accuracy},
+      {"test_images", test_data.size()},
+      {"parameters", summary.parameters},
+      {"flops_ratio", summary.flops_ratio()},
+      {"widths", widths_json(summary)}};
+  fs::create_directories(out_dir);
+  demon::save_safetensors(out_dir + "/model.safetensors", pytorch_state(model),
+                          {{"format", "pt"}, {"architecture", "resnet18_cifar10"}});
+  demon::save_safetensors(
+      out_dir + "/check.safetensors",
+      {{"input", images}, {"labels", labels.slice(0, 0, count)}, {"logits", logits}});
+  write_json(out_dir + "/model.json", description);
+  example_log::info(
+      "exported %s to %s: model.safetensors (%lld parameters), model.json, check.safetensors (%lld "
+      "images and their logits); test accuracy %.4f",
+      checkpoint.c_str(), out_dir.c_str(), static_cast<long long>(summary.parameters),
+      static_cast<long long>(count), accuracy);
+  return description;
 }
 
 }  // namespace resnet18_cifar10

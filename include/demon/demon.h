@@ -13,6 +13,7 @@
 #include "demon/pruner.h"
 #include "demon/regularizer.h"
 #include "demon/report.h"
+#include "demon/safetensors.h"
 #include "demon/schedule.h"
 #include "demon/surgery.h"
 #include "demon/warnings.h"

@@ -1,0 +1,169 @@
+#include "demon/safetensors.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <stdexcept>
+
+#include "detail/atomic_file.h"
+
+namespace demon {
+namespace {
+
+using json = nlohmann::json;
+
+// The safetensors names of the dtypes we write and read.
+const std::vector<std::pair<torch::ScalarType, std::string>>& dtype_names() {
+  static const std::vector<std::pair<torch::ScalarType, std::string>> names = {
+      {torch::kFloat32, "F32"},   {torch::kFloat64, "F64"}, {torch::kFloat16, "F16"},
+      {torch::kBFloat16, "BF16"}, {torch::kInt64, "I64"},   {torch::kInt32, "I32"},
+      {torch::kInt16, "I16"},     {torch::kInt8, "I8"},     {torch::kUInt8, "U8"},
+      {torch::kBool, "BOOL"}};
+  return names;
+}
+
+std::string dtype_name(torch::ScalarType type, const std::string& tensor) {
+  for (const auto& [t, name] : dtype_names())
+    if (t == type)
+      return name;
+  throw std::invalid_argument("save_safetensors: tensor \"" + tensor + "\" has dtype " +
+                              std::string(c10::toString(type)) +
+                              ", which safetensors cannot hold here");
+}
+
+torch::ScalarType dtype_of(const std::string& name, const std::string& where) {
+  for (const auto& [t, n] : dtype_names())
+    if (n == name)
+      return t;
+  throw std::runtime_error(where + ": unsupported dtype \"" + name + "\"");
+}
+
+}  // namespace
+
+void save_safetensors(const std::string& path, const NamedTensors& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  json header = json::object();
+  if (!metadata.empty())
+    header["__metadata__"] = metadata;
+  std::vector<torch::Tensor> data;
+  std::set<std::string> seen;
+  int64_t offset = 0;
+  for (const auto& [name, tensor] : tensors) {
+    if (name.empty() || name == "__metadata__")
+      throw std::invalid_argument("save_safetensors: invalid tensor name \"" + name + "\"");
+    if (!seen.insert(name).second)
+      throw std::invalid_argument("save_safetensors: tensor name \"" + name + "\" repeated");
+    const std::string dtype = dtype_name(tensor.scalar_type(), name);
+    auto cpu = tensor.detach().to(torch::kCPU).contiguous();
+    const auto bytes = static_cast<int64_t>(cpu.numel() * cpu.element_size());
+    header[name] = {
+        {"dtype", dtype}, {"shape", cpu.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+    data.push_back(std::move(cpu));
+  }
+  std::string text = header.dump();
+  // Pad the header with spaces so the data starts 8-byte aligned, as the reference writer does.
+  text.append((8 - text.size() % 8) % 8, ' ');
+  detail::replace_file_atomically(path, [&](const std::string& temp) {
+    std::ofstream out(temp, std::ios::binary);
+    const uint64_t size = text.size();
+    unsigned char prefix[8];
+    for (int i = 0; i < 8; ++i)
+      prefix[i] = static_cast<unsigned char>((size >> (8 * i)) & 0xff);  // little-endian
+    out.write(reinterpret_cast<const char*>(prefix), 8);
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    for (const auto& tensor : data)
+      out.write(static_cast<const char*>(tensor.data_ptr()),
+                static_cast<std::streamsize>(tensor.numel() * tensor.element_size()));
+    out.flush();
+    if (!out)
+      throw std::runtime_error("save_safetensors: cannot write " + temp);
+  });
+}
+
+SafetensorsFile load_safetensors(const std::string& path) {
+  const std::string where = "load_safetensors(" + path + ")";
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in)
+    throw std::runtime_error(where + ": cannot open the file");
+  const auto file_size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+  unsigned char prefix[8];
+  if (file_size < 8 || !in.read(reinterpret_cast<char*>(prefix), 8))
+    throw std::runtime_error(where + ": shorter than the 8-byte header size");
+  uint64_t header_size = 0;
+  for (int i = 7; i >= 0; --i)
+    header_size = (header_size << 8) | prefix[i];
+  if (header_size > file_size - 8)
+    throw std::runtime_error(where + ": header size " + std::to_string(header_size) +
+                             " exceeds the file (" + std::to_string(file_size) + " bytes)");
+  std::string text(header_size, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(header_size));
+  json header;
+  try {
+    header = json::parse(text);
+  } catch (const json::exception& error) {
+    throw std::runtime_error(where + ": malformed header: " + error.what());
+  }
+  if (!header.is_object())
+    throw std::runtime_error(where + ": the header is not a JSON object");
+  const uint64_t data_size = file_size - 8 - header_size;
+  SafetensorsFile file;
+  std::vector<std::pair<uint64_t, std::string>> order;  // by offset: file order
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") {
+      for (const auto& [key, value] : entry.items()) {
+        if (!value.is_string())
+          throw std::runtime_error(where + ": metadata \"" + key + "\" is not a string");
+        file.metadata[key] = value.get<std::string>();
+      }
+      continue;
+    }
+    try {
+      const auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
+      const auto shape = entry.at("shape").get<std::vector<int64_t>>();
+      const auto type = dtype_of(entry.at("dtype").get<std::string>(), where);
+      if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size)
+        throw std::runtime_error("data offsets outside the data (" + std::to_string(data_size) +
+                                 " bytes)");
+      uint64_t numel = 1;
+      for (int64_t d : shape) {
+        if (d < 0)
+          throw std::runtime_error("negative dimension");
+        numel *= static_cast<uint64_t>(d);
+      }
+      const uint64_t bytes = numel * c10::elementSize(type);
+      if (bytes != offsets[1] - offsets[0])
+        throw std::runtime_error("shape and dtype make " + std::to_string(bytes) +
+                                 " bytes, the offsets " + std::to_string(offsets[1] - offsets[0]));
+      auto tensor = torch::empty(shape, torch::TensorOptions().dtype(type));
+      in.seekg(static_cast<std::streamoff>(8 + header_size + offsets[0]));
+      in.read(static_cast<char*>(tensor.data_ptr()), static_cast<std::streamsize>(bytes));
+      if (!in)
+        throw std::runtime_error("data unreadable");
+      order.emplace_back(offsets[0], name);
+      file.tensors.emplace_back(name, tensor);
+    } catch (const json::exception& error) {
+      throw std::runtime_error(where + ": tensor \"" + name + "\": " + error.what());
+    } catch (const std::runtime_error& error) {
+      if (std::string(error.what()).rfind(where, 0) == 0)
+        throw;
+      throw std::runtime_error(where + ": tensor \"" + name + "\": " + error.what());
+    }
+  }
+  std::vector<size_t> index(file.tensors.size());
+  for (size_t i = 0; i < index.size(); ++i)
+    index[i] = i;
+  std::sort(index.begin(), index.end(), [&](size_t a, size_t b) { return order[a] < order[b]; });
+  NamedTensors sorted;
+  for (size_t i : index)
+    sorted.push_back(std::move(file.tensors[i]));
+  file.tensors = std::move(sorted);
+  return file;
+}
+
+}  // namespace demon

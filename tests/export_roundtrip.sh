@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# A pruned model leaves C++: train the example briefly (synthetic data, DemP prunes), export it,
+# rebuild it in PyTorch with tools/demon_to_pytorch.py and compare logits (< 1e-4).
+# Usage: export_roundtrip.sh EXAMPLE_BINARY SOURCE_DIR WORK_DIR
+# Exits 77 (ctest: skipped) when no Python with torch and safetensors is found: DEMON_PYTHON,
+# SOURCE_DIR/.venv/bin/python (scripts/setup.sh with DEMON_TORCH=pytorch makes it), python3.
+set -euo pipefail
+binary=$1 source_dir=$2 work=$3
+python=""
+for candidate in ${DEMON_PYTHON:-} "$source_dir/.venv/bin/python" python3; do
+  if [ -n "$candidate" ] && "$candidate" -c 'import torch, safetensors' >/dev/null 2>&1; then
+    python=$candidate
+    break
+  fi
+done
+if [ -z "$python" ]; then
+  echo "export_roundtrip: no Python with torch and safetensors; skipped"
+  exit 77
+fi
+rm -rf "$work"
+mkdir -p "$work"
+export OMP_NUM_THREADS=1  # ctest runs tests side by side
+# No CIFAR-10 in reach: the example falls back to its synthetic set.
+unset CIFAR10_DIR
+cd "$work"
+# 3 epochs of 16 steps at width 1/8 with a strong λ: units die within seconds.
+cat > tiny.json <<'JSON'
+{"width": 0.125, "epochs": 3, "batch_size": 64, "synthetic_train": 1024, "synthetic_test": 256,
+ "lr": 0.03, "lr_schedule": "constant", "log_every": 8, "threads": 1,
+ "death_check_batches": 1, "death_check_batch_size": 128,
+ "demon": {"lambda_peak": 0.5, "prune_every": 16, "death_check": "both"}}
+JSON
+"$binary" --config tiny.json --out "$work/run" > "$work/train.log" 2>&1 ||
+  { cat "$work/train.log"; exit 1; }
+"$binary" --config tiny.json --export "$work/run/model_final.pt" --out "$work/export"
+# The test is about a pruned model: some layer must have lost units.
+"$python" - "$work/export/model.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+pruned = [w["layer"] for w in d["widths"] if w["live"] < w["initial"]]
+print(f"export_roundtrip: {len(pruned)} of {len(d['widths'])} layers pruned, FLOPs {d['flops_ratio']:.3f}")
+sys.exit(0 if pruned else 1)
+PY
+"$python" "$source_dir/tools/demon_to_pytorch.py" "$work/export"
