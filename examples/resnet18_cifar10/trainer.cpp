@@ -533,18 +533,41 @@ json train(const TrainConfig& config, const RunOptions& run) {
   return result;
 }
 
-json evaluate_checkpoint(const TrainConfig& config, const std::string& checkpoint,
-                         const std::string& out_dir) {
+namespace {
+
+// A checkpoint loaded into the model built from `config`, evaluated on the test set.
+struct EvaluatedCheckpoint {
+  ResNet18 model{nullptr};
+  std::unique_ptr<DevicePipeline> test_data;
+  demon::ModelSummary summary;
+  double accuracy = 0.0;
+};
+
+EvaluatedCheckpoint load_and_evaluate(const TrainConfig& config, const std::string& checkpoint) {
   use_threads(config);
   const torch::Device device = device_of(config);
   auto [train_set, test_set] = load_data(config);
-  DevicePipeline test_data(test_set, device, config.eval_batch_size, false, false, config.seed);
-  ResNet18 model = build_model(config, device);
-  const auto sample = test_data.head(2);
-  const auto dense = demon::summarize(discover_quietly(model, sample, config), *model);
-  demon::load_checkpoint(checkpoint, *model);
-  const auto summary = demon::summarize(discover_quietly(model, sample, config), *model, &dense);
-  const double accuracy = evaluate(model, test_data, config, device);
+  EvaluatedCheckpoint loaded;
+  loaded.test_data = std::make_unique<DevicePipeline>(test_set, device, config.eval_batch_size,
+                                                      false, false, config.seed);
+  loaded.model = build_model(config, device);
+  const auto sample = loaded.test_data->head(2);
+  const auto dense =
+      demon::summarize(discover_quietly(loaded.model, sample, config), *loaded.model);
+  demon::load_checkpoint(checkpoint, *loaded.model);
+  loaded.summary =
+      demon::summarize(discover_quietly(loaded.model, sample, config), *loaded.model, &dense);
+  loaded.accuracy = evaluate(loaded.model, *loaded.test_data, config, device);
+  return loaded;
+}
+
+}  // namespace
+
+json evaluate_checkpoint(const TrainConfig& config, const std::string& checkpoint,
+                         const std::string& out_dir) {
+  const auto loaded = load_and_evaluate(config, checkpoint);
+  const auto& summary = loaded.summary;
+  const double accuracy = loaded.accuracy;
   const json result = {{"checkpoint", checkpoint},
                        {"test_accuracy", accuracy},
                        {"parameters", summary.parameters},
@@ -565,16 +588,11 @@ json evaluate_checkpoint(const TrainConfig& config, const std::string& checkpoin
 
 json export_checkpoint(const TrainConfig& config, const std::string& checkpoint,
                        const std::string& out_dir) {
-  use_threads(config);
-  const torch::Device device = device_of(config);
-  auto [train_set, test_set] = load_data(config);
-  DevicePipeline test_data(test_set, device, config.eval_batch_size, false, false, config.seed);
-  ResNet18 model = build_model(config, device);
-  const auto sample = test_data.head(2);
-  const auto dense = demon::summarize(discover_quietly(model, sample, config), *model);
-  demon::load_checkpoint(checkpoint, *model);
-  const auto summary = demon::summarize(discover_quietly(model, sample, config), *model, &dense);
-  const double accuracy = evaluate(model, test_data, config, device);
+  auto loaded = load_and_evaluate(config, checkpoint);
+  auto& model = loaded.model;
+  auto& test_data = *loaded.test_data;
+  const auto& summary = loaded.summary;
+  const double accuracy = loaded.accuracy;
 
   // A check batch: the first test images, and the logits of the C++ model in float32, eval mode.
   auto [images, labels] = test_data.batch(0, 0);
@@ -586,17 +604,18 @@ json export_checkpoint(const TrainConfig& config, const std::string& checkpoint,
     model->eval();
     logits = model->forward(images).to(torch::kFloat);
   }
-  const json description = {
-      {"architecture", "resnet18_cifar10"},
-      {"checkpoint", checkpoint},
-      {"num_classes", model->options.num_classes()},
-      {"width", config.width},
-      {"normalization", {{"mean", {0.4914, 0.4822, 0.4465}}, {"std", {0.2023, 0.1994, 0.2010}}}},
-      {"test_accuracy", accuracy},
-      {"test_images", test_data.size()},
-      {"parameters", summary.parameters},
-      {"flops_ratio", summary.flops_ratio()},
-      {"widths", widths_json(summary)}};
+  const json description = {{"architecture", "resnet18_cifar10"},
+                            {"checkpoint", checkpoint},
+                            {"num_classes", model->options.num_classes()},
+                            {"width", config.width},
+                            {"normalization",
+                             {{"mean", {kCifarMean[0], kCifarMean[1], kCifarMean[2]}},
+                              {"std", {kCifarStd[0], kCifarStd[1], kCifarStd[2]}}}},
+                            {"test_accuracy", accuracy},
+                            {"test_images", test_data.size()},
+                            {"parameters", summary.parameters},
+                            {"flops_ratio", summary.flops_ratio()},
+                            {"widths", widths_json(summary)}};
   fs::create_directories(out_dir);
   demon::save_safetensors(out_dir + "/model.safetensors", pytorch_state(model),
                           {{"format", "pt"}, {"architecture", "resnet18_cifar10"}});
