@@ -59,6 +59,14 @@ double BudgetController::update(int64_t step, double ratio) {
   return lambda_;
 }
 
+double BudgetController::project(int64_t step, double ratio) {
+  if (reached())
+    return 0.0;
+  if (ratio <= target_)
+    return lambda_;  // hold: the units counted dead must stay dead until an event cuts them
+  return update(step, ratio);
+}
+
 nlohmann::json BudgetController::state() const {
   return {{"lambda", lambda_}, {"last_ratio", last_ratio_}, {"reached_at", reached_at_}};
 }

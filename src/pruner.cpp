@@ -366,7 +366,8 @@ void DemonPruner::step() {
                               : std::max<int64_t>(1, options_.prune_every() / 4);
     if (step_ % every == 0) {
       // Between events: the cost if the units dead so far were cut.
-      budget_->update(step_, cost_ratio_without(criterion_->select(evidence(/*train_only=*/true))));
+      budget_->project(step_,
+                       cost_ratio_without(criterion_->select(evidence(/*train_only=*/true))));
     }
   }
 }
@@ -503,7 +504,9 @@ std::vector<int64_t> DemonPruner::limit_cut(std::vector<int64_t> units,
       units.erase(units.begin(), units.end() - static_cast<std::ptrdiff_t>(cap));
     }
   }
+  cut_stopped_at_target_ = false;
   if (budget_ && !units.empty() && cost_ratio_without(units) < budget_->target()) {
+    cut_stopped_at_target_ = true;
     // Cut no further than the target: the longest run of the selection (least alive first)
     // that keeps the cost at or above it. Units held back are left in place.
     std::sort(units.begin(), units.end(), order);
@@ -719,7 +722,10 @@ PruneReport DemonPruner::prune_now() {
   protect_floors();
   if (budget_) {
     report.cost_ratio = cost_ratio();
-    report.lambda_after = budget_->update(step_, report.cost_ratio);
+    // A cut held back at the target (and carried out in full) has met it, to a unit.
+    const bool met = cut_stopped_at_target_ && result.removed.size() == dead.size();
+    report.lambda_after = budget_->update(
+        step_, met ? std::min(report.cost_ratio, budget_->target()) : report.cost_ratio);
   }
   report.units_removed = static_cast<int64_t>(result.removed.size());
   report.units_kept_by_floor = static_cast<int64_t>(result.kept_by_floor.size());

@@ -341,7 +341,12 @@ TEST(BudgetTest, ControllerFollowsThePlan) {
   for (int i = 0; i < 100; ++i)
     c.update(700, 1.0);
   EXPECT_DOUBLE_EQ(c.lambda(), 10.0);
-  // Reached: the floor, for good.
+  // A projection steers like a measurement, but one under the target holds λ and is no arrival.
+  EXPECT_LT(c.project(750, 0.35), 10.0);
+  const double held = c.lambda();
+  EXPECT_EQ(c.project(760, 0.2), held);
+  EXPECT_FALSE(c.reached());
+  // Reached (measured at an event): the floor, for good.
   EXPECT_EQ(c.update(800, 0.29), 0.0);
   EXPECT_TRUE(c.reached());
   EXPECT_EQ(c.reached_at(), 800);

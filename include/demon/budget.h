@@ -25,8 +25,9 @@ BudgetMetric budget_metric_from_string(const std::string& name);
 /// Law, at each measurement (prune events, and projections between them) of the cost ratio r at
 /// step t: log λ ← log λ + gain·(r − r*(t)) / (1 − target), clamped to [λ₀·1e-3, λ₀·1e3].
 /// Behind the plan (r above it), λ grows; ahead of it, λ shrinks; the step is relative to the
-/// distance still to go, so the same gain works for any target. Once r <= target, λ and σ stay
-/// at their floors (0) for the rest of the run: no more units die, and cuts stop at the target.
+/// distance still to go, so the same gain works for any target. Once a prune event measures
+/// r <= target, λ and σ stay at their floors (0) for the rest of the run: no more units die, and
+/// cuts stop at the target.
 class BudgetController {
  public:
   /// `lambda0`: the starting λ (DemonOptions::lambda_peak or the optimizer family's default).
@@ -34,8 +35,13 @@ class BudgetController {
 
   /// r*(step).
   double planned(int64_t step) const;
-  /// Feeds the cost ratio measured (or projected) at `step`; returns the λ to use from now on.
+  /// Feeds the cost ratio measured at a prune event at `step`; returns the λ to use from now on.
   double update(int64_t step, double ratio);
+  /// Feeds a projection between events (the cost if the units dead so far were cut). It steers
+  /// λ like update() but never declares the target reached: a projection at or under the target
+  /// holds λ where it is, so that the units it counted stay dead until the next event cuts them
+  /// (zeroing λ on a projection let them revive: a run aimed at 0.3 ended at 0.317).
+  double project(int64_t step, double ratio);
 
   double lambda() const noexcept { return reached() ? 0.0 : lambda_; }
   double target() const noexcept { return target_; }

@@ -29,7 +29,8 @@ namespace demon {
 /// λ peak that DemonPruner uses when DemonOptions::lambda_peak is unset, by the optimizer's
 /// family: one value for adaptive ones (Adam, AdamW, RMSprop, Adagrad); for SGD-like ones (SGD,
 /// anything else) the λ whose push on γ at the peak, lr·λ/(1 − momentum) per step, is fixed
-/// (lr and momentum of the first parameter group at construction; `options` for the run). See the README's "Choosing λ" for the measurements behind them.
+/// (lr and momentum of the first parameter group at construction; `options` for the run). See the
+/// README's "Choosing λ" for the measurements behind them.
 double default_lambda_peak(const torch::optim::Optimizer& optimizer, const DemonOptions& options);
 
 /// Demon Pruning for an existing LibTorch training loop. It wraps the optimizer; the loop reads:
@@ -192,6 +193,9 @@ class DemonPruner {
   std::vector<std::string> warnings_;
   std::shared_ptr<DeathCriterion> criterion_;
   std::optional<BudgetController> budget_;
+  // Set by limit_cut when the budget held back units: this event's cut meets the target as
+  // closely as whole units allow.
+  bool cut_stopped_at_target_ = false;
   std::function<double(const DependencyGraph&)> cost_;
   double initial_cost_ = 0.0;
   // Each group's width when first discovered (rediscovery after a cut starts them anew).
