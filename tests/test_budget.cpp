@@ -293,9 +293,10 @@ double narrowest(const demon::ModelSummary& summary) {
   return fraction;
 }
 
-// A strong λ on SGD thins some layers below half their width. With a floor of half, the guarded
-// run keeps every layer at it, still prunes, and trains (λ this strong costs accuracy on this
-// task, guard or not: 0.7-1.0 across initializations, chance is 0.25).
+// A strong λ on SGD thins some layers to a fraction of their width. Given a floor an eighth above
+// the narrowest layer of the free run, so that it must bind, the guarded run keeps every layer at
+// it, still prunes, and trains (λ this strong costs accuracy on this task, guard or not: 0.7-1.0
+// across initializations, chance is 0.25).
 TEST(GuardTest, StrongLambdaKeepsEveryLayerAboveItsFloor) {
   struct Outcome {
     double accuracy, sparsity, narrowest;
@@ -313,14 +314,15 @@ TEST(GuardTest, StrongLambdaKeepsEveryLayerAboveItsFloor) {
     return Outcome{accuracy(model), summary.neural_sparsity(), narrowest(summary)};
   };
   const auto free = run(0.0);
-  const double floor = 0.5;
-  ASSERT_LT(free.narrowest, floor) << "this λ no longer thins any layer below the floor";
+  ASSERT_LT(free.narrowest, 0.75) << "this λ no longer thins any layer";
+  const double floor = free.narrowest + 0.125;
   const auto guarded = run(floor);
   std::cout << "without the guard: accuracy " << free.accuracy << ", sparsity " << free.sparsity
             << ", narrowest layer " << free.narrowest << "; with a floor of " << floor << ": "
             << guarded.accuracy << ", " << guarded.sparsity << ", " << guarded.narrowest << "\n";
   EXPECT_GE(guarded.narrowest, floor);
-  EXPECT_GT(guarded.sparsity, 0.05);
+  EXPECT_GT(guarded.sparsity, 0.0);
+  EXPECT_LT(guarded.sparsity, free.sparsity);
   EXPECT_GT(guarded.accuracy, 0.6);
 }
 
