@@ -182,10 +182,10 @@ TEST_F(ExampleCliTest, PlotTurnsMetricsIntoAPage) {
 
   // Two runs on the same charts, named (the dense run is the DenseBaseline test's).
   ASSERT_TRUE(fs::exists(out("dense") + "/metrics.jsonl")) << "run the whole ExampleCliTest suite";
-  ASSERT_EQ(run(out("full") + " " + out("dense") + " --names DemP,dense --out " +
-                    out("overlay.html"),
-                DEMON_PLOT_BINARY),
-            0)
+  ASSERT_EQ(
+      run(out("full") + " " + out("dense") + " --names DemP,dense --out " + out("overlay.html"),
+          DEMON_PLOT_BINARY),
+      0)
       << log();
   const std::string overlay = read(out("overlay.html"));
   EXPECT_NE(overlay.find(">DemP"), std::string::npos);
@@ -205,8 +205,7 @@ TEST_F(ExampleCliTest, PlotTurnsMetricsIntoAPage) {
   ASSERT_EQ(run("--pareto " + results + " --out " + out("pareto.html"), DEMON_PLOT_BINARY), 0)
       << log();
   const std::string pareto = read(out("pareto.html"));
-  EXPECT_NE(pareto.find("<td>demp_a</td><td>demp</td><td>2</td><td>75.00</td>"),
-            std::string::npos)
+  EXPECT_NE(pareto.find("<td>demp_a</td><td>demp</td><td>2</td><td>75.00</td>"), std::string::npos)
       << pareto;
   EXPECT_NE(pareto.find("Accuracy against mean FLOPs"), std::string::npos);
   EXPECT_NE(run(out("missing.jsonl"), DEMON_PLOT_BINARY), 0);
