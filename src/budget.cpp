@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "detail/enum_names.h"
+
 namespace demon {
 
 std::string to_string(BudgetMetric metric) {
@@ -19,12 +21,9 @@ std::string to_string(BudgetMetric metric) {
 }
 
 BudgetMetric budget_metric_from_string(const std::string& name) {
-  for (auto value : {BudgetMetric::kFlops, BudgetMetric::kParameters, BudgetMetric::kCustom}) {
-    if (to_string(value) == name)
-      return value;
-  }
-  throw std::invalid_argument("unknown budget metric \"" + name +
-                              "\" (expected one of: flops, parameters, custom)");
+  return detail::enum_from_string(
+      name, {BudgetMetric::kFlops, BudgetMetric::kParameters, BudgetMetric::kCustom},
+      "unknown budget metric");
 }
 
 BudgetController::BudgetController(double target, int64_t by_step, double lambda0, double gain)

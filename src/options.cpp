@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "detail/atomic_file.h"
+#include "detail/enum_names.h"
 
 namespace demon {
 namespace {
@@ -231,13 +232,9 @@ std::string to_string(CriterionKind kind) {
 }
 
 CriterionKind criterion_kind_from_string(const std::string& name) {
-  for (auto value : {CriterionKind::kDead, CriterionKind::kQuasiDead, CriterionKind::kSmallScale}) {
-    if (to_string(value) == name) {
-      return value;
-    }
-  }
-  throw std::invalid_argument("unknown criterion \"" + name +
-                              "\" (expected one of: dead, quasi_dead, small_scale)");
+  return detail::enum_from_string(
+      name, {CriterionKind::kDead, CriterionKind::kQuasiDead, CriterionKind::kSmallScale},
+      "unknown criterion");
 }
 
 std::string to_string(ForwardCheck check) {
@@ -253,13 +250,9 @@ std::string to_string(ForwardCheck check) {
 }
 
 ForwardCheck forward_check_from_string(const std::string& name) {
-  for (auto value : {ForwardCheck::kPin, ForwardCheck::kError, ForwardCheck::kOff}) {
-    if (to_string(value) == name) {
-      return value;
-    }
-  }
-  throw std::invalid_argument("unknown forward check \"" + name +
-                              "\" (expected one of: pin, error, off)");
+  return detail::enum_from_string(name,
+                                  {ForwardCheck::kPin, ForwardCheck::kError, ForwardCheck::kOff},
+                                  "unknown forward check");
 }
 
 int64_t steps_per_epoch(int64_t dataset_size, int64_t batch_size, bool drop_last) {
@@ -273,33 +266,18 @@ int64_t steps_per_epoch(int64_t dataset_size, int64_t batch_size, bool drop_last
 }
 
 DeathCheck death_check_from_string(const std::string& name) {
-  for (auto value : {DeathCheck::kTrain, DeathCheck::kEval, DeathCheck::kBoth}) {
-    if (to_string(value) == name) {
-      return value;
-    }
-  }
-  throw std::invalid_argument("unknown death check \"" + name +
-                              "\" (expected one of: train, eval, both)");
+  return detail::enum_from_string(name, {DeathCheck::kTrain, DeathCheck::kEval, DeathCheck::kBoth},
+                                  "unknown death check");
 }
 
 Regularizer regularizer_from_string(const std::string& name) {
-  for (auto value : {Regularizer::kNone, Regularizer::kLasso, Regularizer::kL2}) {
-    if (to_string(value) == name) {
-      return value;
-    }
-  }
-  throw std::invalid_argument("unknown regularizer \"" + name +
-                              "\" (expected one of: none, lasso, l2)");
+  return detail::enum_from_string(name, {Regularizer::kNone, Regularizer::kLasso, Regularizer::kL2},
+                                  "unknown regularizer");
 }
 
 NoiseMode noise_mode_from_string(const std::string& name) {
-  for (auto value : {NoiseMode::kLiveOnly, NoiseMode::kAll}) {
-    if (to_string(value) == name) {
-      return value;
-    }
-  }
-  throw std::invalid_argument("unknown noise mode \"" + name +
-                              "\" (expected one of: live_only, all)");
+  return detail::enum_from_string(name, {NoiseMode::kLiveOnly, NoiseMode::kAll},
+                                  "unknown noise mode");
 }
 
 void DemonOptions::validate() const {

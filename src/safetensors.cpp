@@ -35,11 +35,11 @@ std::string dtype_name(torch::ScalarType type, const std::string& tensor) {
                               ", which safetensors cannot hold here");
 }
 
-torch::ScalarType dtype_of(const std::string& name, const std::string& where) {
+torch::ScalarType dtype_of(const std::string& name) {
   for (const auto& [t, n] : dtype_names())
     if (n == name)
       return t;
-  throw std::runtime_error(where + ": unsupported dtype \"" + name + "\"");
+  throw std::runtime_error("unsupported dtype \"" + name + "\"");
 }
 
 }  // namespace
@@ -113,7 +113,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
     throw std::runtime_error(where + ": the header is not a JSON object");
   const uint64_t data_size = file_size - 8 - header_size;
   SafetensorsFile file;
-  std::vector<std::pair<uint64_t, std::string>> order;  // by offset: file order
+  std::vector<std::pair<uint64_t, std::pair<std::string, torch::Tensor>>> by_offset;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
       for (const auto& [key, value] : entry.items()) {
@@ -126,7 +126,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
     try {
       const auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
       const auto shape = entry.at("shape").get<std::vector<int64_t>>();
-      const auto type = dtype_of(entry.at("dtype").get<std::string>(), where);
+      const auto type = dtype_of(entry.at("dtype").get<std::string>());
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size)
         throw std::runtime_error("data offsets outside the data (" + std::to_string(data_size) +
                                  " bytes)");
@@ -145,24 +145,17 @@ SafetensorsFile load_safetensors(const std::string& path) {
       in.read(static_cast<char*>(tensor.data_ptr()), static_cast<std::streamsize>(bytes));
       if (!in)
         throw std::runtime_error("data unreadable");
-      order.emplace_back(offsets[0], name);
-      file.tensors.emplace_back(name, tensor);
-    } catch (const json::exception& error) {
-      throw std::runtime_error(where + ": tensor \"" + name + "\": " + error.what());
-    } catch (const std::runtime_error& error) {
-      if (std::string(error.what()).rfind(where, 0) == 0)
-        throw;
+      by_offset.push_back({offsets[0], {name, tensor}});
+    } catch (const std::exception& error) {  // json's errors and the checks above
       throw std::runtime_error(where + ": tensor \"" + name + "\": " + error.what());
     }
   }
-  std::vector<size_t> index(file.tensors.size());
-  for (size_t i = 0; i < index.size(); ++i)
-    index[i] = i;
-  std::sort(index.begin(), index.end(), [&](size_t a, size_t b) { return order[a] < order[b]; });
-  NamedTensors sorted;
-  for (size_t i : index)
-    sorted.push_back(std::move(file.tensors[i]));
-  file.tensors = std::move(sorted);
+  // The header comes back sorted by name; the file's order is the data's (ties: empty
+  // tensors, by name).
+  std::stable_sort(by_offset.begin(), by_offset.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& entry : by_offset)
+    file.tensors.push_back(std::move(entry.second));
   return file;
 }
 

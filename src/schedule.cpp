@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "detail/enum_names.h"
+
 namespace demon {
 namespace {
 
@@ -41,15 +43,11 @@ std::string to_string(ScheduleKind kind) {
 }
 
 ScheduleKind schedule_kind_from_string(const std::string& name) {
-  for (auto kind : {ScheduleKind::kOneCycle, ScheduleKind::kConstant, ScheduleKind::kCosineDecay,
-                    ScheduleKind::kLinearWarmup, ScheduleKind::kHold}) {
-    if (to_string(kind) == name) {
-      return kind;
-    }
-  }
-  throw std::invalid_argument("demon: unknown schedule \"" + name +
-                              "\" (expected one of: one_cycle, constant, cosine_decay, "
-                              "linear_warmup, hold)");
+  return detail::enum_from_string(
+      name,
+      {ScheduleKind::kOneCycle, ScheduleKind::kConstant, ScheduleKind::kCosineDecay,
+       ScheduleKind::kLinearWarmup, ScheduleKind::kHold},
+      "demon: unknown schedule");
 }
 
 Schedule::Schedule(ScheduleOptions options) : options_(options) {

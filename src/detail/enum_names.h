@@ -1,0 +1,24 @@
+#pragma once
+
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+
+namespace demon::detail {
+
+/// The value of `values` whose to_string() is `name`; otherwise throws std::invalid_argument
+/// "<unknown> "<name>" (expected one of: a, b, c)", the list made from the same to_string(), so
+/// that it cannot drift from what is accepted.
+template <typename Enum>
+Enum enum_from_string(const std::string& name, std::initializer_list<Enum> values,
+                      const std::string& unknown) {
+  std::string names;
+  for (Enum value : values) {
+    if (to_string(value) == name)
+      return value;
+    names += (names.empty() ? "" : ", ") + to_string(value);
+  }
+  throw std::invalid_argument(unknown + " \"" + name + "\" (expected one of: " + names + ")");
+}
+
+}  // namespace demon::detail
