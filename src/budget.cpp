@@ -26,14 +26,23 @@ BudgetMetric budget_metric_from_string(const std::string& name) {
       "unknown budget metric");
 }
 
-BudgetController::BudgetController(double target, int64_t by_step, double lambda0, double gain)
-    : target_(target), by_step_(by_step), lambda0_(lambda0), gain_(gain), lambda_(lambda0) {
-  if (!(target > 0.0 && target < 1.0) || by_step < 1 || !(lambda0 > 0.0) || !(gain > 0.0)) {
+BudgetController::BudgetController(double target, int64_t by_step, double lambda0, double gain,
+                                   double max_growth, int64_t interval)
+    : target_(target),
+      by_step_(by_step),
+      lambda0_(lambda0),
+      gain_(gain),
+      max_growth_(max_growth),
+      interval_(interval),
+      lambda_(lambda0) {
+  if (!(target > 0.0 && target < 1.0) || by_step < 1 || !(lambda0 > 0.0) || !(gain > 0.0) ||
+      !(max_growth >= 1.0 && std::isfinite(max_growth)) || interval < 0) {
     throw std::invalid_argument(
-        "demon::BudgetController: needs 0 < target < 1, by_step >= 1, lambda0 > 0 and gain > 0, "
-        "got " +
+        "demon::BudgetController: needs 0 < target < 1, by_step >= 1, lambda0 > 0, gain > 0, "
+        "finite max_growth >= 1 and interval >= 0, got " +
         std::to_string(target) + ", " + std::to_string(by_step) + ", " + std::to_string(lambda0) +
-        ", " + std::to_string(gain));
+        ", " + std::to_string(gain) + ", " + std::to_string(max_growth) + ", " +
+        std::to_string(interval));
   }
 }
 
@@ -53,8 +62,13 @@ double BudgetController::update(int64_t step, double ratio) {
     reached_at_ = step;
     return 0.0;
   }
-  const double error = (ratio - planned(step)) / (1.0 - target_);
-  lambda_ = std::clamp(lambda_ * std::exp(gain_ * error), lambda0_ * 1e-3, lambda0_ * 1e3);
+  double log_step = gain_ * (ratio - planned(step)) / (1.0 - target_);
+  if (interval_ > 0) {
+    const auto elapsed = static_cast<double>(std::max<int64_t>(step - last_step_, 0));
+    log_step = std::min(log_step, std::log(max_growth_) * elapsed / interval_);
+  }
+  last_step_ = std::max(last_step_, step);
+  lambda_ = std::clamp(lambda_ * std::exp(log_step), lambda0_ * 1e-3, lambda0_ * 1e3);
   return lambda_;
 }
 
@@ -67,13 +81,17 @@ double BudgetController::project(int64_t step, double ratio) {
 }
 
 nlohmann::json BudgetController::state() const {
-  return {{"lambda", lambda_}, {"last_ratio", last_ratio_}, {"reached_at", reached_at_}};
+  return {{"lambda", lambda_},
+          {"last_ratio", last_ratio_},
+          {"reached_at", reached_at_},
+          {"last_step", last_step_}};
 }
 
 void BudgetController::set_state(const nlohmann::json& state) {
   lambda_ = state.at("lambda");
   last_ratio_ = state.at("last_ratio");
   reached_at_ = state.at("reached_at");
+  last_step_ = state.value("last_step", int64_t{0});  // absent in checkpoints before the limit
 }
 
 }  // namespace demon

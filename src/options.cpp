@@ -161,6 +161,7 @@ const std::vector<Field>& fields() {
       DEMON_FIELD(target_by, read_double),
       DEMON_FIELD(controller_gain, read_double),
       DEMON_FIELD(controller_every, read_int),
+      DEMON_FIELD(controller_max_growth, read_double),
       DEMON_FIELD(error_if_inactive, read_bool),
   };
   return table;
@@ -330,6 +331,9 @@ void DemonOptions::validate() const {
           "target_by must be in (0, 1], got " + std::to_string(target_by()));
   require(controller_gain() > 0.0,
           "controller_gain must be > 0, got " + std::to_string(controller_gain()));
+  require(std::isfinite(controller_max_growth()) && controller_max_growth() >= 1.0,
+          "controller_max_growth must be finite and >= 1, got " +
+              std::to_string(controller_max_growth()));
   require(controller_every() >= 0,
           "controller_every must be >= 0, got " + std::to_string(controller_every()));
   require(std::isfinite(epsilon()) && epsilon() >= 0.0,

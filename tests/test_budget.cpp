@@ -359,6 +359,31 @@ TEST(BudgetTest, ControllerFollowsThePlan) {
   EXPECT_THROW(demon::BudgetController(1.5, 1000, 1e-2, 2.0), std::invalid_argument);
 }
 
+TEST(BudgetTest, ControllerGrowthIsRateLimited) {
+  // At most ×2 per 10 steps, however far behind the plan; shrinking is not limited.
+  demon::BudgetController c(/*target=*/0.3, /*by_step=*/100, /*lambda0=*/1e-2, /*gain=*/2.0,
+                            /*max_growth=*/2.0, /*interval=*/10);
+  const auto law = [&](int64_t step, double ratio) {
+    return std::exp(2.0 * (ratio - c.planned(step)) / 0.7);
+  };
+  const double first = c.update(60, 1.0);  // 60 steps allow ×64: the law's own step (×3.7)
+  EXPECT_NEAR(first, 1e-2 * law(60, 1.0), 1e-12);
+  EXPECT_GT(law(65, 1.0), 4.0);
+  EXPECT_NEAR(c.update(65, 1.0), first * std::sqrt(2.0), 1e-12);  // 5 steps: ×√2
+  EXPECT_NEAR(c.update(65, 1.0), first * std::sqrt(2.0), 1e-12);  // no time, no growth
+  EXPECT_NEAR(c.project(75, 1.0), first * 2.0 * std::sqrt(2.0), 1e-12);
+  const double before = c.lambda();
+  const double shrunk = c.update(80, 0.301);
+  EXPECT_NEAR(shrunk, before * law(80, 0.301), 1e-12);
+  EXPECT_LT(shrunk, before);
+  // The limit's clock survives a checkpoint.
+  demon::BudgetController d(0.3, 100, 1e-2, 2.0, 2.0, 10);
+  d.set_state(c.state());
+  EXPECT_NEAR(d.update(85, 1.0), shrunk * std::sqrt(2.0), 1e-12);
+  EXPECT_THROW(demon::BudgetController(0.3, 100, 1e-2, 2.0, 0.5, 10), std::invalid_argument);
+  EXPECT_THROW(demon::BudgetController(0.3, 100, 1e-2, 2.0, 2.0, -1), std::invalid_argument);
+}
+
 TEST(BudgetTest, ReachesAFlopsTargetOnASmallModel) {
   auto model = small_resnet(seed_from_env());
   auto optimizer = std::make_shared<torch::optim::AdamW>(

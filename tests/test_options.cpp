@@ -137,6 +137,8 @@ TEST(OptionsTest, InvalidValuesAreRejectedWhenRead) {
   EXPECT_NE(parse_error(json{{"prune_every", 0}}).find("prune_every"), std::string::npos);
   EXPECT_NE(parse_error(json{{"min_width", 0}}).find("min_width"), std::string::npos);
   EXPECT_NE(parse_error(json{{"epsilon", -1e-3}}).find("epsilon"), std::string::npos);
+  EXPECT_NE(parse_error(json{{"controller_max_growth", 0.5}}).find("controller_max_growth"),
+            std::string::npos);
 }
 
 TEST(OptionsTest, EffectiveSpanDefaultsToReferenceRatio) {

@@ -19,7 +19,8 @@ Run NAME with seed S writes OUT/NAME/seed_S/ (the program's --out); it counts as
 its summary.json exists, so `run` after an interruption redoes only what was not finished (an
 unfinished run restarts from its last epoch checkpoint with --resume). Each run is an
 independent command: `list` prints them, and `run --shard K/N` runs every N-th one from the
-K-th, so N machines can share a grid (then copy the OUT folders together and `collect`).
+K-th, so N machines can share a grid (then copy the OUT folders together and `collect`);
+`--only NAME,NAME` restricts `run` and `list` to some runs.
 Arguments undergo $VAR expansion from the environment. Standard library only.
 """
 
@@ -64,9 +65,10 @@ def finished(out):
     return os.path.exists(os.path.join(out, "summary.json"))
 
 
-def run(spec, shard):
+def run(spec, shard, only):
     index, count = shard
-    items = [item for i, item in enumerate(grid(spec)) if i % count == index]
+    items = [item for i, item in enumerate(grid(spec))
+             if i % count == index and (not only or item[0] in only)]
     todo = [item for item in items if not finished(item[2])]
     print(f"sweep: {len(items) - len(todo)} of {len(items)} runs finished, {len(todo)} to go",
           flush=True)
@@ -92,6 +94,8 @@ COLUMNS = ["name", "seed", "kind", "width", "lambda_peak", "test_accuracy", "bes
 def kind_of(config):
     if config.get("dense"):
         return "dense"
+    if config.get("demon", {}).get("target", 0) > 0:
+        return "budget"
     baseline = config.get("baseline", "demp")
     return baseline
 
@@ -131,6 +135,7 @@ def main():
     parser.add_argument("spec")
     parser.add_argument("action", choices=["run", "list", "collect"])
     parser.add_argument("--shard", default="0/1", help="K/N: every N-th run from the K-th")
+    parser.add_argument("--only", default="", help="NAME,NAME: only these runs (all seeds)")
     args = parser.parse_args()
     spec = load_spec(args.spec)
     try:
@@ -138,12 +143,17 @@ def main():
         assert 0 <= k < n
     except (ValueError, AssertionError):
         sys.exit(f"sweep: --shard must be K/N with 0 <= K < N, got {args.shard}")
+    only = {name for name in args.only.split(",") if name}
+    unknown = only - set(spec["runs"])
+    if unknown:
+        sys.exit(f"sweep: --only names runs the spec lacks: {', '.join(sorted(unknown))}")
     if args.action == "list":
-        for _, _, _, argv in grid(spec):
-            print(shlex.join(argv))
+        for name, _, _, argv in grid(spec):
+            if not only or name in only:
+                print(shlex.join(argv))
         return 0
     if args.action == "run":
-        status = run(spec, (k, n))
+        status = run(spec, (k, n), only)
         collect(spec)
         return status
     return collect(spec)

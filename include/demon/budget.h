@@ -23,15 +23,20 @@ BudgetMetric budget_metric_from_string(const std::string& name);
 /// start, where a young network loses units cheaply, and flat at the end.
 ///
 /// Law, at each measurement (prune events, and projections between them) of the cost ratio r at
-/// step t: log λ ← log λ + gain·(r − r*(t)) / (1 − target), clamped to [λ₀·1e-3, λ₀·1e3].
-/// Behind the plan (r above it), λ grows; ahead of it, λ shrinks; the step is relative to the
-/// distance still to go, so the same gain works for any target. Once a prune event measures
+/// step t: log λ ← log λ + min(gain·(r − r*(t)) / (1 − target), log(max_growth)·Δt / interval),
+/// with Δt the steps since the last measurement, clamped to [λ₀·1e-3, λ₀·1e3]. Behind the plan
+/// (r above it), λ grows, by at most max_growth per interval; ahead of it, λ shrinks; the step is
+/// relative to the distance still to go, so the same gain works for any target. The growth
+/// limit is against wind-up: units die long after the pressure rises, and meanwhile the error
+/// does not shrink, so an unlimited λ climbs until a mass death. Once a prune event measures
 /// r <= target, λ and σ stay at their floors (0) for the rest of the run: no more units die, and
 /// cuts stop at the target.
 class BudgetController {
  public:
   /// `lambda0`: the starting λ (DemonOptions::lambda_peak or the optimizer family's default).
-  BudgetController(double target, int64_t by_step, double lambda0, double gain);
+  /// `max_growth` (>= 1) per `interval` steps limits λ's growth; interval 0: no limit.
+  BudgetController(double target, int64_t by_step, double lambda0, double gain,
+                   double max_growth = 2.0, int64_t interval = 0);
 
   /// r*(step).
   double planned(int64_t step) const;
@@ -59,7 +64,10 @@ class BudgetController {
   int64_t by_step_;
   double lambda0_;
   double gain_;
+  double max_growth_;
+  int64_t interval_;
   double lambda_;
+  int64_t last_step_ = 0;  // of the last measurement, for the growth limit
   double last_ratio_ = 1.0;
   int64_t reached_at_ = -1;
 };

@@ -165,6 +165,10 @@ struct DemonOptions {
   /// Steps between the controller's projections (the cost if the units dead so far were cut);
   /// 0: a quarter of prune_every.
   TORCH_ARG(int64_t, controller_every) = 0;
+  /// The most λ may grow per prune interval (prune_every steps), >= 1: units die hundreds of
+  /// steps after the pressure rises, and an unlimited controller keeps raising λ meanwhile
+  /// (wind-up), then kills far more than it asked for. Shrinking is not limited.
+  TORCH_ARG(double, controller_max_growth) = 2.0;
   /// After each prune event, check that the cut model still runs (see ForwardCheck and
   /// DemonPruner::set_probe_input).
   TORCH_ARG(ForwardCheck, forward_check) = ForwardCheck::kPin;
