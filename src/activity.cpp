@@ -91,7 +91,10 @@ bool ActivityTracker::observe(const DependencyGraph& graph, const torch::Tensor&
   }
   for (size_t s = 0; s < sites.size(); ++s) {
     if (peaks_[s].defined() && peaks_[s].sizes() == peaks[s].sizes()) {
-      at::maximum_out(peaks_[s], peaks_[s], peaks[s]);
+      // fmax: a NaN peak (a step whose forward went NaN) is no evidence either way; the record
+      // keeps what the finite steps showed, and a position that only ever saw NaN stays NaN,
+      // which unit_peaks() reads as "no evidence, never dead".
+      at::fmax_out(peaks_[s], peaks_[s], peaks[s]);
     } else {
       peaks_[s] = peaks[s];
     }

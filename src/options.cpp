@@ -149,6 +149,7 @@ const std::vector<Field>& fields() {
       DEMON_FIELD(epsilon, read_double),
       DEMON_ENUM_FIELD(death_check, death_check_from_string),
       DEMON_ENUM_FIELD(forward_check, forward_check_from_string),
+      DEMON_ENUM_FIELD(nonfinite_gradients, nonfinite_gradients_from_string),
       DEMON_ENUM_FIELD(criterion, criterion_kind_from_string),
       DEMON_FIELD(quasi_dead_ratio, read_double),
       DEMON_FIELD(scale_threshold, read_double),
@@ -254,6 +255,24 @@ ForwardCheck forward_check_from_string(const std::string& name) {
   return detail::enum_from_string(name,
                                   {ForwardCheck::kPin, ForwardCheck::kError, ForwardCheck::kOff},
                                   "unknown forward check");
+}
+
+std::string to_string(NonFiniteGradients action) {
+  switch (action) {
+    case NonFiniteGradients::kSkip:
+      return "skip";
+    case NonFiniteGradients::kError:
+      return "error";
+    case NonFiniteGradients::kOff:
+      return "off";
+  }
+  throw std::invalid_argument("demon: unknown NonFiniteGradients");
+}
+
+NonFiniteGradients nonfinite_gradients_from_string(const std::string& name) {
+  return detail::enum_from_string(
+      name, {NonFiniteGradients::kSkip, NonFiniteGradients::kError, NonFiniteGradients::kOff},
+      "unknown nonfinite_gradients action");
 }
 
 int64_t steps_per_epoch(int64_t dataset_size, int64_t batch_size, bool drop_last) {

@@ -346,7 +346,58 @@ void DemonPruner::backward(const torch::Tensor& loss) {
   loss.backward();
 }
 
+std::string DemonPruner::nonfinite_gradient() const {
+  torch::NoGradGuard no_grad;
+  // One sum per gradient (NaN and Inf survive a sum), one stack and one sync per device.
+  std::map<std::string, std::vector<torch::Tensor>> sums;
+  for (const auto& group : optimizer_.get()->param_groups()) {
+    for (const auto& p : group.params()) {
+      const auto& grad = p.grad();
+      if (!grad.defined())
+        continue;
+      const auto values = grad.is_sparse() ? grad.coalesce().values() : grad;
+      sums[grad.device().str()].push_back(values.sum(torch::kDouble));
+    }
+  }
+  bool finite = true;
+  for (const auto& [device, of_device] : sums)
+    finite = finite && torch::stack(of_device).sum().isfinite().item<bool>();
+  if (finite)
+    return {};
+  // Rare: name the first parameter at fault.
+  for (const auto& item : model_.get().named_parameters()) {
+    const auto& grad = item.value().grad();
+    if (!grad.defined())
+      continue;
+    const auto values = grad.is_sparse() ? grad.coalesce().values() : grad;
+    if (!values.isfinite().all().item<bool>())
+      return item.key();
+  }
+  return "a parameter outside the model";
+}
+
+void DemonPruner::skip_step() {
+  ++skipped_steps_;
+  finish_step();
+}
+
 void DemonPruner::step() {
+  if (options_.nonfinite_gradients() != NonFiniteGradients::kOff) {
+    const std::string bad = nonfinite_gradient();
+    if (!bad.empty()) {
+      const std::string what =
+          "step " + std::to_string(step_) + ": the gradient of " + bad + " holds NaN or Inf";
+      if (options_.nonfinite_gradients() == NonFiniteGradients::kError)
+        throw std::runtime_error("demon::DemonPruner: " + what);
+      // Every skip up to 10, then every 100th: a diverged run says so without flooding the log.
+      if (skipped_steps_ < 10 || (skipped_steps_ + 1) % 100 == 0) {
+        warn("demon::DemonPruner: " + what + "; step skipped (" +
+             std::to_string(skipped_steps_ + 1) + " so far)");
+      }
+      skip_step();
+      return;
+    }
+  }
   const double lambda = current_lambda();
   const double sigma = current_sigma();
   // The live mask comes from the loss gradient alone, before the regularizer writes into it.
@@ -358,6 +409,10 @@ void DemonPruner::step() {
   if (noise_ && sigma > 0.0) {
     noise_->apply(sigma);
   }
+  finish_step();
+}
+
+void DemonPruner::finish_step() {
   ++step_;
   if (options_.prune() && prune_due()) {
     prune_now();
@@ -762,6 +817,7 @@ ModelSummary DemonPruner::summary() const {
 void DemonPruner::save(torch::serialize::OutputArchive& archive) const {
   archive.write("step", c10::IValue(step_));
   archive.write("prune_events", c10::IValue(prune_events_));
+  archive.write("skipped_steps", c10::IValue(skipped_steps_));
   archive.write("options", c10::IValue(to_json(options_).dump()));
   archive.write("initial", c10::IValue(initial_ ? initial_->to_json().dump() : std::string()));
   archive.write("pinned_groups", c10::IValue(nlohmann::json(pinned_groups_).dump()));
@@ -798,6 +854,7 @@ void DemonPruner::load(torch::serialize::InputArchive& archive) {
   step_ = value.toInt();
   archive.read("prune_events", value);
   prune_events_ = value.toInt();
+  skipped_steps_ = archive.try_read("skipped_steps", value) ? value.toInt() : 0;
   archive.read("initial", value);
   if (!value.toStringRef().empty()) {
     initial_ = ModelSummary::from_json(nlohmann::json::parse(value.toStringRef()));

@@ -410,6 +410,8 @@ json train(const TrainConfig& config, const RunOptions& run) {
         } else {
           optimizer->step();
         }
+      } else if (pruner) {
+        pruner->skip_step();  // the scaler skipped it: schedules and prune events keep the loop's
       }
       {
         torch::NoGradGuard no_grad;

@@ -23,6 +23,9 @@ namespace demon {
 /// passes. For ReLU this is the usual dead neuron; for GELU, SiLU, Tanh, LeakyReLU it needs an
 /// exactly-zero output (rare) or an epsilon > 0, which makes the cut approximate (the removed
 /// contributions are at most epsilon per input of the next layer); Sigmoid never outputs 0.
+///
+/// A pass whose output at a position is NaN (a diverged forward) is no evidence for that
+/// position: it neither keeps a unit alive nor counts towards its death.
 class ActivityTracker {
  public:
   explicit ActivityTracker(double epsilon = 0.0);

@@ -61,6 +61,19 @@ enum class ForwardCheck {
   kOff,
 };
 
+/// What DemonPruner::step() does when a gradient holds NaN or Inf (a diverging loss, an fp16
+/// overflow). Checked with one reduction per gradient and one host sync per step.
+enum class NonFiniteGradients {
+  /// Skip the step: no regularizer, optimizer step or noise, so parameters and optimizer state
+  /// are untouched; the step counter still advances (schedules and prune events stay in step with
+  /// the loop), and a warning counts the skips (DemonPruner::skipped_steps()).
+  kSkip,
+  /// Throw std::runtime_error naming the step and the parameter, before anything changes.
+  kError,
+  /// No check (no sync): the optimizer steps on whatever the gradients hold.
+  kOff,
+};
+
 /// The built-in death criteria (see criterion.h); DemonPruner::set_criterion() installs others.
 enum class CriterionKind {
   kDead,        ///< activations never above epsilon: the paper's rule, exact
@@ -74,6 +87,8 @@ CriterionKind criterion_kind_from_string(const std::string& name);
 std::string to_string(NoiseMode mode);
 std::string to_string(DeathCheck check);
 std::string to_string(ForwardCheck check);
+std::string to_string(NonFiniteGradients action);
+NonFiniteGradients nonfinite_gradients_from_string(const std::string& name);
 Regularizer regularizer_from_string(const std::string& name);
 NoiseMode noise_mode_from_string(const std::string& name);
 DeathCheck death_check_from_string(const std::string& name);
@@ -172,6 +187,8 @@ struct DemonOptions {
   /// After each prune event, check that the cut model still runs (see ForwardCheck and
   /// DemonPruner::set_probe_input).
   TORCH_ARG(ForwardCheck, forward_check) = ForwardCheck::kPin;
+  /// A step whose gradients hold NaN or Inf: skipped (default), an error, or not checked.
+  TORCH_ARG(NonFiniteGradients, nonfinite_gradients) = NonFiniteGradients::kSkip;
   /// When DemP cannot act (no normalization scale for λ, no prunable unit), throw instead of
   /// warning.
   TORCH_ARG(bool, error_if_inactive) = false;

@@ -78,8 +78,16 @@ class DemonPruner {
   void zero_grad();
   /// Reads activity from `loss`'s autograd graph (when pruning is on), then loss.backward().
   void backward(const torch::Tensor& loss);
-  /// Regularize, step the optimizer, add noise, advance the step counter, prune when due.
+  /// Regularize, step the optimizer, add noise, advance the step counter, prune when due. A
+  /// gradient holding NaN or Inf skips the step (see skip_step) or throws, as
+  /// DemonOptions::nonfinite_gradients says.
   void step();
+  /// For a step the loop decided not to apply (a loss scaler found Inf, say): advances the step
+  /// counter, so λ(t), σ(t), the budget plan and prune events stay in step with the loop, and
+  /// prunes when due; touches no parameter, gradient or optimizer state.
+  void skip_step();
+  /// Steps skipped so far (skip_step() and non-finite gradients), saved in checkpoints.
+  int64_t skipped_steps() const noexcept { return skipped_steps_; }
 
   /// A prune event now, from the evidence gathered so far. Empty (nothing removed) before the
   /// first backward().
@@ -149,6 +157,10 @@ class DemonPruner {
  private:
   void discover(const torch::Tensor& root);
   bool prune_due() const;
+  // After a step, applied or skipped: advance the counter, then prune or steer the budget.
+  void finish_step();
+  // The first parameter whose gradient holds NaN or Inf, or empty.
+  std::string nonfinite_gradient() const;
   // The evidence of the death check (training activity, eval-mode pass, or both) and the units
   // the criterion picks from it.
   UnitEvidence evidence(bool train_only);
@@ -207,6 +219,7 @@ class DemonPruner {
   std::optional<std::pair<std::vector<torch::Tensor>, int64_t>> restored_activity_;
   int64_t step_ = 0;
   int64_t prune_events_ = 0;
+  int64_t skipped_steps_ = 0;
 };
 
 }  // namespace demon
