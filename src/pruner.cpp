@@ -271,11 +271,10 @@ void DemonPruner::discover(const torch::Tensor& root) {
   for (const auto& group : graph_->groups()) {
     initial_group_sizes_.emplace(group.name, group.initial_size);  // first sighting only
   }
-  if (initial_graph_parameters_ == 0) {
+  if (initial_graph_parameters_ == 0)
     initial_graph_parameters_ = graph_->parameters_without({});
-    if (cost_)
-      initial_cost_ = cost_(*graph_);
-  }
+  if (cost_ && !(initial_cost_ > 0.0))
+    initial_cost_ = cost_(*graph_);
   // Groups the forward check pinned before (another structure, a restored checkpoint).
   for (size_t g = 0; g < graph_->groups().size(); ++g) {
     const auto found = pinned_groups_.find(graph_->groups()[g].name);
@@ -818,6 +817,12 @@ void DemonPruner::save(torch::serialize::OutputArchive& archive) const {
   archive.write("step", c10::IValue(step_));
   archive.write("prune_events", c10::IValue(prune_events_));
   archive.write("skipped_steps", c10::IValue(skipped_steps_));
+  // Sizes of the model as first seen: after a resume the pruner first sees the pruned model.
+  archive.write("initial_sizes",
+                c10::IValue(nlohmann::json{{"groups", initial_group_sizes_},
+                                           {"parameters", initial_graph_parameters_},
+                                           {"cost", initial_cost_}}
+                                .dump()));
   archive.write("options", c10::IValue(to_json(options_).dump()));
   archive.write("initial", c10::IValue(initial_ ? initial_->to_json().dump() : std::string()));
   archive.write("pinned_groups", c10::IValue(nlohmann::json(pinned_groups_).dump()));
@@ -855,6 +860,12 @@ void DemonPruner::load(torch::serialize::InputArchive& archive) {
   archive.read("prune_events", value);
   prune_events_ = value.toInt();
   skipped_steps_ = archive.try_read("skipped_steps", value) ? value.toInt() : 0;
+  if (archive.try_read("initial_sizes", value)) {
+    const auto sizes = nlohmann::json::parse(value.toStringRef());
+    initial_group_sizes_ = sizes.at("groups").get<std::map<std::string, int64_t>>();
+    initial_graph_parameters_ = sizes.at("parameters");
+    initial_cost_ = sizes.at("cost");
+  }
   archive.read("initial", value);
   if (!value.toStringRef().empty()) {
     initial_ = ModelSummary::from_json(nlohmann::json::parse(value.toStringRef()));

@@ -160,6 +160,37 @@ TEST_F(CheckpointTest, ResumeIsBitIdentical) {
   }
 }
 
+TEST_F(CheckpointTest, ResumeKeepsTheInitialSizesOfBudgetsAndFloors) {
+  // A parameters budget and fractional floors are measured against the model as first seen;
+  // after a resume the pruner sees an already-pruned model first, so those sizes must come from
+  // the checkpoint (they did not: the resumed budget read a ratio of 1 and pressed on).
+  const int64_t steps = 90, cut = 67;
+  const auto options = pruning_options(steps)
+                           .lambda_peak(0.02)
+                           .target(0.6)
+                           .target_metric(demon::BudgetMetric::kParameters)
+                           .target_by(0.5)
+                           .min_width_fraction(0.25);
+  auto model = small_resnet();
+  auto optimizer = adamw(model);
+  DemonPruner pruner(model.ptr(), optimizer, options);
+  train(pruner, model, 0, cut);
+  ASSERT_LT(pruner.cost_ratio(), 0.95);  // units were cut before the checkpoint
+  demon::save_checkpoint(path("run.pt"), *model, optimizer.get(), &pruner);
+  const double ratio_at_cut = pruner.cost_ratio();
+  train(pruner, model, cut, steps);
+
+  auto resumed = small_resnet(/*seed=*/77);
+  auto resumed_optimizer = adamw(resumed);
+  DemonPruner resumed_pruner(resumed.ptr(), resumed_optimizer, options);
+  demon::load_checkpoint(path("run.pt"), *resumed, resumed_optimizer.get(), &resumed_pruner);
+  train(resumed_pruner, resumed, cut, cut + 1);
+  EXPECT_DOUBLE_EQ(resumed_pruner.cost_ratio(), ratio_at_cut);
+  train(resumed_pruner, resumed, cut + 1, steps);
+  EXPECT_EQ(resumed_pruner.summary().to_json(), pruner.summary().to_json());
+  expect_bitwise_equal(snapshot(*resumed), snapshot(*model), "resumed budget run");
+}
+
 TEST_F(CheckpointTest, ResumingWithOtherOptionsIsRefused) {
   auto model = small_resnet();
   auto optimizer = adamw(model);
