@@ -3,6 +3,7 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include <sstream>
 #include <stdexcept>
 #include <unordered_map>
 #include <vector>
@@ -40,6 +41,24 @@ std::vector<NamedTensor> model_tensors(const torch::nn::Module& model) {
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   return c10::str(c10::IntArrayRef(shape));
+}
+
+// The state of an optimizer or pruner as bytes, and back: the undo of a failed load.
+template <typename Stateful>
+std::string to_bytes(const Stateful& object) {
+  torch::serialize::OutputArchive archive;
+  object.save(archive);
+  std::ostringstream out;
+  archive.save_to(out);
+  return out.str();
+}
+
+template <typename Stateful>
+void from_bytes(Stateful& object, const std::string& bytes) {
+  torch::serialize::InputArchive archive;
+  std::istringstream in(bytes);
+  archive.load_from(in);
+  object.load(archive);
 }
 
 [[noreturn]] void mismatch(const std::string& path, const std::string& what) {
@@ -109,10 +128,20 @@ nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_re
     throw std::invalid_argument("demon::load_checkpoint: \"" + path +
                                 "\" is not a demon checkpoint (no manifest)");
   }
-  const auto manifest = nlohmann::json::parse(value.toStringRef());
-  if (manifest.value("format", "") != kFormat || manifest.value("version", 0) != kVersion) {
+  const auto manifest = nlohmann::json::parse(value.toStringRef(), nullptr, /*exceptions=*/false);
+  if (!manifest.is_object() || !manifest.contains("tensors") || !manifest["tensors"].is_array()) {
     throw std::invalid_argument("demon::load_checkpoint: \"" + path +
-                                "\" has an unknown format or version");
+                                "\" has a damaged manifest (not a JSON object with \"tensors\")");
+  }
+  const std::string format =
+      manifest.contains("format") && manifest["format"].is_string() ? manifest["format"] : "none";
+  const int version = manifest.contains("version") && manifest["version"].is_number_integer()
+                          ? manifest["version"].get<int>()
+                          : 0;
+  if (format != kFormat || version != kVersion) {
+    throw std::invalid_argument("demon::load_checkpoint: \"" + path + "\" is format \"" + format +
+                                "\" version " + std::to_string(version) + "; this demon reads \"" +
+                                kFormat + "\" version " + std::to_string(kVersion));
   }
   const auto& entries = manifest.at("tensors");
 
@@ -123,6 +152,20 @@ nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_re
   std::vector<torch::Tensor> loaded(tensors.size());
   for (size_t e = 0; e < entries.size(); ++e) {
     const auto& entry = entries[e];
+    if (!entry.is_object() || !entry.contains("name") || !entry["name"].is_string() ||
+        !entry.contains("shape") || !entry["shape"].is_array() || !entry.contains("dtype") ||
+        !entry["dtype"].is_string() || !entry.contains("buffer") || !entry["buffer"].is_boolean()) {
+      throw std::invalid_argument("demon::load_checkpoint: \"" + path +
+                                  "\" has a damaged manifest (tensor entry " + std::to_string(e) +
+                                  ")");
+    }
+    for (const auto& size : entry["shape"]) {
+      if (!size.is_number_integer() || size.get<int64_t>() < 0) {
+        throw std::invalid_argument("demon::load_checkpoint: \"" + path +
+                                    "\" has a damaged manifest (shape of tensor entry " +
+                                    std::to_string(e) + ")");
+      }
+    }
     const std::string name = entry.at("name");
     const auto found = model_index.find(name);
     if (found == model_index.end()) {
@@ -162,17 +205,29 @@ nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_re
     mismatch(path, "a pruner was given but the checkpoint holds no pruner state");
   }
 
-  // 2. The optimizer's and pruner's sections (they do not depend on the model's shapes), so
-  //    that a failure there still leaves the model untouched.
-  if (optimizer != nullptr) {
-    torch::serialize::InputArchive state;
-    archive.read("optimizer", state);
-    optimizer->load(state);
-  }
-  if (pruner != nullptr) {
-    torch::serialize::InputArchive state;
-    archive.read("pruner", state);
-    pruner->load(state);
+  // 2. The pruner's and optimizer's sections (they do not depend on the model's shapes), so
+  //    that a failure there still leaves the model untouched. The pruner goes first: its check
+  //    of the options refuses another run before anything changed. Should the optimizer's load
+  //    fail after that (LibTorch may have filled some groups by then), both are restored.
+  const std::string pruner_before = pruner != nullptr ? to_bytes(*pruner) : std::string();
+  const std::string optimizer_before = optimizer != nullptr ? to_bytes(*optimizer) : std::string();
+  try {
+    if (pruner != nullptr) {
+      torch::serialize::InputArchive state;
+      archive.read("pruner", state);
+      pruner->load(state);
+    }
+    if (optimizer != nullptr) {
+      torch::serialize::InputArchive state;
+      archive.read("optimizer", state);
+      optimizer->load(state);
+    }
+  } catch (...) {
+    if (pruner != nullptr)
+      from_bytes(*pruner, pruner_before);
+    if (optimizer != nullptr)
+      from_bytes(*optimizer, optimizer_before);
+    throw;
   }
 
   // 3. Shrink and fill in place, then let module options follow.

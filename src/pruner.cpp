@@ -846,6 +846,8 @@ void DemonPruner::save(torch::serialize::OutputArchive& archive) const {
 }
 
 void DemonPruner::load(torch::serialize::InputArchive& archive) {
+  // Everything is read and parsed first, then taken over: a checkpoint that fails to load leaves
+  // the pruner as it was.
   c10::IValue value;
   archive.read("options", value);
   const auto saved = options_from_json(nlohmann::json::parse(value.toStringRef()));
@@ -856,37 +858,32 @@ void DemonPruner::load(torch::serialize::InputArchive& archive) {
         to_json(saved).dump());
   }
   archive.read("step", value);
-  step_ = value.toInt();
+  const int64_t step = value.toInt();
   archive.read("prune_events", value);
-  prune_events_ = value.toInt();
-  skipped_steps_ = archive.try_read("skipped_steps", value) ? value.toInt() : 0;
-  if (archive.try_read("initial_sizes", value)) {
-    const auto sizes = nlohmann::json::parse(value.toStringRef());
-    initial_group_sizes_ = sizes.at("groups").get<std::map<std::string, int64_t>>();
-    initial_graph_parameters_ = sizes.at("parameters");
-    initial_cost_ = sizes.at("cost");
-  }
+  const int64_t prune_events = value.toInt();
+  const int64_t skipped_steps = archive.try_read("skipped_steps", value) ? value.toInt() : 0;
+  std::optional<nlohmann::json> sizes;
+  if (archive.try_read("initial_sizes", value))
+    sizes = nlohmann::json::parse(value.toStringRef());
   archive.read("initial", value);
-  if (!value.toStringRef().empty()) {
-    initial_ = ModelSummary::from_json(nlohmann::json::parse(value.toStringRef()));
-  }
-  if (archive.try_read("budget", value) && budget_ && !value.toStringRef().empty()) {
-    budget_->set_state(nlohmann::json::parse(value.toStringRef()));
-  }
+  std::optional<ModelSummary> initial;
+  if (!value.toStringRef().empty())
+    initial = ModelSummary::from_json(nlohmann::json::parse(value.toStringRef()));
+  std::optional<nlohmann::json> budget;
+  if (archive.try_read("budget", value) && budget_ && !value.toStringRef().empty())
+    budget = nlohmann::json::parse(value.toStringRef());
+  std::optional<std::map<std::string, std::string>> pinned;
   if (archive.try_read("pinned_groups", value)) {
-    pinned_groups_ =
-        nlohmann::json::parse(value.toStringRef()).get<std::map<std::string, std::string>>();
+    pinned = nlohmann::json::parse(value.toStringRef()).get<std::map<std::string, std::string>>();
   }
   archive.read("noise_devices", value);
   const auto devices = nlohmann::json::parse(value.toStringRef());
-  std::map<std::string, torch::Tensor> states;
+  std::map<std::string, torch::Tensor> noise_states;
   for (size_t i = 0; i < devices.size(); ++i) {
     torch::Tensor state;
     archive.read("noise_" + std::to_string(i), state);
-    states[devices[i].get<std::string>()] = state;
+    noise_states[devices[i].get<std::string>()] = state;
   }
-  if (noise_)
-    noise_->set_generator_states(states);
   archive.read("activity_observations", value);
   const int64_t observations = value.toInt();
   archive.read("activity_sites", value);
@@ -899,6 +896,31 @@ void DemonPruner::load(torch::serialize::InputArchive& archive) {
     if (record.numel() > 0)
       records[s] = record.to(device, torch::kFloat);
   }
+  std::map<std::string, int64_t> group_sizes = initial_group_sizes_;
+  int64_t graph_parameters = initial_graph_parameters_;
+  double cost = initial_cost_;
+  if (sizes) {
+    group_sizes = sizes->at("groups").get<std::map<std::string, int64_t>>();
+    graph_parameters = sizes->at("parameters").get<int64_t>();
+    cost = sizes->at("cost").get<double>();
+  }
+  std::optional<BudgetController> budget_now = budget_;
+  if (budget)
+    budget_now->set_state(*budget);
+
+  // Taken over.
+  step_ = step;
+  prune_events_ = prune_events;
+  skipped_steps_ = skipped_steps;
+  initial_group_sizes_ = std::move(group_sizes);
+  initial_graph_parameters_ = graph_parameters;
+  initial_cost_ = cost;
+  initial_ = std::move(initial);
+  budget_ = std::move(budget_now);
+  if (pinned)
+    pinned_groups_ = std::move(*pinned);
+  if (noise_)
+    noise_->set_generator_states(noise_states);
   // The graph is rediscovered at the next backward(); the activity waits for it.
   graph_.reset();
   activity_.reset();

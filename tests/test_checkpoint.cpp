@@ -120,6 +120,27 @@ TEST_F(CheckpointTest, UnreadableFilesAreClearErrors) {
   }
   torch::save(torch::ones({3}), path("tensor.pt"));
   EXPECT_THROW(demon::load_checkpoint(path("tensor.pt"), *model), std::invalid_argument);
+  // A manifest from another version, or damaged, is named as such.
+  const auto message_for = [&](const std::string& manifest) {
+    torch::serialize::OutputArchive archive;
+    archive.write("manifest", c10::IValue(manifest));
+    archive.save_to(path("other.pt"));
+    try {
+      demon::load_checkpoint(path("other.pt"), *model);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string newer =
+      message_for(R"({"format": "demon-checkpoint", "version": 2, "tensors": []})");
+  EXPECT_NE(newer.find("version 2; this demon reads \"demon-checkpoint\" version 1"),
+            std::string::npos)
+      << newer;
+  EXPECT_NE(message_for("{not json").find("damaged manifest"), std::string::npos);
+  EXPECT_NE(message_for(R"({"format": "demon-checkpoint", "version": 1, "tensors": [{"name": 3}]})")
+                .find("damaged manifest (tensor entry 0)"),
+            std::string::npos);
 }
 
 // A run resumed from a checkpoint continues exactly like the uninterrupted run: same
@@ -204,6 +225,20 @@ TEST_F(CheckpointTest, ResumingWithOtherOptionsIsRefused) {
   EXPECT_THROW(demon::load_checkpoint(path("run.pt"), *other, other_optimizer.get(), &other_pruner),
                std::invalid_argument);
   EXPECT_EQ(parameter_count(*other), before);
+  EXPECT_TRUE(other_optimizer->state().empty());  // the optimizer's section was not taken
+  EXPECT_EQ(other_pruner.current_step(), 0);
+
+  // Another optimizer: its load fails after the pruner's section was taken; both are undone.
+  auto sgd_model = small_resnet();
+  auto sgd = std::make_shared<torch::optim::SGD>(sgd_model->parameters(),
+                                                 torch::optim::SGDOptions(0.1).momentum(0.9));
+  DemonPruner sgd_pruner(sgd_model.ptr(), sgd, pruning_options(40));
+  EXPECT_ANY_THROW(demon::load_checkpoint(path("run.pt"), *sgd_model, sgd.get(), &sgd_pruner));
+  EXPECT_EQ(sgd_pruner.current_step(), 0);
+  EXPECT_TRUE(sgd->state().empty());
+  EXPECT_EQ(parameter_count(*sgd_model), before);
+  train(sgd_pruner, sgd_model, 0, 2);  // and the run goes on
+  EXPECT_EQ(sgd_pruner.current_step(), 2);
 }
 
 // A failed write leaves the previous checkpoint in place, byte for byte.
