@@ -4,6 +4,7 @@
     python3 tools/sweep.py SPEC.json run       # every run not finished yet, in sequence
     python3 tools/sweep.py SPEC.json list      # the commands, one per line (to spread them)
     python3 tools/sweep.py SPEC.json collect   # OUT/results.csv and OUT/results.json
+    python3 tools/sweep.py SPEC.json table     # collect, then a Markdown table (mean ± sd)
 
 A spec names the program, the arguments every run shares, the seeds, and the runs:
 
@@ -29,6 +30,7 @@ import csv
 import json
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -126,14 +128,44 @@ def collect(spec):
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    print(f"sweep: {len(rows)} finished runs in {spec['out']}/results.csv and results.json")
+    print(f"sweep: {len(rows)} finished runs in {spec['out']}/results.csv and results.json",
+          file=sys.stderr)
+    return rows
+
+
+def table(spec):
+    """A Markdown table of the finished runs, one line per run name: mean ± sd over seeds."""
+    rows = collect(spec)
+    by_name = {}
+    for row in rows:
+        by_name.setdefault(row["name"], []).append(row)
+
+    def cell(values, fmt):
+        values = [v for v in values if v is not None]
+        if not values:
+            return "-"
+        mean = statistics.fmean(values)
+        if len(values) == 1:
+            return fmt.format(mean)
+        return fmt.format(mean) + " ± " + fmt.format(statistics.stdev(values))
+
+    print("| run | kind | seeds | test accuracy (%) | parameters | final FLOPs | mean FLOPs |"
+          " train time (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, runs in by_name.items():
+        print(f"| {name} | {runs[0]['kind']} | {len(runs)} "
+              f"| {cell([100 * r['test_accuracy'] for r in runs], '{:.2f}')} "
+              f"| {cell([r['parameters'] for r in runs], '{:.0f}')} "
+              f"| {cell([r['flops_ratio'] for r in runs], '{:.3f}')} "
+              f"| {cell([r['mean_flops_ratio'] for r in runs], '{:.3f}')} "
+              f"| {cell([r['train_seconds'] for r in runs], '{:.0f}')} |")
     return 0
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("spec")
-    parser.add_argument("action", choices=["run", "list", "collect"])
+    parser.add_argument("action", choices=["run", "list", "collect", "table"])
     parser.add_argument("--shard", default="0/1", help="K/N: every N-th run from the K-th")
     parser.add_argument("--only", default="", help="NAME,NAME: only these runs (all seeds)")
     args = parser.parse_args()
@@ -156,7 +188,10 @@ def main():
         status = run(spec, (k, n), only)
         collect(spec)
         return status
-    return collect(spec)
+    if args.action == "table":
+        return table(spec)
+    collect(spec)
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# tools/sweep.py on a stand-in program: runs a grid, resumes without redoing finished runs,
+# restricts with --only and --shard, collects CSV/JSON and prints the Markdown table.
+# Usage: sweep_tool.sh SOURCE_DIR WORK_DIR
+set -euo pipefail
+source_dir=$1 work=$2
+python=$(command -v python3 || true)
+if [ -z "$python" ]; then
+  echo "sweep_tool: no python3; skipped"
+  exit 77
+fi
+rm -rf "$work" && mkdir -p "$work" && cd "$work"
+# The stand-in: records its call, writes config.json and summary.json into --out.
+cat > program.py <<'PY'
+import json, os, sys
+args = sys.argv[1:]
+out = args[args.index("--out") + 1]
+seed = int(args[args.index("--seed") + 1])
+lam = float(args[args.index("--lambda") + 1]) if "--lambda" in args else None
+with open("calls.log", "a") as log:
+    log.write(out + "\n")
+os.makedirs(out, exist_ok=True)
+json.dump({"dense": lam is None, "width": 0.125, "demon": {"lambda_peak": lam}},
+          open(os.path.join(out, "config.json"), "w"))
+if os.environ.get("FAIL_ON") == out:
+    sys.exit(3)
+json.dump({"test_accuracy": 0.5 + seed / 100, "parameters": 1000, "flops_ratio": 1 - (lam or 0),
+           "mean_flops_ratio": 1.0, "train_seconds": 10.0 + seed},
+          open(os.path.join(out, "summary.json"), "w"))
+PY
+cat > spec.json <<JSON
+{"program": "$python", "common": ["program.py"], "out": "out", "seeds": [0, 1],
+ "runs": {"dense": [], "demp": ["--lambda", "0.5"]}}
+JSON
+sweep() { "$python" "$source_dir/tools/sweep.py" spec.json "$@"; }
+fail() { echo "sweep_tool: $*"; exit 1; }
+
+# A failed run is reported (exit 1) and left unfinished; the others finish.
+FAIL_ON=out/demp/seed_1 sweep run >run1.txt 2>&1 && fail "a failed run did not fail the sweep"
+[ "$(wc -l < calls.log)" -eq 4 ] || fail "expected 4 calls, got $(wc -l < calls.log)"
+# Resuming redoes only the unfinished run, with --resume.
+sweep run >run2.txt 2>&1 || fail "resume failed: $(cat run2.txt)"
+[ "$(wc -l < calls.log)" -eq 5 ] || fail "resume redid finished runs: $(cat calls.log)"
+[ "$(tail -1 calls.log)" = "out/demp/seed_1" ] || fail "resume ran $(tail -1 calls.log)"
+grep -q -- "--resume" <(sweep list) || fail "list lacks --resume"
+# list: --only and --shard select runs.
+[ "$(sweep list | wc -l)" -eq 4 ] || fail "list: expected 4 commands"
+[ "$(sweep list --only demp | grep -c 'out/demp/')" -eq 2 ] || fail "--only demp"
+sweep list --only nope >/dev/null 2>&1 && fail "--only accepted an unknown run"
+[ "$(sweep run --shard 1/2 2>&1 | grep -c 'runs finished, 0 to go')" -eq 1 ] || fail "--shard"
+# collect: one row per finished run, with kinds; table: mean ± sd over seeds.
+sweep collect 2>/dev/null
+[ "$(wc -l < out/results.csv)" -eq 5 ] || fail "results.csv: $(cat out/results.csv)"
+grep -q '"kind": "dense"' out/results.json || fail "no dense kind in results.json"
+sweep table 2>/dev/null > table.md
+grep -q '^| demp | demp | 2 | 50.50 ± 0.71 |' table.md || fail "table: $(cat table.md)"
+echo "sweep_tool: OK"
