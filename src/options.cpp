@@ -353,6 +353,9 @@ void DemonOptions::validate() const {
   require(std::isfinite(controller_max_growth()) && controller_max_growth() >= 1.0,
           "controller_max_growth must be finite and >= 1, got " +
               std::to_string(controller_max_growth()));
+  require(target() == 0.0 || regularizer() != Regularizer::kNone,
+          "target needs a regularizer: the budget steers λ, and regularizer is \"none\"");
+  require(target() == 0.0 || prune(), "target needs prune(true): nothing is cut without it");
   require(controller_every() >= 0,
           "controller_every must be >= 0, got " + std::to_string(controller_every()));
   require(std::isfinite(epsilon()) && epsilon() >= 0.0,

@@ -166,6 +166,49 @@ DemonPruner::DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions op
             "be pruned, or set regularizer \"none\" to say that this is intended.",
         /*inaction=*/true);
   }
+  check_optimizer_covers_model();
+}
+
+void DemonPruner::check_optimizer_covers_model() {
+  std::set<const void*> stepped;
+  for (const auto& p : optimizer_params(*optimizer_.get()))
+    stepped.insert(p.unsafeGetTensorImpl());
+  std::vector<std::string> missing;
+  std::set<const void*> owned;
+  for (const auto& item : model_.get().named_parameters()) {
+    owned.insert(item.value().unsafeGetTensorImpl());
+    if (item.value().requires_grad() && !stepped.count(item.value().unsafeGetTensorImpl()))
+      missing.push_back(item.key());
+  }
+  if (!missing.empty()) {
+    report_problem(std::to_string(missing.size()) +
+                       " trainable parameters of the model are in no parameter group of the "
+                       "optimizer (" +
+                       list_names(missing, 4) +
+                       "): they are never stepped, so λ cannot shrink their scales. Add them "
+                       "to the optimizer, or set requires_grad(false) if they are frozen.",
+                   /*inaction=*/false);
+  }
+  int64_t foreign = 0;
+  for (const auto* p : stepped)
+    foreign += owned.count(p) == 0;
+  if (foreign > 0) {
+    report_problem(std::to_string(foreign) +
+                       " parameters of the optimizer are not the model's: demon cannot cut "
+                       "them, and a prune event leaves them as they are.",
+                   /*inaction=*/false);
+  }
+}
+
+void DemonPruner::require_death_check_data(int64_t step) const {
+  const DeathCheck check = options_.death_check();
+  if (options_.prune() && check != DeathCheck::kTrain && check_batches_.empty() &&
+      prune_due_at(step)) {
+    throw std::logic_error("demon::DemonPruner: step " + std::to_string(step) +
+                           " is a prune event, and death_check \"" + to_string(check) +
+                           "\" needs set_death_check() with batches to check; nothing was "
+                           "changed");
+  }
 }
 
 void DemonPruner::report_problem(const std::string& message, bool inaction) {
@@ -297,6 +340,18 @@ void DemonPruner::discover(const torch::Tensor& root) {
     }
   }
   if (first) {
+    std::vector<std::string> unknown;
+    for (const auto& [name, floor] : options_.group_min_width()) {
+      if (!initial_group_sizes_.count(name))
+        unknown.push_back(name);
+    }
+    if (!unknown.empty()) {
+      report_problem("group_min_width names groups the model does not have (" +
+                         list_names(unknown, 4) +
+                         "); groups are named after their first layer, see "
+                         "DependencyGraph::summary()",
+                     /*inaction=*/false);
+    }
     int64_t prunable = 0;
     std::map<std::string, int64_t> reasons;
     for (size_t u = 0; u < graph_->units().size(); ++u) {
@@ -334,6 +389,11 @@ void DemonPruner::discover(const torch::Tensor& root) {
 }
 
 void DemonPruner::backward(const torch::Tensor& loss) {
+  if (budget_ && options_.target_metric() == BudgetMetric::kCustom && !cost_) {
+    throw std::logic_error(
+        "demon::DemonPruner: target_metric \"custom\" needs set_cost() before the first "
+        "backward()");
+  }
   if (options_.prune()) {
     // Same structure as discovered: read it. Otherwise (first step, or a model whose graph
     // changed) discover it anew; activity gathered for the old structure is dropped.
@@ -376,11 +436,13 @@ std::string DemonPruner::nonfinite_gradient() const {
 }
 
 void DemonPruner::skip_step() {
+  require_death_check_data(step_ + 1);
   ++skipped_steps_;
   finish_step();
 }
 
 void DemonPruner::step() {
+  require_death_check_data(step_ + 1);
   if (options_.nonfinite_gradients() != NonFiniteGradients::kOff) {
     const std::string bad = nonfinite_gradient();
     if (!bad.empty()) {
@@ -428,8 +490,12 @@ void DemonPruner::finish_step() {
 }
 
 bool DemonPruner::prune_due() const {
-  const bool periodic = step_ >= options_.prune_start() && step_ % options_.prune_every() == 0;
-  const bool final_step = options_.prune_at_end() && step_ == options_.total_steps();
+  return prune_due_at(step_);
+}
+
+bool DemonPruner::prune_due_at(int64_t step) const {
+  const bool periodic = step >= options_.prune_start() && step % options_.prune_every() == 0;
+  const bool final_step = options_.prune_at_end() && step == options_.total_steps();
   return periodic || final_step;
 }
 

@@ -170,12 +170,21 @@ TEST(PrunerEndToEndTest, EvalDeathCheckNeedsData) {
   auto optimizer = std::make_shared<torch::optim::Adam>(model->parameters());
   DemonPruner pruner(model.ptr(), optimizer,
                      DemonOptions(10).prune_every(5).death_check(demon::DeathCheck::kEval));
+  train(pruner, model, 0, 4);
+  const auto before = snapshot(*model);
   try {
-    train(pruner, model, 0, 5);
+    train(pruner, model, 4, 5);
     ADD_FAILURE() << "no error";
   } catch (const std::logic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("step 5 is a prune event"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("set_death_check"), std::string::npos) << e.what();
   }
+  // Refused before the optimizer stepped: the run can be given its batches and go on.
+  EXPECT_EQ(pruner.current_step(), 4);
+  expect_bitwise_equal(snapshot(*model), before, "parameters after the refused step");
+  pruner.set_death_check({synthetic_batch(100, 64).first});
+  train(pruner, model, 4, 10);
+  EXPECT_EQ(pruner.prune_events(), 2);
 }
 
 TEST(PrunerEndToEndTest, PruningOffAppliesPressureOnly) {

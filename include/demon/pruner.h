@@ -157,6 +157,11 @@ class DemonPruner {
  private:
   void discover(const torch::Tensor& root);
   bool prune_due() const;
+  bool prune_due_at(int64_t step) const;
+  // Throws, before anything changes, when `step` is a prune event that needs check batches.
+  void require_death_check_data(int64_t step) const;
+  // Warns about trainable parameters no optimizer group steps, and foreign ones.
+  void check_optimizer_covers_model();
   // After a step, applied or skipped: advance the counter, then prune or steer the budget.
   void finish_step();
   // The first parameter whose gradient holds NaN or Inf, or empty.

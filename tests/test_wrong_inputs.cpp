@@ -1,0 +1,106 @@
+// Wrong inputs a user will give: each gets a clear answer that names the problem, and nothing
+// of the model or optimizer changes.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "demon/demon.h"
+#include "support.h"
+
+namespace {
+
+using demon::DemonOptions;
+using demon::DemonPruner;
+using namespace demon::testing;
+
+bool any_warning_has(const DemonPruner& pruner, const std::string& text) {
+  const auto& warnings = pruner.warnings();
+  return std::any_of(warnings.begin(), warnings.end(),
+                     [&](const std::string& w) { return w.find(text) != std::string::npos; });
+}
+
+std::string validation_error(const DemonOptions& options) {
+  try {
+    options.validate();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(WrongInputsTest, ABudgetWithoutPressureOrCutsIsRefused) {
+  const auto budget = DemonOptions(100).target(0.5);
+  EXPECT_NE(validation_error(DemonOptions(budget).regularizer(demon::Regularizer::kNone))
+                .find("target needs a regularizer"),
+            std::string::npos);
+  EXPECT_NE(validation_error(DemonOptions(budget).prune(false)).find("target needs prune(true)"),
+            std::string::npos);
+  EXPECT_EQ(validation_error(budget), "no error");
+}
+
+TEST(WrongInputsTest, ACustomCostBudgetNeedsTheCostBeforeTheFirstBackward) {
+  torch::manual_seed(0);
+  SmallCnn model;
+  auto optimizer =
+      std::make_shared<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(0.1));
+  DemonPruner pruner(
+      model, optimizer,
+      DemonOptions(20).target(0.5).target_metric(demon::BudgetMetric::kCustom).lambda_peak(0.1));
+  const auto batch = small_batch();
+  auto loss = torch::cross_entropy_loss(model->forward(batch.data), batch.target);
+  try {
+    pruner.backward(loss);
+    ADD_FAILURE() << "no error";
+  } catch (const std::logic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("set_cost()"), std::string::npos) << e.what();
+  }
+  for (const auto& p : model->parameters())
+    EXPECT_FALSE(p.grad().defined());  // refused before backward ran
+  pruner.set_cost(
+      [](const demon::DependencyGraph& graph) { return static_cast<double>(graph.flops()); });
+  pruner.backward(loss);
+  pruner.step();
+  EXPECT_EQ(pruner.current_step(), 1);
+}
+
+TEST(WrongInputsTest, ParametersTheOptimizerDoesNotStepAreNamed) {
+  torch::manual_seed(0);
+  SmallCnn model;
+  // bn2 left out of the optimizer by mistake; conv1 frozen on purpose (not reported).
+  model->conv1->weight.set_requires_grad(false);
+  std::vector<torch::Tensor> params;
+  for (const auto& item : model->named_parameters()) {
+    if (item.key().rfind("bn2.", 0) != 0 && item.key() != "conv1.weight")
+      params.push_back(item.value());
+  }
+  auto foreign = torch::zeros({3}, torch::requires_grad());
+  params.push_back(foreign);
+  auto optimizer = std::make_shared<torch::optim::SGD>(params, torch::optim::SGDOptions(0.1));
+  DemonPruner pruner(model, optimizer, DemonOptions(20));
+  EXPECT_TRUE(any_warning_has(pruner,
+                              "2 trainable parameters of the model are in no parameter "
+                              "group of the optimizer (bn2.weight and bn2.bias)"));
+  EXPECT_FALSE(any_warning_has(pruner, "conv1.weight"));
+  EXPECT_TRUE(any_warning_has(pruner, "1 parameters of the optimizer are not the model's"));
+}
+
+TEST(WrongInputsTest, AFloorForAGroupTheModelLacksIsNamed) {
+  torch::manual_seed(0);
+  SmallCnn model;
+  auto optimizer =
+      std::make_shared<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(0.1));
+  DemonPruner pruner(model, optimizer,
+                     DemonOptions(20).group_min_width({{"conv2", 2}, {"layer9.conv1", 4}}));
+  const auto batch = small_batch();
+  pruner.backward(torch::cross_entropy_loss(model->forward(batch.data), batch.target));
+  EXPECT_TRUE(any_warning_has(pruner,
+                              "group_min_width names groups the model does not have "
+                              "(layer9.conv1)"));
+}
+
+}  // namespace
