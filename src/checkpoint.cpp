@@ -103,7 +103,11 @@ void save_checkpoint(const std::string& path, const ModelRef& model_ref,
     pruner->save(state);
     archive.write("pruner", state);
   }
-  detail::replace_file_atomically(path, [&](const std::string& temp) { archive.save_to(temp); });
+  // Serialized in memory first: LibTorch's file writer meets a full disk with an error thrown
+  // from a destructor (std::terminate) and leaves its temporary file behind.
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  detail::replace_file_atomically(path, bytes.str());
 }
 
 nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_ref,

@@ -4,13 +4,16 @@
 #include <demon/detail/torch_compat.h>
 #include <torch/torch.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 
 #include "cifar10.h"
@@ -200,34 +203,49 @@ json widths_json(const demon::ModelSummary& summary) {
   return widths;
 }
 
-// Keeps the lines of a JSON-lines file whose `key` is <= `limit` (after a resume).
+// A stream that could not take everything (a full disk, say) ends the run with the reason.
+void require_written(std::ofstream& out, const std::string& path) {
+  out.flush();
+  if (!out)
+    throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+}
+
+// Writes `text` to `path` through a temporary file and a rename: a crash or a full disk leaves
+// the old file.
+void write_text(const std::string& path, const std::string& text) {
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << text;
+    require_written(out, path);
+  }
+  fs::rename(temp, path);
+}
+
+// Keeps the lines of a JSON-lines file whose `key` is <= `limit` (after a resume). A line cut
+// short by a crash in the middle of its write is dropped.
 void truncate_jsonl(const std::string& path, const std::string& key, int64_t limit) {
   std::ifstream in(path);
   if (!in)
     return;
-  std::vector<std::string> kept;
+  std::string kept;
   for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && json::parse(line).value(key, int64_t{0}) <= limit)
-      kept.push_back(line);
+    const json value = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (value.is_object() && value.value(key, int64_t{0}) <= limit)
+      kept += line + "\n";
   }
   in.close();
-  std::ofstream out(path, std::ios::trunc);
-  for (const auto& line : kept)
-    out << line << "\n";
+  write_text(path, kept);
 }
 
 void append_line(const std::string& path, const json& value) {
   std::ofstream out(path, std::ios::app);
   out << value.dump() << "\n";
+  require_written(out, path);
 }
 
 void write_json(const std::string& path, const json& value) {
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << value.dump(2) << "\n";
-  }
-  fs::rename(temp, path);
+  write_text(path, value.dump(2) + "\n");
 }
 
 // fp16 autocast needs the loss scaled so that small gradients do not flush to zero; the grads
