@@ -13,6 +13,9 @@ if(DEMON_USE_CCACHE)
 endif()
 
 # demon_target_settings(<target>): C++17, the project's warnings, and the shared PCH.
+set(DEMON_SANITIZE "" CACHE STRING
+    "Sanitizers for demon's own code, e.g. address,undefined (LibTorch stays uninstrumented)")
+
 function(demon_target_settings target)
   target_compile_features(${target} PUBLIC cxx_std_17)
   if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
@@ -20,6 +23,11 @@ function(demon_target_settings target)
     if(DEMON_WARNINGS_AS_ERRORS)
       target_compile_options(${target} PRIVATE -Werror)
     endif()
+  endif()
+  if(DEMON_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=${DEMON_SANITIZE} -fno-omit-frame-pointer
+                                             -fno-sanitize-recover=all)
+    target_link_options(${target} PUBLIC -fsanitize=${DEMON_SANITIZE})
   endif()
   if(DEMON_PRECOMPILED_HEADERS)
     target_precompile_headers(${target} PRIVATE <torch/torch.h>)

@@ -25,6 +25,7 @@ json.dump({"dense": lam is None, "width": 0.125, "demon": {"lambda_peak": lam}},
 if os.environ.get("FAIL_ON") == out:
     sys.exit(3)
 json.dump({"test_accuracy": 0.5 + seed / 100, "parameters": 1000, "flops_ratio": 1 - (lam or 0),
+           "initial_flops": 4e6,
            "mean_flops_ratio": 1.0, "train_seconds": 10.0 + seed},
           open(os.path.join(out, "summary.json"), "w"))
 PY
@@ -53,5 +54,6 @@ sweep collect 2>/dev/null
 [ "$(wc -l < out/results.csv)" -eq 5 ] || fail "results.csv: $(cat out/results.csv)"
 grep -q '"kind": "dense"' out/results.json || fail "no dense kind in results.json"
 sweep table 2>/dev/null > table.md
-grep -q '^| demp | demp | 2 | 50.50 ± 0.71 |' table.md || fail "table: $(cat table.md)"
+grep -qF '| demp | demp | 2 | 50.50 ± 0.71 | 1000 ± 0 | 2.00 ± 0.00 | 4.00 ± 0.00 | 10 ± 1 |' table.md ||
+  fail "table: $(cat table.md)"
 echo "sweep_tool: OK"

@@ -149,15 +149,21 @@ def table(spec):
             return fmt.format(mean)
         return fmt.format(mean) + " ± " + fmt.format(statistics.stdev(values))
 
-    print("| run | kind | seeds | test accuracy (%) | parameters | final FLOPs | mean FLOPs |"
+    def mflops(run, ratio_key):
+        # Absolute, so that nets of other widths compare: the ratio is to each run's own start.
+        if run.get("initial_flops") is None or run.get(ratio_key) is None:
+            return None
+        return run["initial_flops"] * run[ratio_key] / 1e6
+
+    print("| run | kind | seeds | test accuracy (%) | parameters | final MFLOPs | mean MFLOPs |"
           " train time (s) |")
     print("|---|---|---|---|---|---|---|---|")
     for name, runs in by_name.items():
         print(f"| {name} | {runs[0]['kind']} | {len(runs)} "
               f"| {cell([100 * r['test_accuracy'] for r in runs], '{:.2f}')} "
               f"| {cell([r['parameters'] for r in runs], '{:.0f}')} "
-              f"| {cell([r['flops_ratio'] for r in runs], '{:.3f}')} "
-              f"| {cell([r['mean_flops_ratio'] for r in runs], '{:.3f}')} "
+              f"| {cell([mflops(r, 'flops_ratio') for r in runs], '{:.2f}')} "
+              f"| {cell([mflops(r, 'mean_flops_ratio') for r in runs], '{:.2f}')} "
               f"| {cell([r['train_seconds'] for r in runs], '{:.0f}')} |")
     return 0
 
