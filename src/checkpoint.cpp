@@ -61,6 +61,11 @@ void from_bytes(Stateful& object, const std::string& bytes) {
   object.load(archive);
 }
 
+[[noreturn]] void damaged(const std::string& path, const std::string& what) {
+  throw std::invalid_argument("demon::load_checkpoint: \"" + path + "\" has a damaged manifest (" +
+                              what + ")");
+}
+
 [[noreturn]] void mismatch(const std::string& path, const std::string& what) {
   throw std::invalid_argument("demon::load_checkpoint: \"" + path +
                               "\" does not fit the model: " + what);
@@ -134,8 +139,7 @@ nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_re
   }
   const auto manifest = nlohmann::json::parse(value.toStringRef(), nullptr, /*exceptions=*/false);
   if (!manifest.is_object() || !manifest.contains("tensors") || !manifest["tensors"].is_array()) {
-    throw std::invalid_argument("demon::load_checkpoint: \"" + path +
-                                "\" has a damaged manifest (not a JSON object with \"tensors\")");
+    damaged(path, "not a JSON object with \"tensors\"");
   }
   const std::string format =
       manifest.contains("format") && manifest["format"].is_string() ? manifest["format"] : "none";
@@ -159,15 +163,11 @@ nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_re
     if (!entry.is_object() || !entry.contains("name") || !entry["name"].is_string() ||
         !entry.contains("shape") || !entry["shape"].is_array() || !entry.contains("dtype") ||
         !entry["dtype"].is_string() || !entry.contains("buffer") || !entry["buffer"].is_boolean()) {
-      throw std::invalid_argument("demon::load_checkpoint: \"" + path +
-                                  "\" has a damaged manifest (tensor entry " + std::to_string(e) +
-                                  ")");
+      damaged(path, "tensor entry " + std::to_string(e));
     }
     for (const auto& size : entry["shape"]) {
       if (!size.is_number_integer() || size.get<int64_t>() < 0) {
-        throw std::invalid_argument("demon::load_checkpoint: \"" + path +
-                                    "\" has a damaged manifest (shape of tensor entry " +
-                                    std::to_string(e) + ")");
+        damaged(path, "shape of tensor entry " + std::to_string(e));
       }
     }
     const std::string name = entry.at("name");

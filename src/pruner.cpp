@@ -407,6 +407,9 @@ void DemonPruner::backward(const torch::Tensor& loss) {
 
 std::string DemonPruner::nonfinite_gradient() const {
   torch::NoGradGuard no_grad;
+  const auto values_of = [](const torch::Tensor& grad) {
+    return grad.is_sparse() ? grad.coalesce().values() : grad;
+  };
   // One sum per gradient (NaN and Inf survive a sum), one stack and one sync per device.
   std::map<std::string, std::vector<torch::Tensor>> sums;
   for (const auto& group : optimizer_.get()->param_groups()) {
@@ -414,8 +417,7 @@ std::string DemonPruner::nonfinite_gradient() const {
       const auto& grad = p.grad();
       if (!grad.defined())
         continue;
-      const auto values = grad.is_sparse() ? grad.coalesce().values() : grad;
-      sums[grad.device().str()].push_back(values.sum(torch::kDouble));
+      sums[grad.device().str()].push_back(values_of(grad).sum(torch::kDouble));
     }
   }
   bool finite = true;
@@ -428,8 +430,7 @@ std::string DemonPruner::nonfinite_gradient() const {
     const auto& grad = item.value().grad();
     if (!grad.defined())
       continue;
-    const auto values = grad.is_sparse() ? grad.coalesce().values() : grad;
-    if (!values.isfinite().all().item<bool>())
+    if (!values_of(grad).isfinite().all().item<bool>())
       return item.key();
   }
   return "a parameter outside the model";
@@ -455,7 +456,8 @@ void DemonPruner::step() {
         warn("demon::DemonPruner: " + what + "; step skipped (" +
              std::to_string(skipped_steps_ + 1) + " so far)");
       }
-      skip_step();
+      ++skipped_steps_;  // skip_step() without its check, done above
+      finish_step();
       return;
     }
   }
