@@ -4,6 +4,7 @@
 # room. Needs a small tmpfs (root with mount rights); skipped (77) elsewhere.
 # Usage: disk_full.sh EXAMPLE_BINARY WORK_DIR
 set -euo pipefail
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tiny_example.sh"
 binary=$1 work=$2
 rm -rf "$work" && mkdir -p "$work/disk" && cd "$work"
 if ! mount -t tmpfs -o size=6M tmpfs "$work/disk" 2>/dev/null; then
@@ -11,15 +12,8 @@ if ! mount -t tmpfs -o size=6M tmpfs "$work/disk" 2>/dev/null; then
   exit 77
 fi
 trap 'umount "$work/disk" 2>/dev/null || true' EXIT
-export OMP_NUM_THREADS=1
-unset CIFAR10_DIR
 fail() { echo "disk_full: $*"; exit 1; }
-cat > tiny.json <<'JSON'
-{"width": 0.125, "epochs": 3, "batch_size": 64, "synthetic_train": 1024, "synthetic_test": 256,
- "lr": 0.03, "lr_schedule": "constant", "log_every": 8, "threads": 1,
- "death_check_batches": 1, "death_check_batch_size": 128,
- "demon": {"lambda_peak": 0.5, "prune_every": 8, "death_check": "both"}}
-JSON
+write_tiny_config tiny.json 3 8
 run=disk/run
 "$binary" --config tiny.json --out $run --stop-after 1 > first.log 2>&1 || { cat first.log; fail "epoch 1 failed"; }
 before=$(cksum < $run/checkpoint.pt)

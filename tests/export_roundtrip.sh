@@ -5,6 +5,7 @@
 # Exits 77 (ctest: skipped) when no Python with torch and safetensors is found: DEMON_PYTHON,
 # SOURCE_DIR/.venv/bin/python (scripts/setup.sh with DEMON_TORCH=pytorch makes it), python3.
 set -euo pipefail
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tiny_example.sh"
 binary=$1 source_dir=$2 work=$3
 python=""
 for candidate in ${DEMON_PYTHON:-} "$source_dir/.venv/bin/python" python3; do
@@ -19,17 +20,8 @@ if [ -z "$python" ]; then
 fi
 rm -rf "$work"
 mkdir -p "$work"
-export OMP_NUM_THREADS=1  # ctest runs tests side by side
-# No CIFAR-10 in reach: the example falls back to its synthetic set.
-unset CIFAR10_DIR
 cd "$work"
-# 3 epochs of 16 steps at width 1/8 with a strong λ: units die within seconds.
-cat > tiny.json <<'JSON'
-{"width": 0.125, "epochs": 3, "batch_size": 64, "synthetic_train": 1024, "synthetic_test": 256,
- "lr": 0.03, "lr_schedule": "constant", "log_every": 8, "threads": 1,
- "death_check_batches": 1, "death_check_batch_size": 128,
- "demon": {"lambda_peak": 0.5, "prune_every": 16, "death_check": "both"}}
-JSON
+write_tiny_config tiny.json 3 16  # 3 epochs, a prune event per epoch
 "$binary" --config tiny.json --out "$work/run" > "$work/train.log" 2>&1 ||
   { cat "$work/train.log"; exit 1; }
 "$binary" --config tiny.json --export "$work/run/model_final.pt" --out "$work/export"

@@ -5,6 +5,7 @@
 # the final weights, bit for bit on CPU). After every kill the checkpoint on disk loads.
 # Usage: kill_resume.sh EXAMPLE_BINARY WORK_DIR [SEED]
 set -euo pipefail
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tiny_example.sh"
 binary=$1 work=$2
 RANDOM=${3:-2026}
 python=$(command -v python3 || true)
@@ -13,16 +14,8 @@ if [ -z "$python" ]; then
   exit 77
 fi
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
-export OMP_NUM_THREADS=1
-unset CIFAR10_DIR  # the example's synthetic set
 fail() { echo "kill_resume: $*"; exit 1; }
-# 4 epochs of 16 steps at width 1/8, a prune event every 8 steps, a checkpoint every epoch.
-cat > tiny.json <<'JSON'
-{"width": 0.125, "epochs": 4, "batch_size": 64, "synthetic_train": 1024, "synthetic_test": 256,
- "lr": 0.03, "lr_schedule": "constant", "log_every": 8, "threads": 1,
- "death_check_batches": 1, "death_check_batch_size": 128,
- "demon": {"lambda_peak": 0.5, "prune_every": 8, "death_check": "both"}}
-JSON
+write_tiny_config tiny.json 4 8  # 4 epochs, a prune event every 8 steps
 start=$(date +%s.%N)
 "$binary" --config tiny.json --out full > full.log 2>&1 || { cat full.log; fail "the full run failed"; }
 span=$("$python" -c "import sys; print(max(2.0, float(sys.argv[2]) - float(sys.argv[1])))" \
