@@ -6,9 +6,12 @@ set(CMAKE_EXPORT_COMPILE_COMMANDS ON)
 if(DEMON_USE_CCACHE)
   find_program(DEMON_CCACHE ccache)
   if(DEMON_CCACHE)
-    set(CMAKE_CXX_COMPILER_LAUNCHER "${DEMON_CCACHE}")
-    # Precompiled headers change mtimes ccache would otherwise reject.
-    set(ENV{CCACHE_SLOPPINESS} "pch_defines,time_macros,include_file_mtime,include_file_ctime")
+    # ccache caches a compile that uses a precompiled header only with this sloppiness; it goes
+    # through the launcher because the environment of the configure step never reaches the build.
+    set(CMAKE_CXX_COMPILER_LAUNCHER
+        "${CMAKE_COMMAND}" -E env
+        "CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime"
+        "${DEMON_CCACHE}")
   endif()
 endif()
 
@@ -29,7 +32,30 @@ function(demon_target_settings target)
                                              -fno-sanitize-recover=all)
     target_link_options(${target} PUBLIC -fsanitize=${DEMON_SANITIZE})
   endif()
+  if(DEMON_BUILD_FUZZERS)
+    # libFuzzer's coverage feedback from every target (fuzz targets add -fsanitize=fuzzer).
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link)
+  endif()
   if(DEMON_PRECOMPILED_HEADERS)
+    demon_share_precompiled_header(${target})
+  endif()
+endfunction()
+
+# One precompiled <torch/torch.h> per kind of code (position-independent or not), shared by every
+# target of that kind: each one is over 500 MB and takes most of a minute to build, and GCC
+# refuses a PCH built with different -fPIC settings.
+function(demon_share_precompiled_header target)
+  get_target_property(pic ${target} POSITION_INDEPENDENT_CODE)
+  if(pic)
+    set(kind PIC)
+  else()
+    set(kind NO_PIC)
+  endif()
+  get_property(owner GLOBAL PROPERTY DEMON_PCH_OWNER_${kind})
+  if(owner)
+    target_precompile_headers(${target} REUSE_FROM ${owner})
+  else()
     target_precompile_headers(${target} PRIVATE <torch/torch.h>)
+    set_property(GLOBAL PROPERTY DEMON_PCH_OWNER_${kind} ${target})
   endif()
 endfunction()

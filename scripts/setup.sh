@@ -47,7 +47,8 @@ fi
 # was built and tested with (cuDNN 9.19, NCCL 2.28), which its RPATH ($ORIGIN/../../nvidia/...)
 # finds without LD_LIBRARY_PATH. The toolkit is still needed at configure time: torch's CMake
 # config enables the CUDA language (nvcc) and finds the CUDA headers through it. About 2.4 GB of
-# wheels (1-2 minutes here); pip's cache makes a second install local.
+# wheels (1-2 minutes here), 4.7 GB installed. pip keeps no cache of them (--no-cache-dir): that
+# would be 2.4 GB more on a disk that also holds two build trees.
 version=${DEMON_PYTORCH_VERSION:-2.11.0}
 venv=$root/.venv
 if [ -x "$venv/bin/python" ] &&
@@ -70,8 +71,17 @@ if [ ! -x "$venv/bin/python" ]; then
   fi
   "$python" -m venv "$venv"
 fi
+# The wheels and the unpacked install lie on disk together for a moment.
+needed_gb=8
+free_gb=$(df -Pk "$root" | awk 'NR == 2 { print int($4 / 1048576) }')
+if [ "$free_gb" -lt "$needed_gb" ]; then
+  echo "setup: only $free_gb GB free under $root; installing PyTorch $version with its CUDA" \
+    "libraries needs about $needed_gb GB (free some space, or set DEMON_TORCH=debian)" >&2
+  exit 1
+fi
 echo "setup: installing PyTorch $version (LibTorch with CUDA) into $venv"
 # safetensors: tools/demon_to_pytorch.py reads exported models with it (and its test runs it).
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "torch==$version" numpy \
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
+  "torch==$version" numpy \
   safetensors
 echo "setup: $("$venv/bin/python" -c 'import torch; print("PyTorch", torch.__version__, "CUDA", torch.version.cuda)' 2>/dev/null | tail -n 1)"

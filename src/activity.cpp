@@ -91,6 +91,8 @@ bool ActivityTracker::observe(const DependencyGraph& graph, const torch::Tensor&
   }
   for (size_t s = 0; s < sites.size(); ++s) {
     if (peaks_[s].defined() && peaks_[s].sizes() == peaks[s].sizes()) {
+      if (peaks_[s].device() != peaks[s].device())
+        peaks_[s] = peaks_[s].to(peaks[s].device());  // the model moved: its record follows
       // fmax: a NaN peak (a step whose forward went NaN) is no evidence either way; the record
       // keeps what the finite steps showed, and a position that only ever saw NaN stays NaN,
       // which unit_peaks() reads as "no evidence, never dead".

@@ -3,6 +3,7 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <unordered_map>
@@ -13,6 +14,7 @@
 #include "detail/atomic_file.h"
 #include "detail/module_options.h"
 #include "detail/module_tree.h"
+#include "detail/optimizer_state.h"
 
 namespace demon {
 namespace {
@@ -71,6 +73,35 @@ void from_bytes(Stateful& object, const std::string& bytes) {
                               "\" does not fit the model: " + what);
 }
 
+// Each optimizer state tensor must have the shape its parameter gets from the checkpoint:
+// LibTorch attaches saved state to parameters by position and checks no shape, so a checkpoint of
+// other parameters would otherwise fail only at the next optimizer step.
+void check_optimizer_state(const std::string& path, torch::optim::Optimizer& optimizer,
+                           const std::vector<NamedTensor>& tensors,
+                           const std::vector<torch::Tensor>& loaded) {
+  std::map<const c10::TensorImpl*, size_t> index;
+  for (size_t i = 0; i < tensors.size(); ++i)
+    index[tensors[i].tensor.unsafeGetTensorImpl()] = i;
+  auto& states = optimizer.state();
+  for (auto& group : optimizer.param_groups()) {
+    for (auto& param : group.params()) {
+      const auto state = states.find(detail::optimizer_state_key(param));
+      const auto at = index.find(param.unsafeGetTensorImpl());
+      if (state == states.end() || at == index.end())
+        continue;
+      const auto& name = tensors[at->second].name;
+      const auto shape = loaded[at->second].sizes();
+      detail::slice_optimizer_state(*state->second, [&](const torch::Tensor& value) {
+        if (value.sizes() != shape) {
+          mismatch(path, "the optimizer state of \"" + name + "\" has shape " +
+                             c10::str(value.sizes()) + ", the tensor " + c10::str(shape));
+        }
+        return value;
+      });
+    }
+  }
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const ModelRef& model_ref,
@@ -97,6 +128,11 @@ void save_checkpoint(const std::string& path, const ModelRef& model_ref,
   manifest["extra"] = extra;
   manifest["has_optimizer"] = optimizer != nullptr;
   manifest["has_pruner"] = pruner != nullptr;
+  if (pruner != nullptr) {
+    // The run's dense size: a model bigger than that is another architecture or width, although
+    // every (pruned, narrower) tensor of the checkpoint would fit it.
+    manifest["initial_parameters"] = pruner->summary().initial_parameters;
+  }
   archive.write("manifest", c10::IValue(manifest.dump()));
   if (optimizer != nullptr) {
     torch::serialize::OutputArchive state;
@@ -154,6 +190,20 @@ nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_re
   const auto& entries = manifest.at("tensors");
 
   // 1. Everything must fit before anything changes.
+  if (manifest.contains("initial_parameters")) {
+    if (!manifest["initial_parameters"].is_number_integer())
+      damaged(path, "initial_parameters");
+    const auto initial = manifest["initial_parameters"].get<int64_t>();
+    int64_t parameters = 0;
+    for (const auto& p : model.parameters())
+      parameters += p.numel();
+    if (parameters > initial) {
+      mismatch(path, "its run started from a model of " + std::to_string(initial) +
+                         " parameters, this model has " + std::to_string(parameters) +
+                         " (another architecture or width: a pruned checkpoint loads into the "
+                         "model it was pruned from)");
+    }
+  }
   std::unordered_map<std::string, size_t> model_index;
   for (size_t i = 0; i < tensors.size(); ++i)
     model_index[tensors[i].name] = i;
@@ -190,10 +240,12 @@ nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_re
                          c10::str(current.sizes()) + " in the model (a pruned model only shrinks)");
     }
     torch::Tensor tensor;
-    archive.read("t" + std::to_string(e), tensor, entry.at("buffer").get<bool>());
-    if (tensor.sizes().vec() != shape) {
-      mismatch(path, "\"" + name + "\" is stored with shape " + c10::str(tensor.sizes()) +
-                         ", its manifest says " + shape_text(shape));
+    if (!archive.try_read("t" + std::to_string(e), tensor, entry.at("buffer").get<bool>())) {
+      damaged(path, "tensor entry " + std::to_string(e) + " has no data");
+    }
+    if (tensor.sizes().vec() != shape || tensor.scalar_type() != current.scalar_type()) {
+      damaged(path, "\"" + name + "\" is stored as " + c10::toString(tensor.scalar_type()) +
+                        c10::str(tensor.sizes()) + ", its entry says " + dtype + shape_text(shape));
     }
     loaded[found->second] = tensor.to(current.device());
   }
@@ -215,22 +267,38 @@ nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_re
   //    fail after that (LibTorch may have filled some groups by then), both are restored.
   const std::string pruner_before = pruner != nullptr ? to_bytes(*pruner) : std::string();
   const std::string optimizer_before = optimizer != nullptr ? to_bytes(*optimizer) : std::string();
+  auto restore = [&] {
+    if (pruner != nullptr)
+      from_bytes(*pruner, pruner_before);
+    if (optimizer != nullptr) {
+      // An optimizer's load only sets the state it finds: what the failed load added stays
+      // unless the state is emptied first.
+      optimizer->state().clear();
+      from_bytes(*optimizer, optimizer_before);
+    }
+  };
+  const char* section = "pruner";
   try {
     if (pruner != nullptr) {
       torch::serialize::InputArchive state;
       archive.read("pruner", state);
       pruner->load(state);
     }
+    section = "optimizer";
     if (optimizer != nullptr) {
       torch::serialize::InputArchive state;
       archive.read("optimizer", state);
       optimizer->load(state);
+      check_optimizer_state(path, *optimizer, tensors, loaded);
     }
+  } catch (const c10::Error& error) {
+    // LibTorch's own message ("isInt() INTERNAL ASSERT FAILED") names neither file nor section.
+    restore();
+    throw std::invalid_argument("demon::load_checkpoint: \"" + path + "\": its " + section +
+                                " state does not load (another " + section +
+                                ", or damaged): " + error.what_without_backtrace());
   } catch (...) {
-    if (pruner != nullptr)
-      from_bytes(*pruner, pruner_before);
-    if (optimizer != nullptr)
-      from_bytes(*optimizer, optimizer_before);
+    restore();
     throw;
   }
 

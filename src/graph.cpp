@@ -237,7 +237,10 @@ struct Value {
 class GraphBuilder {
  public:
   GraphBuilder(torch::nn::Module& model, const DiscoveryOptions& options) : options_(options) {
-    for (const auto& [prefix, module] : detail::named_modules_of(model)) {
+    for (const auto& named : detail::named_modules_of(model)) {
+      // Named, not a structured binding: the lambda below captures them (C++20 before clang 16).
+      const std::string& prefix = named.first;
+      const auto& module = named.second;
       module_names_[module.get()] = prefix;
       modules_[module.get()] = module;
       auto add = [&](const std::string& local, const torch::Tensor& tensor, bool is_param) {

@@ -39,15 +39,19 @@ void parallel_normal_(torch::Tensor& out, double sigma, at::Generator& generator
 AsymmetricNoise::AsymmetricNoise(std::vector<torch::Tensor> params, NoiseMode mode, uint64_t seed)
     : params_(std::move(params)), mode_(mode), seed_(seed) {}
 
+at::Generator AsymmetricNoise::fresh_generator(const torch::Device& device) const {
+  // A private copy of the device's default generator type, so that our draws neither depend on
+  // nor disturb the user's global RNG stream.
+  at::Generator generator = at::globalContext().defaultGenerator(device).clone();
+  generator.set_current_seed(seed_);
+  return generator;
+}
+
 at::Generator& AsymmetricNoise::generator_for(const torch::Device& device) {
   const std::string key = device.str();
   auto found = generators_.find(key);
   if (found == generators_.end()) {
-    // A private copy of the device's default generator type, so that our draws neither depend on
-    // nor disturb the user's global RNG stream.
-    at::Generator generator = at::globalContext().defaultGenerator(device).clone();
-    generator.set_current_seed(seed_);
-    found = generators_.emplace(key, std::move(generator)).first;
+    found = generators_.emplace(key, fresh_generator(device)).first;
   }
   return found->second;
 }
@@ -145,9 +149,16 @@ std::map<std::string, torch::Tensor> AsymmetricNoise::generator_states() const {
 }
 
 void AsymmetricNoise::set_generator_states(const std::map<std::string, torch::Tensor>& states) {
+  // All or nothing: a bad device name or state throws before any generator changes. Devices
+  // without a state start afresh from the seed, as they would in a new run.
+  std::map<std::string, at::Generator> generators;
   for (const auto& [device, state] : states) {
-    generator_for(torch::Device(device)).set_state(state);
+    const torch::Device parsed(device);
+    at::Generator generator = fresh_generator(parsed);
+    generator.set_state(state);
+    generators.emplace(parsed.str(), std::move(generator));
   }
+  generators_ = std::move(generators);
 }
 
 }  // namespace demon

@@ -26,6 +26,17 @@
 namespace demon {
 namespace {
 
+// `input` on the model's device, and in its floating dtype if `input` is floating: the model may
+// have moved since the input was taken (the probe) or given (the death-check batches).
+torch::Tensor like_model(const torch::Tensor& input, const torch::nn::Module& model) {
+  const auto parameters = model.parameters();
+  if (parameters.empty() || !input.defined())
+    return input;
+  const auto& first = parameters.front();
+  return input.to(first.device(),
+                  input.is_floating_point() ? first.scalar_type() : input.scalar_type());
+}
+
 template <typename Ref>
 Ref require_non_null(Ref ref, const char* what) {
   if (!ref) {
@@ -398,6 +409,14 @@ void DemonPruner::backward(const torch::Tensor& loss) {
     // Same structure as discovered: read it. Otherwise (first step, or a model whose graph
     // changed) discover it anew; activity gathered for the old structure is dropped.
     if (!graph_ || !activity_.observe(*graph_, loss, /*same_structure=*/true)) {
+      if (graph_) {
+        report_problem(
+            "the model's autograd graph changed between steps (data-dependent control flow?): "
+            "each change discovers the structure anew and drops the activity seen since the "
+            "last prune event, so units are judged only on steps since the last change; make "
+            "the training forward the same every step, or set prune(false)",
+            /*inaction=*/false);
+      }
       discover(loss);
       activity_.observe(*graph_, loss, /*same_structure=*/true);
     }
@@ -517,7 +536,7 @@ std::vector<double> DemonPruner::eval_peaks(const std::vector<torch::Tensor>& ba
     model_.get().eval();
     torch::AutoGradMode with_graph(true);  // the activations are read from the autograd graph
     for (const auto& batch : batches) {
-      const torch::Tensor out = forward(batch);
+      const torch::Tensor out = forward(like_model(batch, model_.get()));
       if (!tracker.observe(*graph_, out, /*same_structure=*/false)) {
         flush_output();
         throw std::runtime_error(
@@ -714,7 +733,7 @@ std::string DemonPruner::probe_error(torch::Tensor* output) {
   model_.get().eval();  // no running statistics change, no dropout
   torch::NoGradGuard no_grad;
   try {
-    torch::Tensor out = forward_(probe_input_);
+    torch::Tensor out = forward_(like_model(probe_input_, model_.get()));
     if (output != nullptr)
       *output = out.detach().to(torch::kDouble);
     return {};
@@ -914,6 +933,18 @@ void DemonPruner::save(torch::serialize::OutputArchive& archive) const {
 }
 
 void DemonPruner::load(torch::serialize::InputArchive& archive) {
+  try {
+    load_state(archive);
+  } catch (const nlohmann::json::exception& error) {
+    throw std::invalid_argument(std::string("demon::DemonPruner::load: damaged state: ") +
+                                error.what());
+  } catch (const c10::Error& error) {
+    throw std::invalid_argument(std::string("demon::DemonPruner::load: damaged state: ") +
+                                error.what_without_backtrace());
+  }
+}
+
+void DemonPruner::load_state(torch::serialize::InputArchive& archive) {
   // Everything is read and parsed first, then taken over: a checkpoint that fails to load leaves
   // the pruner as it was.
   c10::IValue value;
@@ -955,7 +986,13 @@ void DemonPruner::load(torch::serialize::InputArchive& archive) {
   archive.read("activity_observations", value);
   const int64_t observations = value.toInt();
   archive.read("activity_sites", value);
-  std::vector<torch::Tensor> records(static_cast<size_t>(value.toInt()));
+  // One entry per site follows: a count beyond the archive's entries is damage, not a size.
+  const int64_t sites = value.toInt();
+  if (sites < 0 || sites > static_cast<int64_t>(archive.keys().size())) {
+    throw std::invalid_argument(
+        "demon::DemonPruner::load: damaged state: " + std::to_string(sites) + " activity sites");
+  }
+  std::vector<torch::Tensor> records(static_cast<size_t>(sites));
   const auto parameters = model_.get().parameters();
   const auto device = parameters.empty() ? torch::Device(torch::kCPU) : parameters.front().device();
   for (size_t s = 0; s < records.size(); ++s) {
@@ -976,7 +1013,10 @@ void DemonPruner::load(torch::serialize::InputArchive& archive) {
   if (budget)
     budget_now->set_state(*budget);
 
-  // Taken over.
+  // Taken over; the noise generators first, since their states are checked only as they are set
+  // (all or nothing).
+  if (noise_)
+    noise_->set_generator_states(noise_states);
   step_ = step;
   prune_events_ = prune_events;
   skipped_steps_ = skipped_steps;
@@ -987,8 +1027,6 @@ void DemonPruner::load(torch::serialize::InputArchive& archive) {
   budget_ = std::move(budget_now);
   if (pinned)
     pinned_groups_ = std::move(*pinned);
-  if (noise_)
-    noise_->set_generator_states(noise_states);
   // The graph is rediscovered at the next backward(); the activity waits for it.
   graph_.reset();
   activity_.reset();

@@ -18,6 +18,7 @@
 #include "demon/channel_selection.h"
 #include "demon/detail/torch_compat.h"
 #include "detail/module_options.h"
+#include "detail/optimizer_state.h"
 
 namespace demon {
 namespace {
@@ -111,6 +112,19 @@ int64_t group_width_after(int64_t width, int64_t requested, int64_t initial_widt
   after = (after + multiple - 1) / multiple * multiple;  // keeping a dead unit changes nothing
   return std::min(width, after);
 }
+
+namespace detail {
+
+bool slice_optimizer_state(torch::optim::OptimizerParamState& state, const Slice& slice) {
+  std::lock_guard<std::mutex> lock(slicers_mutex());
+  for (const auto& slicer : slicers()) {
+    if (slicer(state, slice))
+      return true;
+  }
+  return false;
+}
+
+}  // namespace detail
 
 void register_state_slicer(StateSlicer slicer) {
   std::lock_guard<std::mutex> lock(slicers_mutex());
@@ -213,8 +227,10 @@ PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& unit
   auto* states = optimizer != nullptr ? &optimizer->state() : nullptr;
   {
     torch::NoGradGuard no_grad;
-    for (const auto& [t, keeps] : tensor_keeps) {
-      const GraphTensor& entry = graph.tensors()[t];
+    for (const auto& tensor_keep : tensor_keeps) {
+      // Named, not a structured binding: the slicer below captures `keeps` (C++20 before clang 16).
+      const GraphTensor& entry = graph.tensors()[tensor_keep.first];
+      const auto& keeps = tensor_keep.second;
       Staged s;
       s.target = entry.tensor;
       s.data = keep_all(entry.tensor.detach(), keeps);
@@ -234,18 +250,11 @@ PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& unit
             }
             return keep_all(value, keeps);
           };
-          bool handled = false;
-          {
-            std::lock_guard<std::mutex> lock(slicers_mutex());
-            for (const auto& slicer : slicers()) {
-              if ((handled = slicer(*s.state, slice)))
-                break;
-            }
-          }
-          if (!handled) {
+          if (!detail::slice_optimizer_state(*s.state, slice)) {
+            const auto& state_object = *found->second;
             throw std::invalid_argument(std::string("demon::prune_units: cannot slice optimizer "
                                                     "state of type ") +
-                                        typeid(*found->second).name() + " for \"" + entry.name +
+                                        typeid(state_object).name() + " for \"" + entry.name +
                                         "\"; register a demon::StateSlicer for it");
           }
         }

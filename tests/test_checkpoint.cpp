@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <string>
 
 #include "demon/checkpoint.h"
@@ -45,6 +46,15 @@ std::shared_ptr<torch::optim::AdamW> adamw(resnet18_cifar10::ResNet18& model) {
 std::string read_bytes(const std::string& file) {
   std::ifstream in(file, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The pruner's whole saved state, as bytes.
+std::string state_of(const DemonPruner& pruner) {
+  torch::serialize::OutputArchive archive;
+  pruner.save(archive);
+  std::ostringstream out;
+  archive.save_to(out);
+  return out.str();
 }
 
 TEST_F(CheckpointTest, PrunedModelLoadsIntoAFreshDenseModel) {
@@ -233,12 +243,78 @@ TEST_F(CheckpointTest, ResumingWithOtherOptionsIsRefused) {
   auto sgd = std::make_shared<torch::optim::SGD>(sgd_model->parameters(),
                                                  torch::optim::SGDOptions(0.1).momentum(0.9));
   DemonPruner sgd_pruner(sgd_model.ptr(), sgd, pruning_options(40));
-  EXPECT_ANY_THROW(demon::load_checkpoint(path("run.pt"), *sgd_model, sgd.get(), &sgd_pruner));
+  const std::string pruner_before = state_of(sgd_pruner);
+  try {
+    demon::load_checkpoint(path("run.pt"), *sgd_model, sgd.get(), &sgd_pruner);
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "its optimizer state does not load (another optimizer, or damaged)"),
+              std::string::npos)
+        << e.what();
+  }
+  // Exactly as before: not even the noise generators the pruner's section brought stay behind.
+  EXPECT_EQ(state_of(sgd_pruner), pruner_before);
   EXPECT_EQ(sgd_pruner.current_step(), 0);
   EXPECT_TRUE(sgd->state().empty());
   EXPECT_EQ(parameter_count(*sgd_model), before);
   train(sgd_pruner, sgd_model, 0, 2);  // and the run goes on
   EXPECT_EQ(sgd_pruner.current_step(), 2);
+}
+
+// Every tensor of a narrower run fits a wider model as if pruned; the run's recorded dense size
+// tells them apart, so only the model the run started from takes it.
+TEST_F(CheckpointTest, ANarrowerRunDoesNotLoadIntoAWiderModel) {
+  auto narrow =
+      resnet18_cifar10::ResNet18(resnet18_cifar10::ResNetOptions().width(0.0625).num_classes(4));
+  auto optimizer = std::make_shared<torch::optim::AdamW>(narrow->parameters());
+  DemonPruner pruner(narrow.ptr(), optimizer, pruning_options(10));
+  demon::save_checkpoint(path("narrow.pt"), *narrow, optimizer.get(), &pruner);
+
+  auto wide = small_resnet();
+  const int64_t before = parameter_count(*wide);
+  try {
+    demon::load_checkpoint(path("narrow.pt"), *wide);
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("its run started from a model of " +
+                                         std::to_string(parameter_count(*narrow)) +
+                                         " parameters, this model has " + std::to_string(before)),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(parameter_count(*wide), before);
+  auto same = resnet18_cifar10::ResNet18(
+      resnet18_cifar10::ResNetOptions().width(0.0625).num_classes(4));  // the run's own model
+  EXPECT_NO_THROW(demon::load_checkpoint(path("narrow.pt"), *same));
+}
+
+// LibTorch attaches optimizer state to parameters by position and checks no shape: state of other
+// parameters must be refused at load, not fail at the next step.
+TEST_F(CheckpointTest, OptimizerStateOfOtherShapesIsRefused) {
+  auto model = small_resnet();
+  auto narrower =
+      resnet18_cifar10::ResNet18(resnet18_cifar10::ResNetOptions().width(0.0625).num_classes(4));
+  auto optimizer = std::make_shared<torch::optim::AdamW>(narrower->parameters());
+  auto [images, labels] = synthetic_batch(0);
+  torch::cross_entropy_loss(narrower->forward(images), labels).backward();
+  optimizer->step();
+  demon::save_checkpoint(path("mixed.pt"), *model, optimizer.get());
+
+  auto fresh = small_resnet(/*seed=*/5);
+  auto fresh_optimizer = adamw(fresh);
+  const auto before = fresh->stem->weight.clone();
+  try {
+    demon::load_checkpoint(path("mixed.pt"), *fresh, fresh_optimizer.get());
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("the optimizer state of \"stem.weight\" has shape "
+                                         "[4, 3, 3, 3], the tensor [8, 3, 3, 3]"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(fresh_optimizer->state().empty());
+  EXPECT_TRUE(torch::equal(fresh->stem->weight, before));
 }
 
 // A failed write leaves the previous checkpoint in place, byte for byte.

@@ -139,6 +139,33 @@ TEST(NoiseTest, GeneratorStateRestoresTheStream) {
   }
 }
 
+// A checkpoint's generator states replace the noise's, all or nothing: a bad device or state
+// changes nothing, and restoring the state of a noise that never drew drops the generators drawn
+// since (a refused checkpoint must not leave its random stream behind).
+TEST(NoiseTest, SettingGeneratorStatesIsAllOrNothing) {
+  Params params = make_params();
+  AsymmetricNoise noise(params.tensors, NoiseMode::kAll, 9);
+  const auto unused = noise.generator_states();
+  EXPECT_TRUE(unused.empty());
+  noise.apply(0.1);
+  const auto drawn = noise.generator_states();
+  ASSERT_EQ(drawn.count("cpu"), 1u);
+
+  EXPECT_THROW(noise.set_generator_states({{"cpu", torch::zeros({3}, torch::kUInt8)}}), c10::Error);
+  EXPECT_THROW(noise.set_generator_states({{"cpu", drawn.at("cpu")}, {"no such device", {}}}),
+               c10::Error);
+  const auto after_errors = noise.generator_states();
+  ASSERT_EQ(after_errors.size(), 1u);
+  EXPECT_TRUE(torch::equal(after_errors.at("cpu"), drawn.at("cpu")));
+
+  noise.set_generator_states(unused);
+  EXPECT_TRUE(noise.generator_states().empty());
+  AsymmetricNoise fresh(make_params().tensors, NoiseMode::kAll, 9);
+  fresh.apply(0.1);
+  noise.apply(0.1);  // the same first draw as a new noise of the same seed
+  EXPECT_TRUE(torch::equal(noise.generator_states().at("cpu"), fresh.generator_states().at("cpu")));
+}
+
 // A dead unit (BatchNorm γ tiny, β very negative, so the ReLU output is 0 everywhere) has zero
 // loss gradient on every weight it owns. Lasso then adds λ·sign(γ) to its γ gradient: the noise
 // must still skip it, because the mask is taken before the regularizer.

@@ -103,4 +103,55 @@ TEST(WrongInputsTest, AFloorForAGroupTheModelLacksIsNamed) {
                               "(layer9.conv1)"));
 }
 
+// Data-dependent control flow: the structure is discovered anew at each change and the evidence
+// since the last event dropped; the user is told once, and not for a graph that stays the same.
+TEST(WrongInputsTest, AGraphThatChangesBetweenStepsIsNamedOnce) {
+  torch::manual_seed(0);
+  SmallCnn model;
+  auto optimizer =
+      std::make_shared<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(0.1));
+  DemonPruner pruner(model, optimizer, DemonOptions(20));
+  const auto batch = small_batch();
+  const std::string text = "the model's autograd graph changed between steps";
+  for (int step = 0; step < 6; ++step) {
+    auto out = model->forward(batch.data);
+    if (step >= 2 && step % 2 == 0)
+      out = out + model->forward(batch.data.flip(3));  // a second pass on some steps only
+    pruner.zero_grad();
+    pruner.backward(torch::cross_entropy_loss(out, batch.target));
+    pruner.step();
+    EXPECT_EQ(any_warning_has(pruner, text), step >= 2) << "step " << step;
+  }
+  EXPECT_EQ(std::count_if(pruner.warnings().begin(), pruner.warnings().end(),
+                          [&](const std::string& w) { return w.find(text) != std::string::npos; }),
+            1);
+}
+
+// A model moved after the pruner was built (here to float64; a device works the same way): the
+// activity record and the forward check's probe input follow it, so prune events still check
+// the cut model instead of giving up on an input of the old dtype.
+TEST(WrongInputsTest, AModelMovedToAnotherDtypeIsFollowed) {
+  torch::manual_seed(0);
+  SmallCnn model;
+  auto optimizer =
+      std::make_shared<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(0.05));
+  DemonPruner pruner(model, optimizer, DemonOptions(30).lambda_peak(0.3).prune_every(10));
+  auto train = [&](int from, int to, torch::ScalarType dtype) {
+    for (int step = from; step < to; ++step) {
+      const auto batch = small_batch(16, static_cast<uint64_t>(step));
+      pruner.zero_grad();
+      pruner.backward(
+          torch::cross_entropy_loss(model->forward(batch.data.to(dtype)), batch.target));
+      pruner.step();
+    }
+  };
+  train(0, 5, torch::kFloat);
+  model->to(torch::kDouble);
+  train(5, 30, torch::kDouble);
+  EXPECT_GE(pruner.prune_events(), 2);
+  EXPECT_FALSE(any_warning_has(pruner, "cannot check that the cut model still runs"));
+  for (const auto& p : model->parameters())
+    EXPECT_EQ(p.scalar_type(), torch::kDouble);
+}
+
 }  // namespace

@@ -36,6 +36,8 @@ class AsymmetricNoise {
 
   /// Generator state per device, for checkpoints.
   std::map<std::string, torch::Tensor> generator_states() const;
+  /// Replaces every generator with `states` (devices not named start afresh from the seed). All or
+  /// nothing: a bad device name or state throws and changes nothing.
   void set_generator_states(const std::map<std::string, torch::Tensor>& states);
 
  private:
@@ -44,6 +46,7 @@ class AsymmetricNoise {
     std::vector<torch::Tensor> params;
     torch::Tensor live;  // bool, all params' elements concatenated; undefined until captured
   };
+  at::Generator fresh_generator(const torch::Device& device) const;
   at::Generator& generator_for(const torch::Device& device);
   std::vector<Bucket> make_buckets() const;
 

@@ -152,9 +152,11 @@ class DemonPruner {
   /// The pruner's own state (step, prune count, noise generators, activity since the last prune,
   /// the initial summary, groups pinned by the forward check) for checkpoints; see checkpoint.h.
   void save(torch::serialize::OutputArchive& archive) const;
+  /// Throws std::invalid_argument, and changes nothing, for state of other options or damaged.
   void load(torch::serialize::InputArchive& archive);
 
  private:
+  void load_state(torch::serialize::InputArchive& archive);
   void discover(const torch::Tensor& root);
   bool prune_due() const;
   bool prune_due_at(int64_t step) const;

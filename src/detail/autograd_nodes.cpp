@@ -163,7 +163,8 @@ std::vector<std::shared_ptr<torch::autograd::Node>> nodes_in_forward_order(
 uint64_t structure_fingerprint(const std::vector<std::shared_ptr<torch::autograd::Node>>& nodes) {
   uint64_t hash = 1469598103934665603ULL;  // FNV-1a over type hashes and edge counts
   for (const auto& node : nodes) {
-    for (uint64_t value : {static_cast<uint64_t>(typeid(*node).hash_code()),
+    const torch::autograd::Node& object = *node;  // typeid of a plain reference: no side effects
+    for (uint64_t value : {static_cast<uint64_t>(typeid(object).hash_code()),
                            static_cast<uint64_t>(node->num_outputs())}) {
       hash ^= value;
       hash *= 1099511628211ULL;
