@@ -73,9 +73,10 @@ void from_bytes(Stateful& object, const std::string& bytes) {
                               "\" does not fit the model: " + what);
 }
 
-// Each optimizer state tensor must have the shape its parameter gets from the checkpoint:
-// LibTorch attaches saved state to parameters by position and checks no shape, so a checkpoint of
-// other parameters would otherwise fail only at the next optimizer step.
+// Each optimizer state tensor must have the shape (and, for built-in optimizers, the dtype) its
+// parameter gets from the checkpoint, and none its step needs may be missing: LibTorch attaches
+// saved state to parameters by position and checks none of this, so a checkpoint of other
+// parameters would otherwise fail only at the next optimizer step, or step them wrongly.
 void check_optimizer_state(const std::string& path, torch::optim::Optimizer& optimizer,
                            const std::vector<NamedTensor>& tensors,
                            const std::vector<torch::Tensor>& loaded) {
@@ -90,6 +91,10 @@ void check_optimizer_state(const std::string& path, torch::optim::Optimizer& opt
       if (state == states.end() || at == index.end())
         continue;
       const auto& name = tensors[at->second].name;
+      const std::string problem =
+          detail::optimizer_state_problem(*state->second, loaded[at->second]);
+      if (!problem.empty())
+        mismatch(path, "the optimizer state of \"" + name + "\" cannot step it: " + problem);
       const auto shape = loaded[at->second].sizes();
       detail::slice_optimizer_state(*state->second, [&](const torch::Tensor& value) {
         if (value.sizes() != shape) {

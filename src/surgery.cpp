@@ -124,6 +124,32 @@ bool slice_optimizer_state(torch::optim::OptimizerParamState& state, const Slice
   return false;
 }
 
+std::string optimizer_state_problem(const torch::optim::OptimizerParamState& state,
+                                    const torch::Tensor& param) {
+  using namespace torch::optim;
+  std::vector<std::pair<const char*, torch::Tensor>> needed;  // what each step reads
+  if (const auto* adam = dynamic_cast<const AdamParamState*>(&state)) {
+    needed = {{"exp_avg", adam->exp_avg()}, {"exp_avg_sq", adam->exp_avg_sq()}};
+  } else if (const auto* adamw = dynamic_cast<const AdamWParamState*>(&state)) {
+    needed = {{"exp_avg", adamw->exp_avg()}, {"exp_avg_sq", adamw->exp_avg_sq()}};
+  } else if (const auto* rmsprop = dynamic_cast<const RMSpropParamState*>(&state)) {
+    needed = {{"square_avg", rmsprop->square_avg()}};
+  } else if (const auto* adagrad = dynamic_cast<const AdagradParamState*>(&state)) {
+    needed = {{"sum", adagrad->sum()}};
+  } else if (const auto* sgd = dynamic_cast<const SGDParamState*>(&state)) {
+    needed = {{"momentum_buffer", sgd->momentum_buffer()}};
+  }
+  for (const auto& [name, tensor] : needed) {
+    if (!tensor.defined())
+      return std::string("no ") + name;
+    if (tensor.scalar_type() != param.scalar_type()) {
+      return std::string(name) + " is " + c10::toString(tensor.scalar_type()) + ", not " +
+             c10::toString(param.scalar_type());
+    }
+  }
+  return {};
+}
+
 }  // namespace detail
 
 void register_state_slicer(StateSlicer slicer) {

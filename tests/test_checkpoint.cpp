@@ -315,6 +315,26 @@ TEST_F(CheckpointTest, OptimizerStateOfOtherShapesIsRefused) {
   }
   EXPECT_TRUE(fresh_optimizer->state().empty());
   EXPECT_TRUE(torch::equal(fresh->stem->weight, before));
+
+  // The same for state of another dtype (AdamW would fail inside addcmul_).
+  std::vector<torch::Tensor> doubles;
+  for (const auto& p : model->parameters()) {
+    doubles.push_back(p.detach().to(torch::kDouble).requires_grad_());
+    doubles.back().mutable_grad() = torch::ones_like(doubles.back());
+  }
+  auto double_optimizer = std::make_shared<torch::optim::AdamW>(doubles);
+  double_optimizer->step();
+  demon::save_checkpoint(path("double.pt"), *model, double_optimizer.get());
+  try {
+    demon::load_checkpoint(path("double.pt"), *fresh, fresh_optimizer.get());
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("the optimizer state of \"stem.weight\" cannot step "
+                                         "it: exp_avg is Double, not Float"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(fresh_optimizer->state().empty());
 }
 
 // A failed write leaves the previous checkpoint in place, byte for byte.

@@ -225,6 +225,16 @@ TEST(TrainConfigTest, JsonRoundTripAndErrors) {
   EXPECT_NE(error_of({{"amp", "bf16"}}).find("amp needs device"), std::string::npos);
   EXPECT_NE(error_of({{"demon", {{"lamda_peak", 1}}}}).find("lamda_peak"), std::string::npos);
   EXPECT_NE(error_of({{"optimizer", "lbfgs"}}).find("optimizer"), std::string::npos);
+  // Found by fuzz_options_json: list elements are checked too, and an integer too large for
+  // int64 (parsed as a double, or as an unsigned beyond int64) is refused, not converted.
+  EXPECT_NE(error_of(nlohmann::json::parse(R"({"lr_decay_epochs": [3, 1e92]})"))
+                .find("key \"lr_decay_epochs\" has the wrong type or is out of range"),
+            std::string::npos);
+  EXPECT_NE(
+      error_of(nlohmann::json::parse(R"({"lr_decay_epochs": [3, "6"]})")).find("lr_decay_epochs"),
+      std::string::npos);
+  EXPECT_NE(error_of(nlohmann::json::parse(R"({"epochs": 18446744073709551615})")).find("epochs"),
+            std::string::npos);
 }
 
 TEST(TrainConfigTest, ShippedConfigsAreValid) {

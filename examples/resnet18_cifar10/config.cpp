@@ -1,8 +1,12 @@
 #include "config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <stdexcept>
+#include <type_traits>
+#include <vector>
 
 namespace resnet18_cifar10 {
 namespace {
@@ -14,23 +18,40 @@ using json = nlohmann::json;
 }
 
 template <typename T>
+struct IsVector : std::false_type {};
+template <typename E>
+struct IsVector<std::vector<E>> : std::true_type {};
+
+// Whether `value` converts to T exactly: the right JSON type and, for integers, in range (a
+// huge literal parses as a double, whose conversion to an integer would be undefined).
+template <typename T>
+bool fits(const json& value) {
+  if constexpr (IsVector<T>::value) {
+    return value.is_array() && std::all_of(value.begin(), value.end(), [](const json& element) {
+             return fits<typename T::value_type>(element);
+           });
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return value.is_boolean();
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    return value.is_string();
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return value.is_number();
+  } else if constexpr (std::is_unsigned_v<T>) {
+    return value.is_number_unsigned() || (value.is_number_integer() && value.get<int64_t>() >= 0);
+  } else {
+    static_assert(std::is_same_v<T, int64_t>, "a config field of another type");
+    return value.is_number_integer() &&
+           (!value.is_number_unsigned() ||
+            value.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
+  }
+}
+
+template <typename T>
 T read(const json& value, const std::string& key) {
-  const bool ok =
-      std::is_same_v<T, bool>          ? value.is_boolean()
-      : std::is_same_v<T, std::string> ? value.is_string()
-      : std::is_floating_point_v<T>    ? value.is_number()
-      : std::is_unsigned_v<T>
-          ? value.is_number_unsigned() || (value.is_number_integer() && value.get<int64_t>() >= 0)
-      : std::is_integral_v<T> ? value.is_number_integer()
-                              : value.is_array();
-  if (!ok) {
-    fail("key \"" + key + "\" has the wrong type: " + value.dump());
+  if (!fits<T>(value)) {
+    fail("key \"" + key + "\" has the wrong type or is out of range: " + value.dump());
   }
-  try {
-    return value.get<T>();
-  } catch (const json::exception&) {
-    fail("key \"" + key + "\" has the wrong type: " + value.dump());
-  }
+  return value.get<T>();
 }
 
 // One row per key: how to write it, how to read it.

@@ -4,6 +4,7 @@
 #include <torch/types.h>
 
 #include <functional>
+#include <string>
 
 namespace demon::detail {
 
@@ -11,5 +12,11 @@ namespace demon::detail {
 /// through the registered StateSlicers (surgery.h); false when none knows the state's type.
 bool slice_optimizer_state(torch::optim::OptimizerParamState& state,
                            const std::function<torch::Tensor(const torch::Tensor&)>& slice);
+
+/// What keeps a built-in optimizer's per-parameter state from stepping `param`: a tensor its step
+/// needs is missing (LibTorch's load leaves it undefined) or has another dtype than `param`.
+/// Empty when it can step, and for state types demon does not know.
+std::string optimizer_state_problem(const torch::optim::OptimizerParamState& state,
+                                    const torch::Tensor& param);
 
 }  // namespace demon::detail
