@@ -28,5 +28,5 @@ set +e
 status=$?
 set -e
 # The log without libFuzzer's progress lines; the whole of it is in WORK_DIR/log.txt.
-grep -vE '^#[0-9]+.*(NEW|REDUCE|pulse|RELOAD)' "$work/log.txt" | tail -n 60
+grep -vE '^#[0-9]+.*(NEW|REDUCE|pulse|RELOAD)' "$work/log.txt" | tail -n 60 || true
 exit "$status"

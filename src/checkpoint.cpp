@@ -3,6 +3,7 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include <limits>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -11,6 +12,7 @@
 
 #include "demon/detail/torch_compat.h"
 #include "demon/pruner.h"
+#include "demon/warnings.h"
 #include "detail/atomic_file.h"
 #include "detail/module_options.h"
 #include "detail/module_tree.h"
@@ -91,6 +93,8 @@ void check_optimizer_state(const std::string& path, torch::optim::Optimizer& opt
       if (state == states.end() || at == index.end())
         continue;
       const auto& name = tensors[at->second].name;
+      if (!state->second)  // LibTorch leaves a null entry for a parameter listed twice
+        mismatch(path, "the optimizer state of \"" + name + "\" is listed twice");
       const std::string problem =
           detail::optimizer_state_problem(*state->second, loaded[at->second]);
       if (!problem.empty())
@@ -134,8 +138,7 @@ void save_checkpoint(const std::string& path, const ModelRef& model_ref,
   manifest["has_optimizer"] = optimizer != nullptr;
   manifest["has_pruner"] = pruner != nullptr;
   if (pruner != nullptr) {
-    // The run's dense size: a model bigger than that is another architecture or width, although
-    // every (pruned, narrower) tensor of the checkpoint would fit it.
+    // The run's starting size: load_checkpoint warns about a model bigger than that.
     manifest["initial_parameters"] = pruner->summary().initial_parameters;
   }
   archive.write("manifest", c10::IValue(manifest.dump()));
@@ -195,18 +198,25 @@ nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_re
   const auto& entries = manifest.at("tensors");
 
   // 1. Everything must fit before anything changes.
+  // A model bigger than the run's start is another width of the architecture, or the dense
+  // model of a run that began from a pruned one (a second pruning stage): every tensor fits
+  // either way, so this is a warning, given once the load succeeded.
+  std::string width_warning;
   if (manifest.contains("initial_parameters")) {
-    if (!manifest["initial_parameters"].is_number_integer())
+    const auto& recorded = manifest["initial_parameters"];
+    // Written as a count, it parses as a non-negative (unsigned) integer.
+    if (!recorded.is_number_unsigned() ||
+        recorded.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
       damaged(path, "initial_parameters");
-    const auto initial = manifest["initial_parameters"].get<int64_t>();
+    const auto initial = recorded.get<int64_t>();
     int64_t parameters = 0;
     for (const auto& p : model.parameters())
       parameters += p.numel();
     if (parameters > initial) {
-      mismatch(path, "its run started from a model of " + std::to_string(initial) +
-                         " parameters, this model has " + std::to_string(parameters) +
-                         " (another architecture or width: a pruned checkpoint loads into the "
-                         "model it was pruned from)");
+      width_warning = "demon::load_checkpoint: \"" + path + "\" comes from a run that started " +
+                      "from a model of " + std::to_string(initial) +
+                      " parameters; this model has " + std::to_string(parameters) +
+                      " (another width? fine for a run that began from a pruned model)";
     }
   }
   std::unordered_map<std::string, size_t> model_index;
@@ -293,6 +303,9 @@ nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_re
     if (optimizer != nullptr) {
       torch::serialize::InputArchive state;
       archive.read("optimizer", state);
+      // LibTorch's load only sets the state it finds: a parameter without saved state would keep
+      // the state this optimizer had (of another shape, once the model is cut to the checkpoint).
+      optimizer->state().clear();
       optimizer->load(state);
       check_optimizer_state(path, *optimizer, tensors, loaded);
     }
@@ -320,6 +333,8 @@ nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_re
   for (const auto& [name, module] : detail::named_modules_of(model)) {
     detail::sync_module_options(*module);
   }
+  if (!width_warning.empty())
+    warn(width_warning);
   return manifest.value("extra", nlohmann::json::object());
 }
 

@@ -9,8 +9,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -35,6 +38,26 @@ torch::Tensor like_model(const torch::Tensor& input, const torch::nn::Module& mo
   const auto& first = parameters.front();
   return input.to(first.device(),
                   input.is_floating_point() ? first.scalar_type() : input.scalar_type());
+}
+
+// Parses JSON of the pruner's saved state. A number no int64 holds would make nlohmann's
+// conversion to an integer field undefined behaviour; the state demon writes never has one.
+nlohmann::json parse_state(const std::string& text) {
+  auto json = nlohmann::json::parse(text);
+  const std::function<void(const nlohmann::json&)> check = [&](const nlohmann::json& item) {
+    if (item.is_structured()) {
+      for (const auto& element : item)
+        check(element);
+    } else if ((item.is_number_float() && !(std::abs(item.get<double>()) < 9.2e18)) ||
+               (item.is_number_unsigned() &&
+                item.get<uint64_t>() >
+                    static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))) {
+      throw std::invalid_argument("demon::DemonPruner::load: damaged state: the number " +
+                                  item.dump() + " is out of range");
+    }
+  };
+  check(json);
+  return json;
 }
 
 template <typename Ref>
@@ -963,20 +986,20 @@ void DemonPruner::load_state(torch::serialize::InputArchive& archive) {
   const int64_t skipped_steps = archive.try_read("skipped_steps", value) ? value.toInt() : 0;
   std::optional<nlohmann::json> sizes;
   if (archive.try_read("initial_sizes", value))
-    sizes = nlohmann::json::parse(value.toStringRef());
+    sizes = parse_state(value.toStringRef());
   archive.read("initial", value);
   std::optional<ModelSummary> initial;
   if (!value.toStringRef().empty())
-    initial = ModelSummary::from_json(nlohmann::json::parse(value.toStringRef()));
+    initial = ModelSummary::from_json(parse_state(value.toStringRef()));
   std::optional<nlohmann::json> budget;
   if (archive.try_read("budget", value) && budget_ && !value.toStringRef().empty())
-    budget = nlohmann::json::parse(value.toStringRef());
+    budget = parse_state(value.toStringRef());
   std::optional<std::map<std::string, std::string>> pinned;
   if (archive.try_read("pinned_groups", value)) {
-    pinned = nlohmann::json::parse(value.toStringRef()).get<std::map<std::string, std::string>>();
+    pinned = parse_state(value.toStringRef()).get<std::map<std::string, std::string>>();
   }
   archive.read("noise_devices", value);
-  const auto devices = nlohmann::json::parse(value.toStringRef());
+  const auto devices = parse_state(value.toStringRef());
   std::map<std::string, torch::Tensor> noise_states;
   for (size_t i = 0; i < devices.size(); ++i) {
     torch::Tensor state;

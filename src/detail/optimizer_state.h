@@ -13,9 +13,10 @@ namespace demon::detail {
 bool slice_optimizer_state(torch::optim::OptimizerParamState& state,
                            const std::function<torch::Tensor(const torch::Tensor&)>& slice);
 
-/// What keeps a built-in optimizer's per-parameter state from stepping `param`: a tensor its step
-/// needs is missing (LibTorch's load leaves it undefined) or has another dtype than `param`.
-/// Empty when it can step, and for state types demon does not know.
+/// What keeps a built-in optimizer's per-parameter state from stepping `param`: a tensor that
+/// every step reads is missing (LibTorch's load leaves it undefined) or has another dtype than
+/// `param`. Buffers only some options use (AMSGrad's max_exp_avg_sq, RMSprop's momentum and
+/// centered averages) are not checked. Empty when it can step, and for types demon does not know.
 std::string optimizer_state_problem(const torch::optim::OptimizerParamState& state,
                                     const torch::Tensor& param);
 
