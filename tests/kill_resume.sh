@@ -21,28 +21,37 @@ start=$(date +%s.%N)
 span=$("$python" -c "import sys; print(max(2.0, float(sys.argv[2]) - float(sys.argv[1])))" \
   "$start" "$(date +%s.%N)")
 
+# Kills land only while a run is alive, and a resumed run has less left to do: on a fast (idle)
+# machine a round can finish before three kills landed. Then it starts over with shorter delays.
 kills=0
-for attempt in $(seq 1 12); do
-  [ -f part/summary.json ] && break
-  "$binary" --config tiny.json --out part --resume >> part.log 2>&1 &
-  pid=$!
-  # A delay anywhere in the first half of a whole run (startup included): kills land in
-  # training, prune events and checkpoint writes, and most runs resumed are killed again.
-  delay=$("$python" -c "import sys; print(0.3 + 0.5 * float(sys.argv[1]) * int(sys.argv[2]) / 32768)" \
-    "$span" "$RANDOM")
-  sleep "$delay"
-  if kill -9 "$pid" 2>/dev/null; then
-    kills=$((kills + 1))
-    echo "kill_resume: attempt $attempt killed after ${delay} s" >> part.log
-  fi
-  wait "$pid" 2>/dev/null || true
-  # Whatever was being written, the checkpoint in place is whole.
-  if [ -f part/checkpoint.pt ]; then
-    "$binary" --config tiny.json --eval-only part/checkpoint.pt --out eval > eval.log 2>&1 ||
-      { cat eval.log; fail "after kill $kills the checkpoint does not load"; }
-  fi
+for round in 1 2 3 4; do
+  rm -rf part part.log
+  kills=0
+  scale=$("$python" -c "print(0.5 / 2 ** ($round - 1))")
+  for attempt in $(seq 1 12); do
+    [ -f part/summary.json ] && break
+    "$binary" --config tiny.json --out part --resume >> part.log 2>&1 &
+    pid=$!
+    # A delay anywhere in the first part of a whole run (startup included): kills land in
+    # training, prune events and checkpoint writes, and most runs resumed are killed again.
+    delay=$("$python" -c "import sys; print(0.3 + float(sys.argv[3]) * float(sys.argv[1]) * int(sys.argv[2]) / 32768)" \
+      "$span" "$RANDOM" "$scale")
+    sleep "$delay"
+    if kill -9 "$pid" 2>/dev/null; then
+      kills=$((kills + 1))
+      echo "kill_resume: round $round attempt $attempt killed after ${delay} s" >> part.log
+    fi
+    wait "$pid" 2>/dev/null || true
+    # Whatever was being written, the checkpoint in place is whole.
+    if [ -f part/checkpoint.pt ]; then
+      "$binary" --config tiny.json --eval-only part/checkpoint.pt --out eval > eval.log 2>&1 ||
+        { cat eval.log; fail "after kill $kills the checkpoint does not load"; }
+    fi
+  done
+  [ "$kills" -ge 3 ] && break
+  echo "kill_resume: round $round: only $kills kills landed before the run finished; again, with shorter delays"
 done
-[ "$kills" -ge 3 ] || fail "only $kills kills landed before the run finished"
+[ "$kills" -ge 3 ] || fail "only $kills kills landed before the run finished, in every round"
 if [ ! -f part/summary.json ]; then
   "$binary" --config tiny.json --out part --resume >> part.log 2>&1 || { tail -20 part.log; fail "the last resume failed"; }
 fi
