@@ -4,7 +4,7 @@
 # failed on (fuzz/regressions/), then SECONDS of fuzzing (default 10; CI's brief run).
 #   scripts/fuzz.sh [SECONDS] [ctest arguments, e.g. -R checkpoint]
 # Installs clang and libFuzzer (Debian: clang, libclang-rt-14-dev) when missing. Which LibTorch:
-# as scripts/build.sh (DEMON_TORCH).
+# as scripts/build.sh (DEMON_TORCH); DEMON_WARNINGS_AS_ERRORS=ON makes clang's warnings errors.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 seconds=10
@@ -34,7 +34,7 @@ fi
 CC=clang CXX=clang++ cmake -S "$root" -B "$DEMON_BUILD_DIR" "${generator[@]}" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEMON_BUILD_FUZZERS=ON -DDEMON_SANITIZE=address,undefined \
   -DDEMON_BUILD_EXAMPLES=OFF -DDEMON_BUILD_TESTS=OFF -DDEMON_BUILD_BENCHMARKS=OFF \
-  "${TORCH_CMAKE_ARGS[@]}"
+  -DDEMON_WARNINGS_AS_ERRORS="${DEMON_WARNINGS_AS_ERRORS:-OFF}" "${TORCH_CMAKE_ARGS[@]}"
 cmake --build "$DEMON_BUILD_DIR" --parallel "$jobs"
 cd "$DEMON_BUILD_DIR"
 # One target at a time: each uses a core, and the time budget is per target.

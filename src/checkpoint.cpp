@@ -96,7 +96,7 @@ void check_optimizer_state(const std::string& path, torch::optim::Optimizer& opt
       if (!state->second)  // LibTorch leaves a null entry for a parameter listed twice
         mismatch(path, "the optimizer state of \"" + name + "\" is listed twice");
       const std::string problem =
-          detail::optimizer_state_problem(*state->second, loaded[at->second]);
+          detail::optimizer_state_problem(*state->second, group.options(), loaded[at->second]);
       if (!problem.empty())
         mismatch(path, "the optimizer state of \"" + name + "\" cannot step it: " + problem);
       const auto shape = loaded[at->second].sizes();

@@ -125,15 +125,28 @@ bool slice_optimizer_state(torch::optim::OptimizerParamState& state, const Slice
 }
 
 std::string optimizer_state_problem(const torch::optim::OptimizerParamState& state,
+                                    const torch::optim::OptimizerOptions& options,
                                     const torch::Tensor& param) {
   using namespace torch::optim;
   std::vector<std::pair<const char*, torch::Tensor>> needed;  // what each step reads
   if (const auto* adam = dynamic_cast<const AdamParamState*>(&state)) {
     needed = {{"exp_avg", adam->exp_avg()}, {"exp_avg_sq", adam->exp_avg_sq()}};
+    const auto* adam_options = dynamic_cast<const AdamOptions*>(&options);
+    if (adam_options && adam_options->amsgrad())
+      needed.emplace_back("max_exp_avg_sq", adam->max_exp_avg_sq());
   } else if (const auto* adamw = dynamic_cast<const AdamWParamState*>(&state)) {
     needed = {{"exp_avg", adamw->exp_avg()}, {"exp_avg_sq", adamw->exp_avg_sq()}};
+    const auto* adamw_options = dynamic_cast<const AdamWOptions*>(&options);
+    if (adamw_options && adamw_options->amsgrad())
+      needed.emplace_back("max_exp_avg_sq", adamw->max_exp_avg_sq());
   } else if (const auto* rmsprop = dynamic_cast<const RMSpropParamState*>(&state)) {
     needed = {{"square_avg", rmsprop->square_avg()}};
+    if (const auto* rms_options = dynamic_cast<const RMSpropOptions*>(&options)) {
+      if (rms_options->momentum() > 0)
+        needed.emplace_back("momentum_buffer", rmsprop->momentum_buffer());
+      if (rms_options->centered())
+        needed.emplace_back("grad_avg", rmsprop->grad_avg());
+    }
   } else if (const auto* adagrad = dynamic_cast<const AdagradParamState*>(&state)) {
     needed = {{"sum", adagrad->sum()}};
   } else if (const auto* sgd = dynamic_cast<const SGDParamState*>(&state)) {

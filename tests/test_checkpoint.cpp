@@ -339,6 +339,49 @@ TEST_F(CheckpointTest, OptimizerStateOfOtherShapesIsRefused) {
   EXPECT_TRUE(fresh_optimizer->state().empty());
 }
 
+// Buffers only some options read are checked against the loading optimizer's options: state
+// saved without AMSGrad (or RMSprop's momentum) cannot step an optimizer that uses them.
+TEST_F(CheckpointTest, StateLackingABufferTheOptionsNeedIsRefused) {
+  auto model = small_resnet();
+  auto [images, labels] = synthetic_batch(0);
+  torch::cross_entropy_loss(model->forward(images), labels).backward();
+  auto plain = adamw(model);
+  plain->step();
+  demon::save_checkpoint(path("plain.pt"), *model, plain.get());
+  auto rms = std::make_shared<torch::optim::RMSprop>(model->parameters());
+  rms->step();
+  demon::save_checkpoint(path("rms.pt"), *model, rms.get());
+
+  auto fresh = small_resnet(/*seed=*/5);
+  const auto before = fresh->stem->weight.clone();
+  const auto refuses = [&](const std::string& file, torch::optim::Optimizer& optimizer,
+                           const std::string& missing) {
+    try {
+      demon::load_checkpoint(path(file), *fresh, &optimizer);
+      ADD_FAILURE() << "no error for " << missing;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("cannot step it: no " + missing), std::string::npos)
+          << e.what();
+    }
+    EXPECT_TRUE(optimizer.state().empty());
+    EXPECT_TRUE(torch::equal(fresh->stem->weight, before));
+  };
+  torch::optim::AdamW amsgrad(fresh->parameters(), torch::optim::AdamWOptions().amsgrad(true));
+  refuses("plain.pt", amsgrad, "max_exp_avg_sq");
+  torch::optim::RMSprop momentum(fresh->parameters(), torch::optim::RMSpropOptions().momentum(0.9));
+  refuses("rms.pt", momentum, "momentum_buffer");
+  torch::optim::RMSprop centered(fresh->parameters(),
+                                 torch::optim::RMSpropOptions().centered(true));
+  refuses("rms.pt", centered, "grad_avg");
+
+  // With the options the state was written for, both load.
+  auto same = adamw(fresh);
+  demon::load_checkpoint(path("plain.pt"), *fresh, same.get());
+  torch::optim::RMSprop plain_rms(fresh->parameters());
+  demon::load_checkpoint(path("rms.pt"), *fresh, &plain_rms);
+  EXPECT_FALSE(plain_rms.state().empty());
+}
+
 // A failed write leaves the previous checkpoint in place, byte for byte.
 TEST_F(CheckpointTest, WritesAreAtomic) {
   auto model = small_resnet();

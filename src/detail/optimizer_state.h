@@ -15,9 +15,11 @@ bool slice_optimizer_state(torch::optim::OptimizerParamState& state,
 
 /// What keeps a built-in optimizer's per-parameter state from stepping `param`: a tensor that
 /// every step reads is missing (LibTorch's load leaves it undefined) or has another dtype than
-/// `param`. Buffers only some options use (AMSGrad's max_exp_avg_sq, RMSprop's momentum and
-/// centered averages) are not checked. Empty when it can step, and for types demon does not know.
+/// `param`, including the buffers only some of the group's `options` read (AMSGrad's
+/// max_exp_avg_sq, RMSprop's momentum_buffer and centered grad_avg). Empty when it can step, and
+/// for types demon does not know.
 std::string optimizer_state_problem(const torch::optim::OptimizerParamState& state,
+                                    const torch::optim::OptimizerOptions& options,
                                     const torch::Tensor& param);
 
 }  // namespace demon::detail
