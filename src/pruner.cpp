@@ -24,6 +24,7 @@
 #include "demon/surgery.h"
 #include "demon/warnings.h"
 #include "detail/autograd_nodes.h"
+#include "detail/data_parallel.h"
 #include "detail/model_snapshot.h"
 
 namespace demon {
@@ -486,6 +487,8 @@ void DemonPruner::skip_step() {
 
 void DemonPruner::step() {
   require_death_check_data(step_ + 1);
+  if (data_parallel_)
+    data_parallel_->average_gradients(*optimizer_.get());
   if (options_.nonfinite_gradients() != NonFiniteGradients::kOff) {
     const std::string bad = nonfinite_gradient();
     if (!bad.empty()) {
@@ -568,7 +571,10 @@ std::vector<double> DemonPruner::eval_peaks(const std::vector<torch::Tensor>& ba
       }
     }
   }
-  return tracker.unit_peaks(*graph_);
+  auto peaks = tracker.unit_peaks(*graph_);
+  if (data_parallel_)
+    data_parallel_->max_over_ranks(peaks, collective_device());
+  return peaks;
 }
 
 std::vector<int64_t> DemonPruner::check_death(const std::vector<torch::Tensor>& batches,
@@ -592,6 +598,28 @@ void DemonPruner::set_death_check(std::vector<torch::Tensor> batches, Forward fo
   check_forward_ = std::move(forward);
 }
 
+void DemonPruner::set_process_group(c10::intrusive_ptr<ProcessGroup> group,
+                                    DataParallelOptions options) {
+  auto data_parallel = std::make_shared<detail::DataParallel>(std::move(group), options);
+  if (options.broadcast_parameters())
+    broadcast_module(model_.get(), data_parallel->group());
+  data_parallel_ = std::move(data_parallel);
+}
+
+int DemonPruner::rank() const {
+  return data_parallel_ ? data_parallel_->rank() : 0;
+}
+
+int DemonPruner::world_size() const {
+  return data_parallel_ ? data_parallel_->world_size() : 1;
+}
+
+torch::Device DemonPruner::collective_device() {
+  for (const auto& param : model_.get().parameters())
+    return param.device();
+  return torch::kCPU;
+}
+
 void DemonPruner::on_before_prune(std::function<void(int64_t)> callback) {
   before_prune_.push_back(std::move(callback));
 }
@@ -606,6 +634,8 @@ UnitEvidence DemonPruner::evidence(bool train_only) {
   const DeathCheck check = train_only ? DeathCheck::kTrain : options_.death_check();
   if (check != DeathCheck::kEval) {
     evidence.peak = activity_.unit_peaks(*graph_);
+    if (data_parallel_)  // a unit active on any rank's data is active
+      data_parallel_->max_over_ranks(evidence.peak, collective_device());
   }
   const bool exact_default = dynamic_cast<const DeadUnits*>(criterion_.get()) != nullptr;
   if (check != DeathCheck::kTrain) {
@@ -877,6 +907,8 @@ PruneReport DemonPruner::prune_now() {
   report.exact = criterion_->exact();
   const UnitEvidence found = evidence(/*train_only=*/false);
   const std::vector<int64_t> dead = limit_cut(criterion_->select(found), found, report);
+  if (data_parallel_)
+    data_parallel_->require_same_units(dead, step_, collective_device());
   report.before = summary();
   std::map<int, int64_t> sizes_before;
   for (size_t g = 0; g < graph_->groups().size(); ++g) {

@@ -30,7 +30,16 @@ inline void write(std::FILE* stream, const char* level, const char* format, std:
 
 }  // namespace detail
 
+/// Progress lines off (errors still print): data-parallel ranks other than 0, whose lines would
+/// repeat rank 0's.
+inline bool& info_muted() {
+  static bool muted = false;
+  return muted;
+}
+
 __attribute__((format(printf, 1, 2))) inline void info(const char* format, ...) {
+  if (info_muted())
+    return;
   std::va_list args;
   va_start(args, format);
   detail::write(stdout, "info", format, args);

@@ -56,6 +56,17 @@ int64_t DevicePipeline::batches() const {
   return shuffle_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
 }
 
+void DevicePipeline::shard(int rank, int world_size) {
+  if (world_size < 1 || rank < 0 || rank >= world_size || world_size > batch_size_) {
+    throw std::invalid_argument("DevicePipeline::shard: rank " + std::to_string(rank) + " of " +
+                                std::to_string(world_size) + " ranks, batch size " +
+                                std::to_string(batch_size_) +
+                                " (needs 0 <= rank < ranks <= batch size)");
+  }
+  rank_ = rank;
+  world_size_ = world_size;
+}
+
 std::pair<torch::Tensor, torch::Tensor> DevicePipeline::batch(int64_t epoch, int64_t index) {
   torch::NoGradGuard no_grad;
   const int64_t n = labels_.size(0);
@@ -72,10 +83,13 @@ std::pair<torch::Tensor, torch::Tensor> DevicePipeline::batch(int64_t epoch, int
   } else {
     indices = torch::arange(start, end, torch::TensorOptions(device_).dtype(torch::kLong));
   }
+  if (world_size_ > 1)
+    indices = indices.tensor_split(world_size_)[static_cast<size_t>(rank_)];
   auto images = normalize(images_.index_select(0, indices));
   if (augment_) {
+    // Each rank draws its own crops and flips (rank 0's draws are those of a single process).
     auto generator = torch::make_generator<torch::CPUGeneratorImpl>(
-        (seed_ * 1000003ULL + epoch) * 100003ULL + index + 1);
+        (seed_ * 1000003ULL + epoch) * 100003ULL + index + 1 + 7919ULL * rank_);
     images = augment(images, generator);
   }
   return {images, labels_.index_select(0, indices)};

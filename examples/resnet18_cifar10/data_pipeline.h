@@ -34,6 +34,9 @@ class DevicePipeline {
   /// Full batches per epoch (a last partial batch is dropped when shuffling, as in training).
   int64_t batches() const;
   int64_t size() const { return labels_.size(0); }
+  /// Data parallel: batch() gives rank `rank`'s share of each batch of batch_size images (split
+  /// as evenly as tensor_split does), and augments only that share.
+  void shard(int rank, int world_size);
   /// Batch `index` of `epoch`: normalized (and augmented) float images, and labels, on device.
   std::pair<torch::Tensor, torch::Tensor> batch(int64_t epoch, int64_t index);
   /// The first `count` images of the (unshuffled) set, normalized, not augmented.
@@ -47,6 +50,8 @@ class DevicePipeline {
   bool shuffle_;
   bool augment_;
   uint64_t seed_;
+  int rank_ = 0;
+  int world_size_ = 1;
   int64_t order_epoch_ = -1;
   torch::Tensor order_;  // this epoch's permutation, on device
 };

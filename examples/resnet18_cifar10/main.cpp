@@ -88,6 +88,21 @@ int main(int argc, char** argv) {
                  "write this checkpoint to --out as safetensors for PyTorch "
                  "(tools/demon_to_pytorch.py) and exit")
       ->check(CLI::ExistingFile);
+  resnet18_cifar10::RunOptions run;
+  app.add_option("--world-size", run.world_size,
+                 "data parallel: number of ranks (scripts/launch.sh starts them)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--rank", run.rank, "data parallel: this process's rank, 0 .. world size - 1")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--store-file", run.store_file,
+                 "data parallel: a file where the ranks meet (absent before the run)");
+  app.add_option("--master-addr", run.master_addr,
+                 "data parallel: rank 0's address, where the ranks meet (instead of a file)");
+  app.add_option("--master-port", run.master_port, "data parallel: rank 0's port (29500)")
+      ->check(CLI::Range(1, 65535));
+  app.add_option("--bind-addr", run.bind_addr,
+                 "data parallel, Gloo: the address this rank listens on (default: the host "
+                 "name's; scripts/launch.sh gives 127.0.0.1)");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -144,7 +159,10 @@ int main(int argc, char** argv) {
       resnet18_cifar10::evaluate_checkpoint(config, eval_only, app.count("--out") ? out_dir : "");
       return 0;
     }
-    resnet18_cifar10::train(config, {out_dir, resume, stop_after});
+    run.out_dir = out_dir;
+    run.resume = resume;
+    run.stop_after_epochs = stop_after;
+    resnet18_cifar10::train(config, run);
     return 0;
   } catch (const std::exception& error) {
     example_log::error("%s", error.what());

@@ -55,14 +55,55 @@ void use_threads(const TrainConfig& config) {
   }
 }
 
-torch::Device device_of(const TrainConfig& config) {
+torch::Device device_of(const TrainConfig& config, int rank = 0) {
   if (config.device == "cuda" && !torch::cuda::is_available()) {
     throw std::runtime_error("device \"cuda\" requested, but no CUDA device is available");
   }
   if (config.device == "cuda") {
     at::globalContext().setBenchmarkCuDNN(config.cudnn_benchmark);
   }
-  return config.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  if (config.device != "cuda")
+    return torch::Device(torch::kCPU);
+  // Data parallel: one GPU per rank, shared round-robin when there are fewer.
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(
+                                         rank % static_cast<int>(torch::cuda::device_count())));
+}
+
+// The data-parallel group of this run, or null for one process: Gloo on CPU, NCCL on CUDA.
+c10::intrusive_ptr<demon::ProcessGroup> make_group(const RunOptions& run,
+                                                   const TrainConfig& config) {
+  if (run.world_size < 1 || run.rank < 0 || run.rank >= run.world_size) {
+    throw std::invalid_argument("--rank must be in [0, --world-size), got rank " +
+                                std::to_string(run.rank) + " of " + std::to_string(run.world_size));
+  }
+  if (run.world_size == 1)
+    return {};
+  if (run.store_file.empty() && run.master_addr.empty()) {
+    throw std::invalid_argument(
+        "--world-size > 1 needs --store-file, or --master-addr (and --master-port)");
+  }
+  if (config.amp == "fp16") {
+    throw std::invalid_argument(
+        "--amp fp16 with --world-size > 1: each rank's loss scaler would decide alone to skip a "
+        "step; use --amp bf16");
+  }
+  // Long enough for rank 0's evaluation and checkpoint writes, which the others wait out.
+  const auto timeout = std::chrono::minutes(30);
+  const auto store =
+      run.store_file.empty()
+          ? demon::make_tcp_store(run.master_addr, static_cast<uint16_t>(run.master_port), run.rank,
+                                  run.world_size, timeout)
+          : demon::make_file_store(run.store_file, run.world_size);
+  const auto options = demon::ProcessGroupOptions().timeout(timeout).hostname(run.bind_addr);
+  return config.device == "cuda" ? demon::make_nccl_group(store, run.rank, run.world_size, options)
+                                 : demon::make_gloo_group(store, run.rank, run.world_size, options);
+}
+
+// This rank's share of a batch (all of it for one process).
+torch::Tensor share_of(const torch::Tensor& batch, const RunOptions& run) {
+  if (run.world_size == 1)
+    return batch;
+  return batch.tensor_split(run.world_size)[static_cast<size_t>(run.rank)];
 }
 
 // Without a data_dir: $CIFAR10_DIR, ./data or ./data/cifar10 if they hold the release.
@@ -287,12 +328,16 @@ class LossScaler {
 
 json train(const TrainConfig& config, const RunOptions& run) {
   use_threads(config);
-  const torch::Device device = device_of(config);
+  const auto group = make_group(run, config);
+  const bool lead = run.rank == 0;  // the rank that logs, evaluates and writes
+  example_log::info_muted() = !lead;
+  const torch::Device device = device_of(config, run.rank);
   fs::create_directories(run.out_dir);
   const std::string checkpoint_path = run.out_dir + "/checkpoint.pt";
   const std::string metrics_path = run.out_dir + "/metrics.jsonl";
   const std::string reports_path = run.out_dir + "/prune_reports.jsonl";
-  write_json(run.out_dir + "/config.json", config.to_json());
+  if (lead)
+    write_json(run.out_dir + "/config.json", config.to_json());
 
   torch::manual_seed(config.seed);
   auto [train_set, test_set] = load_data(config);
@@ -300,6 +345,7 @@ json train(const TrainConfig& config, const RunOptions& run) {
                             config.seed);
   DevicePipeline test_data(test_set, device, config.eval_batch_size, /*shuffle=*/false,
                            /*augment=*/false, config.seed);
+  train_data.shard(run.rank, run.world_size);
   const int64_t steps_per_epoch = train_data.batches();
   const int64_t total_steps = config.epochs * steps_per_epoch;
 
@@ -316,9 +362,10 @@ json train(const TrainConfig& config, const RunOptions& run) {
           train_data.head(config.death_check_batches * config.death_check_batch_size);
       std::vector<torch::Tensor> batches;
       for (int64_t b = 0; b * config.death_check_batch_size < images.size(0); ++b) {
-        batches.push_back(prepare(images.slice(0, b * config.death_check_batch_size,
-                                               (b + 1) * config.death_check_batch_size),
-                                  config));
+        batches.push_back(share_of(prepare(images.slice(0, b * config.death_check_batch_size,
+                                                        (b + 1) * config.death_check_batch_size),
+                                           config),
+                                   run));
       }
       pruner->set_death_check(batches, [&model, &config](const torch::Tensor& x) {
         return run_model(model, x, config);
@@ -331,8 +378,13 @@ json train(const TrainConfig& config, const RunOptions& run) {
           static_cast<long long>(report.step), static_cast<long long>(report.units_removed),
           report.groups.size(), report.after.neural_sparsity(), report.after.parameter_sparsity(),
           report.after.flops_ratio());
-      append_line(reports_path, report.to_json());
+      if (lead)
+        append_line(reports_path, report.to_json());
     });
+    if (group)
+      pruner->set_process_group(group);
+  } else if (group) {
+    demon::broadcast_module(*model, *group);
   }
   int64_t parameters = 0;
   for (const auto& p : model->parameters())
@@ -340,11 +392,13 @@ json train(const TrainConfig& config, const RunOptions& run) {
   const std::string method =
       config.dense ? "dense baseline" : "DemP " + demon::to_json(pruner->options()).dump();
   example_log::info(
-      "model: ResNet-18 width %g (%lld parameters), %s on %s, %d threads; %lld epochs x %lld "
+      "model: ResNet-18 width %g (%lld parameters), %s on %s, %d threads%s; %lld epochs x %lld "
       "steps; %s",
       config.width, static_cast<long long>(parameters), config.optimizer.c_str(),
-      device.str().c_str(), torch::get_num_threads(), static_cast<long long>(config.epochs),
-      static_cast<long long>(steps_per_epoch), method.c_str());
+      device.str().c_str(), torch::get_num_threads(),
+      group ? (" a rank, " + std::to_string(run.world_size) + " data-parallel ranks").c_str() : "",
+      static_cast<long long>(config.epochs), static_cast<long long>(steps_per_epoch),
+      method.c_str());
 
   int64_t start_epoch = 0;
   double best_accuracy = 0.0;
@@ -369,7 +423,7 @@ json train(const TrainConfig& config, const RunOptions& run) {
     truncate_jsonl(reports_path, "step", start_epoch * steps_per_epoch);
     example_log::info("resumed from %s after epoch %lld", checkpoint_path.c_str(),
                       static_cast<long long>(start_epoch - 1));
-  } else {
+  } else if (lead) {
     for (const auto& path : {metrics_path, reports_path})
       fs::remove(path);
   }
@@ -402,12 +456,13 @@ json train(const TrainConfig& config, const RunOptions& run) {
     torch::Tensor window_loss = torch::zeros({}, torch::TensorOptions(device));
     torch::Tensor window_correct =
         torch::zeros({}, torch::TensorOptions(device).dtype(torch::kLong));
+    int64_t window_images = 0, epoch_images = 0;  // this rank's
     model->train();
     for (int64_t b = 0; b < steps_per_epoch; ++b) {
       const int64_t step = epoch * steps_per_epoch + b;
       const double lr = learning_rate(config, step, steps_per_epoch, total_steps);
       set_learning_rate(*optimizer, lr);
-      auto [images, labels] = train_data.batch(epoch, b);
+      auto [images, labels] = train_data.batch(epoch, b);  // this rank's share
       const double lambda = pruner ? pruner->current_lambda() : 0.0;
       const double sigma = pruner ? pruner->current_sigma() : 0.0;
 
@@ -424,8 +479,10 @@ json train(const TrainConfig& config, const RunOptions& run) {
       flops_ratio_sum += flops_ratio;  // the step ran at the FLOPs ratio before its prune event
       if (apply) {
         if (pruner) {
-          pruner->step();
+          pruner->step();  // averages the gradients over the ranks first
         } else {
+          if (group)
+            demon::allreduce_gradients(model->parameters(), *group);
           optimizer->step();
         }
       } else if (pruner) {
@@ -438,6 +495,8 @@ json train(const TrainConfig& config, const RunOptions& run) {
         correct += hits;
         window_loss += loss.detach();
         window_correct += hits;
+        window_images += images.size(0);
+        epoch_images += images.size(0);
       }
       if ((b + 1) % config.log_every == 0 || b + 1 == steps_per_epoch) {
         const int64_t seen = (b % config.log_every) + 1;
@@ -451,13 +510,14 @@ json train(const TrainConfig& config, const RunOptions& run) {
             static_cast<long long>(step + 1), static_cast<long long>(total_steps),
             window_loss.item<double>() / static_cast<double>(seen),
             static_cast<double>(window_correct.item<int64_t>()) /
-                static_cast<double>(seen * config.batch_size),
+                static_cast<double>(window_images),
             static_cast<long long>(summary.live_units),
             static_cast<long long>(summary.initial_units), lambda, sigma, lr,
             static_cast<double>(seen * config.batch_size) / elapsed,
             duration_text(per_step * static_cast<double>(total_steps - step - 1)).c_str());
         window_loss.zero_();
         window_correct.zero_();
+        window_images = 0;
         window_start = Clock::now();
       }
     }
@@ -467,8 +527,8 @@ json train(const TrainConfig& config, const RunOptions& run) {
     const double epoch_seconds = seconds_since(epoch_start);
     train_seconds += epoch_seconds;
     const bool last = epoch + 1 == config.epochs;
-    if (last || (epoch + 1) % config.eval_every == 0) {
-      test_accuracy = evaluate(model, test_data, config, device);
+    if (lead && (last || (epoch + 1) % config.eval_every == 0)) {
+      test_accuracy = evaluate(model, test_data, config, device);  // rank 0's BatchNorm statistics
     }
     best_accuracy = std::max(best_accuracy, test_accuracy);
     const auto summary = summary_now();
@@ -478,7 +538,7 @@ json train(const TrainConfig& config, const RunOptions& run) {
         {"step", (epoch + 1) * steps_per_epoch},
         {"train_loss", loss_sum.item<double>() / static_cast<double>(steps_per_epoch)},
         {"train_accuracy",
-         static_cast<double>(correct.item<int64_t>()) / static_cast<double>(images)},
+         static_cast<double>(correct.item<int64_t>()) / static_cast<double>(epoch_images)},
         {"test_accuracy", test_accuracy},
         {"lr",
          learning_rate(config, (epoch + 1) * steps_per_epoch - 1, steps_per_epoch, total_steps)},
@@ -493,7 +553,8 @@ json train(const TrainConfig& config, const RunOptions& run) {
         {"epoch_seconds", epoch_seconds},
         {"train_seconds", train_seconds},
         {"images_per_second", static_cast<double>(images) / epoch_seconds}};
-    append_line(metrics_path, metrics);
+    if (lead)
+      append_line(metrics_path, metrics);
     example_log::info(
         "[epoch %lld/%lld] train loss %.4f acc %.4f, test acc %.4f (best %.4f), "
         "neural sparsity %.3f, parameter sparsity %.3f, FLOPs %.3f, %.1fs",
@@ -501,6 +562,8 @@ json train(const TrainConfig& config, const RunOptions& run) {
         metrics["train_loss"].get<double>(), metrics["train_accuracy"].get<double>(), test_accuracy,
         best_accuracy, summary.neural_sparsity(), summary.parameter_sparsity(),
         summary.flops_ratio(), epoch_seconds);
+    if (!lead)
+      continue;
     demon::save_checkpoint(checkpoint_path, *model, optimizer.get(), pruner.get(),
                            {{"epoch", epoch},
                             {"best_test_accuracy", best_accuracy},
@@ -516,8 +579,10 @@ json train(const TrainConfig& config, const RunOptions& run) {
     return {{"stopped_after_epoch", end_epoch - 1}};
   }
   const auto summary = summary_now();
-  demon::save_checkpoint(run.out_dir + "/model_final.pt", *model, nullptr, nullptr,
-                         {{"config", config.to_json()}, {"test_accuracy", test_accuracy}});
+  if (lead) {
+    demon::save_checkpoint(run.out_dir + "/model_final.pt", *model, nullptr, nullptr,
+                           {{"config", config.to_json()}, {"test_accuracy", test_accuracy}});
+  }
   const int64_t trained_images = config.epochs * steps_per_epoch * config.batch_size;
   const json result = {
       {"test_accuracy", test_accuracy},
@@ -543,8 +608,10 @@ json train(const TrainConfig& config, const RunOptions& run) {
       {"dense", config.dense},
       {"widths", widths_json(summary)},
       {"device", device.str()},
+      {"world_size", run.world_size},
       {"threads", torch::get_num_threads()}};
-  write_json(run.out_dir + "/summary.json", result);
+  if (lead)
+    write_json(run.out_dir + "/summary.json", result);
   example_log::info(
       "done: test accuracy %.4f (best %.4f), neural sparsity %.3f, parameter "
       "sparsity %.3f, FLOPs %.3f, %.0fs training; results in %s",

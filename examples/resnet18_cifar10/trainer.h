@@ -23,6 +23,16 @@ struct RunOptions {
   /// Stop after this many epochs in this invocation (0: run to the end), leaving a checkpoint to
   /// --resume from: long runs in chunks, e.g. on preemptible machines.
   int64_t stop_after_epochs = 0;
+  /// Data parallel: this process is rank `rank` of `world_size` (scripts/launch.sh starts them),
+  /// each training on its share of every batch; rank 0 alone logs, evaluates and writes files.
+  int world_size = 1;
+  int rank = 0;
+  /// Where the ranks meet: a file all of them can open, or else rank 0's address and port.
+  std::string store_file;
+  std::string master_addr;
+  int master_port = 29500;
+  /// Gloo: the address this rank listens on (empty: the host name's; one machine: 127.0.0.1).
+  std::string bind_addr;
 };
 
 /// Trains as configured; returns what summary.json holds.

@@ -15,6 +15,7 @@
 #include "demon/activity.h"
 #include "demon/budget.h"
 #include "demon/criterion.h"
+#include "demon/distributed.h"
 #include "demon/graph.h"
 #include "demon/model_ref.h"
 #include "demon/noise.h"
@@ -25,6 +26,9 @@
 #include "demon/surgery.h"
 
 namespace demon {
+namespace detail {
+class DataParallel;
+}  // namespace detail
 
 /// λ peak that DemonPruner uses when DemonOptions::lambda_peak is unset, by the optimizer's
 /// family: one value for adaptive ones (Adam, AdamW, RMSprop, Adagrad); for SGD-like ones (SGD,
@@ -111,6 +115,20 @@ class DemonPruner {
   /// Without it, the network input found in the autograd graph at discovery is used.
   void set_probe_input(const torch::Tensor& input);
 
+  /// Trains data-parallel on the group's ranks, one DemonPruner per rank, each on its own share
+  /// of every batch: step() averages the gradients over the ranks before anything reads them
+  /// (bucketed all-reduce), the activity evidence of a prune event (training passes and the
+  /// eval-mode death check, each rank on its own check batches) is the largest any rank saw, and
+  /// the ranks confirm they cut the same units; the regularizer and noise act on identical
+  /// gradients with identical seeds, so the replicas stay identical. Rank 0's parameters and
+  /// buffers are copied to all ranks now (DataParallelOptions::broadcast_parameters). BatchNorm
+  /// running statistics stay per rank. From here on step(), prune_now(), check_death() and the
+  /// budget's projections are collectives: every rank calls them at the same point.
+  void set_process_group(c10::intrusive_ptr<ProcessGroup> group, DataParallelOptions options = {});
+  /// This rank and the number of ranks (0 and 1 without a process group).
+  int rank() const;
+  int world_size() const;
+
   /// Called at a prune event before anything is removed, with the step.
   void on_before_prune(std::function<void(int64_t step)> callback);
   /// Called after each prune event with its report.
@@ -189,6 +207,8 @@ class DemonPruner {
   // the report's output change when the probe ran.
   PruneResult checked_cut(const std::vector<int64_t>& dead, PruneReport& report);
   void pin_group(int group, const std::string& reason);
+  // Where data-parallel collectives run: the model's device (NCCL takes CUDA tensors only).
+  torch::Device collective_device();
 
   ModelRef model_;
   OptimizerRef optimizer_;
@@ -224,6 +244,7 @@ class DemonPruner {
   std::vector<std::function<void(const PruneReport&)>> after_prune_;
   // Activity restored from a checkpoint, adopted at the next discovery.
   std::optional<std::pair<std::vector<torch::Tensor>, int64_t>> restored_activity_;
+  std::shared_ptr<detail::DataParallel> data_parallel_;
   int64_t step_ = 0;
   int64_t prune_events_ = 0;
   int64_t skipped_steps_ = 0;

@@ -17,7 +17,21 @@
 #include <utility>
 #include <vector>
 
+namespace c10d {
+class Backend;
+class ProcessGroup;
+}  // namespace c10d
+
 namespace demon::detail {
+
+/// The c10d class whose collectives demon calls: in 1.13, ProcessGroupGloo and ProcessGroupNCCL
+/// derive from ProcessGroup; in 2.x they derive from Backend, and a ProcessGroup dispatches to
+/// one Backend per device type.
+#if TORCH_VERSION_MAJOR >= 2
+using CollectiveGroup = c10d::Backend;
+#else
+using CollectiveGroup = c10d::ProcessGroup;
+#endif
 
 /// The shape of a node's `output_nr`-th forward output, or nullopt when it is not a plain
 /// (non-nested) tensor.
