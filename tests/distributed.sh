@@ -8,11 +8,12 @@ work=$2
 rm -rf "$work"
 mkdir -p "$work"
 
-# run_ranks NAME WORLD [timeout]: starts WORLD ranks, waits for all; their exit codes in $codes.
+# run_ranks NAME WORLD [timeout] [store]: starts WORLD ranks, waits for all; their exit codes in
+# $codes. The store: a fresh file by default, or tcp:PORT.
 run_ranks() {
   local name=$1 world=$2 limit=${3:-300}
-  local store="$work/$name.store" pids=()
-  rm -f "$store"
+  local store=${4:-$work/$name.store} pids=()
+  rm -f "$work/$name.store"
   for ((r = 0; r < world; r++)); do
     timeout "$limit" "$worker" "$name" "$r" "$world" "$store" >"$work/$name.$world.$r.log" 2>&1 &
     pids+=($!)
@@ -39,6 +40,9 @@ run_ranks train 2
 echo "=== one_alive: a unit active on rank 1's data only"
 run_ranks one_alive 2
 [ "${codes[*]}" = "0 0" ] || { echo "FAIL: one_alive exit codes ${codes[*]}"; failed=1; }
+echo "=== one_alive again, the ranks meeting through rank 0's TCP store"
+run_ranks one_alive 2 120 "tcp:$((20000 + RANDOM % 20000))"
+[ "${codes[*]}" = "0 0" ] || { echo "FAIL: one_alive over TCP exit codes ${codes[*]}"; failed=1; }
 echo "=== one_alive, control: one rank, rank 0's data only"
 run_ranks one_alive 1
 [ "${codes[*]}" = "0" ] || { echo "FAIL: one_alive control exit code ${codes[*]}"; failed=1; }

@@ -1,7 +1,7 @@
 // One rank of a data-parallel test (tests/distributed.sh starts N of them on one machine, Gloo
 // over loopback, meeting through a FileStore). Each scenario checks its claims across the ranks
 // with collectives and exits 0 when they hold, 1 with a message when not, 77 without Gloo.
-//   distributed_worker SCENARIO RANK WORLD_SIZE STORE_FILE
+//   distributed_worker SCENARIO RANK WORLD_SIZE STORE_FILE|tcp:PORT
 // Scenarios:
 //   train      ResNet-18 (1/8) on synthetic data, each rank on its half of every batch, with
 //              prune events: parameters and optimizer state bit-identical across ranks after
@@ -212,14 +212,21 @@ int main(int argc, char** argv) {
   }
   const std::string scenario = argv[1];
   rank_ = std::stoi(argv[2]);
-  checkpoint_ = std::string(argv[4]) + ".checkpoint.pt";
+  checkpoint_ = std::string(argv[4]).rfind("tcp:", 0) == 0
+                    ? "distributed_checkpoint.pt"
+                    : std::string(argv[4]) + ".checkpoint.pt";
   const int world = std::stoi(argv[3]);
   if (!demon::has_gloo()) {
     std::cout << "SKIP: demon was built without Gloo" << std::endl;
     return 77;
   }
   try {
-    auto store = demon::make_file_store(argv[4], world);
+    const std::string where = argv[4];  // a store file, or tcp:PORT for rank 0's TCP store
+    auto store =
+        where.rfind("tcp:", 0) == 0
+            ? demon::make_tcp_store("127.0.0.1", static_cast<uint16_t>(std::stoi(where.substr(4))),
+                                    rank_, world, std::chrono::seconds(60))
+            : demon::make_file_store(where, world);
     auto group = demon::make_gloo_group(
         store, rank_, world,
         demon::ProcessGroupOptions().hostname("127.0.0.1").timeout(std::chrono::seconds(60)));
