@@ -561,10 +561,10 @@ class GraphBuilder {
         on_reshape(inputs, outputs);
         break;
       case OpClass::kPermute:
-        on_permute(inputs, outputs);
+        on_permute(*node, inputs, outputs);
         break;
       case OpClass::kReduceOrSelect:
-        on_reduce_or_select(inputs, outputs);
+        on_reduce_or_select(node.get(), inputs, outputs);
         break;
       case OpClass::kExpand:
         on_expand(inputs, outputs);
@@ -1009,7 +1009,8 @@ class GraphBuilder {
                         shape_string(o));
   }
 
-  void on_permute(const std::vector<Value>& inputs, std::vector<Value>& outputs) {
+  void on_permute(const torch::autograd::Node& node, const std::vector<Value>& inputs,
+                  std::vector<Value>& outputs) {
     const Value& in = inputs.at(0);
     if (!in.tracked()) {
       return;
@@ -1017,7 +1018,14 @@ class GraphBuilder {
     const auto& out = outputs[0].shape;
     const int64_t c = static_cast<int64_t>(in.ids.size());
     std::vector<int64_t> candidates;
-    if (out && static_cast<int64_t>(out->size()) == in.rank()) {
+    const auto perm = detail::permutation(node, in.rank());
+    if (out && static_cast<int64_t>(out->size()) == in.rank() && perm) {
+      // The node says where each dim went: no guessing from sizes.
+      for (size_t k = 0; k < perm->size(); ++k) {
+        if ((*perm)[k] == in.dim && (*out)[k] == c)
+          candidates.push_back(static_cast<int64_t>(k));
+      }
+    } else if (out && static_cast<int64_t>(out->size()) == in.rank()) {
       if (current_op_ == "T" && in.rank() == 2) {
         candidates.push_back(1 - in.dim);
       } else {
@@ -1035,13 +1043,38 @@ class GraphBuilder {
   }
 
   // Reductions with dims, select, slice, split: the channel axis must come through unchanged.
-  void on_reduce_or_select(const std::vector<Value>& inputs, std::vector<Value>& outputs) {
+  // Where the node saved its reduced dims (mean, sum, amax) they say where it goes; otherwise
+  // it is inferred from the shapes, which equal sizes can make ambiguous.
+  void on_reduce_or_select(const torch::autograd::Node* node, const std::vector<Value>& inputs,
+                           std::vector<Value>& outputs) {
     const Value& in = inputs.at(0);
     if (!in.tracked()) {
       return;
     }
     const int64_t c = static_cast<int64_t>(in.ids.size());
     const Shape& s = *in.shape;
+    if (const auto reduced = node ? detail::reduced_dims(*node) : std::nullopt) {
+      std::set<int64_t> removed;
+      for (int64_t d : reduced->dims)
+        removed.insert(d < 0 ? d + in.rank() : d);
+      if (removed.count(in.dim)) {
+        give_up(inputs, current_op_ + " over the channel axis");
+        return;
+      }
+      int64_t position = in.dim;
+      if (!reduced->keepdim) {
+        for (int64_t d : removed)
+          position -= d < in.dim ? 1 : 0;
+      }
+      const auto& o = outputs.at(0).shape;
+      if (outputs.size() != 1 || !o || position >= static_cast<int64_t>(o->size()) ||
+          (*o)[position] != c) {
+        give_up(inputs, current_op_ + " whose saved dims do not match its output");
+        return;
+      }
+      outputs[0] = tracked(*o, position, in.ids, in.sources);
+      return;
+    }
     for (auto& output : outputs) {
       if (!output.shape) {
         give_up(inputs, current_op_ + " with an unknown output shape");
@@ -1231,7 +1264,7 @@ class GraphBuilder {
       give_up(inputs, "index_select that may permute channels");
       return;
     }
-    on_reduce_or_select(inputs, outputs);
+    on_reduce_or_select(nullptr, inputs, outputs);
   }
 
   void on_index_copy(const torch::autograd::Node& node, const std::vector<Value>& inputs,

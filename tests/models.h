@@ -228,4 +228,42 @@ struct GroupNormNet : TestModel {
   nn::Linear head{nullptr};
 };
 
+/// Global average pooling written as x.mean({2, 3}) on a map as wide as the channels (8 channels,
+/// 8×8): the sizes alone cannot say which dims the mean removed; the autograd node can.
+struct EqualSizeMeanNet : TestModel {
+  EqualSizeMeanNet() {
+    c1 = register_module("c1", conv(3, 8));
+    bn = register_module("bn", nn::BatchNorm2d(8));
+    head = register_module("head", nn::Linear(8, 3));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    return head(torch::relu(bn(c1(x))).mean({2, 3}));
+  }
+  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 8, 8}); }
+  nn::Conv2d c1{nullptr};
+  nn::BatchNorm2d bn{nullptr};
+  nn::Linear head{nullptr};
+};
+
+/// Channels-last heads: the 8 channels of an 8×8 map permuted to the last dim, a Linear over
+/// them, then a mean over the positions; and transposed, max-pooled over the positions (amax),
+/// into a second Linear. Every dim but the batch has size 8.
+struct ChannelsLastHeadNet : TestModel {
+  ChannelsLastHeadNet() {
+    c1 = register_module("c1", conv(3, 8));
+    bn = register_module("bn", nn::BatchNorm2d(8));
+    fc = register_module("fc", nn::Linear(8, 3));
+    fc_max = register_module("fc_max", nn::Linear(8, 3));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    x = torch::relu(bn(c1(x)));
+    auto mean_head = fc(x.permute({0, 2, 3, 1})).mean({1, 2});  // [N, H, W, 3] -> [N, 3]
+    return mean_head + fc_max(x.transpose(1, 3).amax({1, 2}));  // [N, W, H, C] -> [N, C]
+  }
+  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 8, 8}); }
+  nn::Conv2d c1{nullptr};
+  nn::BatchNorm2d bn{nullptr};
+  nn::Linear fc{nullptr}, fc_max{nullptr};
+};
+
 }  // namespace demon::testing

@@ -123,6 +123,14 @@ std::vector<Case> cases() {
        2 * 33},
       // One GroupNorm group = 3 channels, each 27 + 2 + 6·9.
       {"GroupNorm", [] { return std::make_shared<GroupNormNet>(); }, {{"c1", 2}}, 3 * 83},
+      // Reduced dims read from the autograd node (equal sizes everywhere): c1 unit 27 + 2 + 3.
+      {"EqualSizeMean", [] { return std::make_shared<EqualSizeMeanNet>(); }, {{"c1", 5}}, 32},
+      // Permute, transpose and amax, each located by its node: c1 unit 27 + 2 + a column of 3
+      // in fc and in fc_max.
+      {"ChannelsLastHead",
+       [] { return std::make_shared<ChannelsLastHeadNet>(); },
+       {{"c1", 0}, {"c1", 6}},
+       2 * 35},
   };
 }
 

@@ -98,6 +98,45 @@ torch::Tensor activation_output(const std::shared_ptr<torch::autograd::Node>& no
   return {};
 }
 
+std::optional<ReducedDims> reduced_dims(const torch::autograd::Node& node) {
+  // The generated structs keep the op's arguments (derivatives.yaml names, the same in 1.13
+  // and 2.x); an absent dim list means every dim.
+  if (const auto* mean = dynamic_cast<const generated::MeanBackward1*>(&node)) {
+    if (mean->dim.list)
+      return ReducedDims{*mean->dim.list, mean->keepdim};
+  } else if (const auto* sum = dynamic_cast<const generated::SumBackward1*>(&node)) {
+    if (sum->dim.list)
+      return ReducedDims{*sum->dim.list, sum->keepdim};
+  } else if (const auto* amax = dynamic_cast<const generated::AmaxBackward0*>(&node)) {
+    if (!amax->dim.empty())
+      return ReducedDims{amax->dim, amax->keepdim};
+  }
+  return std::nullopt;
+}
+
+std::optional<std::vector<int64_t>> permutation(const torch::autograd::Node& node, int64_t rank) {
+  const auto normalized = [rank](int64_t d) { return d < 0 ? d + rank : d; };
+  if (const auto* permute = dynamic_cast<const generated::PermuteBackward0*>(&node)) {
+    if (static_cast<int64_t>(permute->dims.size()) != rank)
+      return std::nullopt;
+    std::vector<int64_t> perm;
+    for (int64_t d : permute->dims)
+      perm.push_back(normalized(d));
+    return perm;
+  }
+  if (const auto* transpose = dynamic_cast<const generated::TransposeBackward0*>(&node)) {
+    std::vector<int64_t> perm(static_cast<size_t>(rank));
+    for (int64_t k = 0; k < rank; ++k)
+      perm[static_cast<size_t>(k)] = k;
+    const int64_t a = normalized(transpose->dim0), b = normalized(transpose->dim1);
+    if (a < 0 || b < 0 || a >= rank || b >= rank)
+      return std::nullopt;
+    std::swap(perm[static_cast<size_t>(a)], perm[static_cast<size_t>(b)]);
+    return perm;
+  }
+  return std::nullopt;
+}
+
 torch::Tensor saved_index(const torch::autograd::Node& node) {
   if (auto* select = dynamic_cast<const generated::IndexSelectBackward0*>(&node)) {
     return unpack_or_undefined(select->index_, nullptr);

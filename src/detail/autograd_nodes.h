@@ -28,6 +28,19 @@ std::optional<ActivationKind> activation_kind(const torch::autograd::Node& node)
 torch::Tensor activation_output(const std::shared_ptr<torch::autograd::Node>& node,
                                 ActivationKind kind);
 
+/// The dims a reduction node removed (Mean and Sum over dims, Amax), as the op was called (they
+/// may be negative), and whether it kept them as size 1; nullopt for other nodes and for
+/// reductions over every dim.
+struct ReducedDims {
+  std::vector<int64_t> dims;
+  bool keepdim = false;
+};
+std::optional<ReducedDims> reduced_dims(const torch::autograd::Node& node);
+
+/// For a Permute or Transpose node on an input of `rank` dims: which input dim each output dim
+/// is (output k = input perm[k]); nullopt for other nodes.
+std::optional<std::vector<int64_t>> permutation(const torch::autograd::Node& node, int64_t rank);
+
 /// The index tensor saved by IndexSelectBackward / IndexCopyBackward, else undefined.
 torch::Tensor saved_index(const torch::autograd::Node& node);
 
