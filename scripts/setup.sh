@@ -71,14 +71,27 @@ if [ ! -x "$venv/bin/python" ]; then
   fi
   "$python" -m venv "$venv"
 fi
-# The wheels and the unpacked install lie on disk together for a moment.
-needed_gb=8
-free_gb=$(df -Pk "$root" | awk 'NR == 2 { print int($4 / 1048576) }')
-if [ "$free_gb" -lt "$needed_gb" ]; then
-  echo "setup: only $free_gb GB free under $root; installing PyTorch $version with its CUDA" \
-    "libraries needs about $needed_gb GB (free some space, or set DEMON_TORCH=debian)" >&2
-  exit 1
+# The wheels and the unpacked install lie on disk together for a moment: pip downloads and
+# unpacks under $TMPDIR, and installs under the project. Where both are one file system, it needs
+# both amounts there.
+install_gb=5
+download_gb=3
+tmp=${TMPDIR:-/tmp}
+free_gb() { df -Pk "$1" | awk 'NR == 2 { print int($4 / 1048576) }'; }
+if [ "$(df -P "$root" | awk 'NR == 2 { print $1 }')" = "$(df -P "$tmp" | awk 'NR == 2 { print $1 }')" ]; then
+  needed=("$root" $((install_gb + download_gb)))
+else
+  needed=("$root" "$install_gb" "$tmp" "$download_gb")
 fi
+for ((i = 0; i < ${#needed[@]}; i += 2)); do
+  place=${needed[i]} gb=${needed[i + 1]}
+  if [ "$(free_gb "$place")" -lt "$gb" ]; then
+    echo "setup: only $(free_gb "$place") GB free under $place; installing PyTorch $version with" \
+      "its CUDA libraries needs about $gb GB there (free some space, point TMPDIR elsewhere, or" \
+      "set DEMON_TORCH=debian)" >&2
+    exit 1
+  fi
+done
 echo "setup: installing PyTorch $version (LibTorch with CUDA) into $venv"
 # safetensors: tools/demon_to_pytorch.py reads exported models with it (and its test runs it).
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \

@@ -282,14 +282,21 @@ nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_re
   //    fail after that (LibTorch may have filled some groups by then), both are restored.
   const std::string pruner_before = pruner != nullptr ? to_bytes(*pruner) : std::string();
   const std::string optimizer_before = optimizer != nullptr ? to_bytes(*optimizer) : std::string();
+  std::vector<std::unique_ptr<torch::optim::OptimizerOptions>> options_before;
+  if (optimizer != nullptr) {
+    for (auto& group : optimizer->param_groups())
+      options_before.push_back(group.options().clone());
+  }
   auto restore = [&] {
     if (pruner != nullptr)
       from_bytes(*pruner, pruner_before);
     if (optimizer != nullptr) {
       // An optimizer's load only sets the state it finds: what the failed load added stays
-      // unless the state is emptied first.
+      // unless the state is emptied first. The options it may have taken go back, too.
       optimizer->state().clear();
       from_bytes(*optimizer, optimizer_before);
+      for (size_t i = 0; i < options_before.size(); ++i)
+        optimizer->param_groups()[i].set_options(options_before[i]->clone());
     }
   };
   const char* section = "pruner";
@@ -307,6 +314,7 @@ nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_re
       // the state this optimizer had (of another shape, once the model is cut to the checkpoint).
       optimizer->state().clear();
       optimizer->load(state);
+      detail::adopt_saved_options(state, *optimizer);
       check_optimizer_state(path, *optimizer, tensors, loaded);
     }
   } catch (const c10::Error& error) {

@@ -6,7 +6,13 @@
 #include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/variable.h>
+#include <torch/optim/adagrad.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
 #include <torch/optim/optimizer.h>
+#include <torch/optim/rmsprop.h>
+#include <torch/optim/sgd.h>
+#include <torch/serialize/input-archive.h>
 #include <torch/version.h>
 
 #include <cstdint>
@@ -86,6 +92,46 @@ inline OptimizerStateKey optimizer_state_key(const torch::Tensor& param) {
   return static_cast<OptimizerStateKey>(param.unsafeGetTensorImpl());
 #else
   return c10::guts::to_string(param.unsafeGetTensorImpl());
+#endif
+}
+
+#if TORCH_VERSION_MAJOR < 2
+template <typename Options>
+bool adopt_saved_options_as(torch::serialize::InputArchive& archive,
+                            torch::optim::Optimizer& optimizer) {
+  auto& groups = optimizer.param_groups();
+  if (groups.empty() || dynamic_cast<Options*>(&groups[0].options()) == nullptr)
+    return false;
+  torch::serialize::InputArchive saved_groups;
+  archive.read("param_groups", saved_groups);
+  for (size_t i = 0; i < groups.size(); ++i) {
+    torch::serialize::InputArchive group, options_archive;
+    saved_groups.read("param_groups/" + std::to_string(i), group);
+    group.read("options", options_archive);
+    Options saved(0);
+    saved.serialize(options_archive);
+    static_cast<Options&>(groups[i].options()) = saved;
+  }
+  return true;
+}
+#endif
+
+/// After `optimizer.load(archive)`: the options each parameter group was saved with (learning
+/// rate, AMSGrad, momentum …) replace the optimizer's own, as 2.x's load (and PyTorch's
+/// load_state_dict) does; 1.13's load keeps the optimizer's, so the built-in optimizers' are read
+/// here. Custom optimizers keep theirs on 1.13.
+inline void adopt_saved_options(torch::serialize::InputArchive& archive,
+                                torch::optim::Optimizer& optimizer) {
+#if TORCH_VERSION_MAJOR < 2
+  using namespace torch::optim;
+  adopt_saved_options_as<AdamWOptions>(archive, optimizer) ||
+      adopt_saved_options_as<AdamOptions>(archive, optimizer) ||
+      adopt_saved_options_as<SGDOptions>(archive, optimizer) ||
+      adopt_saved_options_as<RMSpropOptions>(archive, optimizer) ||
+      adopt_saved_options_as<AdagradOptions>(archive, optimizer);
+#else
+  (void)archive;
+  (void)optimizer;
 #endif
 }
 
