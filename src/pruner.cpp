@@ -330,6 +330,15 @@ void DemonPruner::set_forward(Forward forward) {
   probe_unusable_ = false;
 }
 
+void DemonPruner::set_discovery_options(DiscoveryOptions options) {
+  if (graph_) {
+    throw std::logic_error(
+        "demon::DemonPruner::set_discovery_options: the structure was discovered at the first "
+        "backward(); set the options before it");
+  }
+  discovery_ = std::move(options);
+}
+
 void DemonPruner::set_probe_input(const torch::Tensor& input) {
   if (!input.defined() || input.dim() == 0 || input.size(0) == 0) {
     throw std::invalid_argument(
@@ -341,7 +350,7 @@ void DemonPruner::set_probe_input(const torch::Tensor& input) {
 }
 
 void DemonPruner::discover(const torch::Tensor& root) {
-  graph_ = DependencyGraph::discover(model_.get(), root);
+  graph_ = DependencyGraph::discover(model_.get(), root, discovery_);
   const bool first = !initial_;
   if (!initial_) {
     initial_ = summarize(*graph_, model_.get());

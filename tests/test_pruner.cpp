@@ -137,6 +137,33 @@ TEST(PrunerTest, NoiseIsReproducibleForAFixedSeed) {
   EXPECT_FALSE(torch::equal(run(5)[0], run(6)[0]));
 }
 
+// DiscoveryOptions reach the graph through the pruner: a pinned tensor's units are not prunable,
+// and the options cannot change once the structure is known.
+TEST(PrunerTest, DiscoveryOptionsReachTheGraph) {
+  const auto batch = demon::testing::small_batch();
+  auto discovered = [&](const demon::DiscoveryOptions* options) {
+    SmallCnn model = make_model();
+    auto optimizer = std::make_shared<torch::optim::Adam>(model->parameters());
+    DemonPruner pruner(model.ptr(), optimizer, DemonOptions(10));
+    if (options)
+      pruner.set_discovery_options(*options);
+    pruner.zero_grad();
+    pruner.backward(torch::cross_entropy_loss(model->forward(batch.data), batch.target));
+    int64_t prunable = 0;
+    for (const auto& group : pruner.graph()->groups()) {
+      if (group.name.rfind("conv1", 0) == 0) {
+        for (int64_t u : group.units)
+          prunable += pruner.graph()->prunable(u) ? 1 : 0;
+      }
+    }
+    EXPECT_THROW(pruner.set_discovery_options(demon::DiscoveryOptions()), std::logic_error);
+    return prunable;
+  };
+  EXPECT_EQ(discovered(nullptr), 8);
+  const auto pin = demon::DiscoveryOptions().pin("conv1.weight");
+  EXPECT_EQ(discovered(&pin), 0);
+}
+
 TEST(PrunerTest, ReportsTheScheduledLambdaAndSigma) {
   SmallCnn model = make_model();
   auto optimizer = std::make_shared<torch::optim::SGD>(model->parameters(), 0.01);

@@ -111,6 +111,10 @@ class DemonPruner {
   /// passed as a plain std::shared_ptr<torch::nn::Module>) or it needs more (autocast, a
   /// different entry point).
   void set_forward(Forward forward);
+  /// How the structure is discovered from the first loss (couplings and pins the walker cannot
+  /// see, the model's own element-wise ops; see graph.h). Before the first backward(): throws
+  /// std::logic_error after it.
+  void set_discovery_options(DiscoveryOptions options);
   /// The input of the forward check after each prune event; its first two samples are kept.
   /// Without it, the network input found in the autograd graph at discovery is used.
   void set_probe_input(const torch::Tensor& input);
@@ -244,6 +248,7 @@ class DemonPruner {
   std::vector<std::function<void(const PruneReport&)>> after_prune_;
   // Activity restored from a checkpoint, adopted at the next discovery.
   std::optional<std::pair<std::vector<torch::Tensor>, int64_t>> restored_activity_;
+  DiscoveryOptions discovery_;
   std::shared_ptr<detail::DataParallel> data_parallel_;
   int64_t step_ = 0;
   int64_t prune_events_ = 0;
