@@ -10,7 +10,14 @@
 #include <string>
 #include <vector>
 
+namespace torch::optim {
+class Optimizer;
+}  // namespace torch::optim
+
 namespace demon {
+
+struct PruneOptions;
+struct PruneResult;
 
 /// Activations whose outputs the engine reads to find dead units.
 enum class ActivationKind { kRelu, kLeakyRelu, kGelu, kSilu, kSigmoid, kTanh, kHardtanh };
@@ -174,12 +181,16 @@ class DependencyGraph {
   /// when cutting a group breaks the model's forward.
   void pin(int64_t unit, const std::string& reason);
 
-  /// Marks units removed and drops their indices from every axis and site. Used by surgery
-  /// after it has sliced the tensors; returns, per axis, the kept indices (of the old axis).
-  std::vector<std::vector<int64_t>> remove_units(const std::vector<int64_t>& units);
-
  private:
   friend class GraphBuilder;
+  // Only surgery removes units: after it has sliced every tensor.
+  friend PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& units,
+                                 torch::optim::Optimizer* optimizer, PruneOptions options);
+
+  /// Marks units removed and drops their indices from every axis and site; returns, per axis,
+  /// the kept indices (of the old axis).
+  std::vector<std::vector<int64_t>> remove_units(const std::vector<int64_t>& units);
+
   std::vector<GraphTensor> tensors_;
   std::vector<GraphLayer> layers_;
   std::vector<GraphAxis> axes_;
