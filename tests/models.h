@@ -246,8 +246,9 @@ struct EqualSizeMeanNet : TestModel {
 };
 
 /// Channels-last heads: the 8 channels of an 8×8 map permuted to the last dim, a Linear over
-/// them, then a mean over the positions; and transposed, max-pooled over the positions (amax),
-/// into a second Linear. Every dim but the batch has size 8.
+/// them, then a mean over the positions; transposed, max-pooled over the positions (amax), into
+/// a second Linear; and one position picked by two selects into the first. Every dim but the
+/// batch has size 8.
 struct ChannelsLastHeadNet : TestModel {
   ChannelsLastHeadNet() {
     c1 = register_module("c1", conv(3, 8));
@@ -257,8 +258,9 @@ struct ChannelsLastHeadNet : TestModel {
   }
   torch::Tensor forward(torch::Tensor x) override {
     x = torch::relu(bn(c1(x)));
-    auto mean_head = fc(x.permute({0, 2, 3, 1})).mean({1, 2});  // [N, H, W, 3] -> [N, 3]
-    return mean_head + fc_max(x.transpose(1, 3).amax({1, 2}));  // [N, W, H, C] -> [N, C]
+    auto mean_head = fc(x.permute({0, 2, 3, 1})).mean({1, 2});      // [N, H, W, 3] -> [N, 3]
+    auto max_head = fc_max(x.transpose(1, 3).amax({1, 2}));         // [N, W, H, C] -> [N, C]
+    return mean_head + max_head + fc(x.select(3, 0).select(2, 7));  // [N, C, H] -> [N, C]
   }
   torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 8, 8}); }
   nn::Conv2d c1{nullptr};

@@ -110,6 +110,8 @@ std::optional<ReducedDims> reduced_dims(const torch::autograd::Node& node) {
   } else if (const auto* amax = dynamic_cast<const generated::AmaxBackward0*>(&node)) {
     if (!amax->dim.empty())
       return ReducedDims{amax->dim, amax->keepdim};
+  } else if (const auto* select = dynamic_cast<const generated::SelectBackward0*>(&node)) {
+    return ReducedDims{{select->dim}, /*keepdim=*/false};  // one index of one dim
   }
   return std::nullopt;
 }

@@ -28,7 +28,8 @@ std::optional<ActivationKind> activation_kind(const torch::autograd::Node& node)
 torch::Tensor activation_output(const std::shared_ptr<torch::autograd::Node>& node,
                                 ActivationKind kind);
 
-/// The dims a reduction node removed (Mean and Sum over dims, Amax), as the op was called (they
+/// The dims a reduction node removed (Mean and Sum over dims, Amax, and Select's one), as the op
+/// was called (they
 /// may be negative), and whether it kept them as size 1; nullopt for other nodes and for
 /// reductions over every dim.
 struct ReducedDims {
