@@ -362,10 +362,10 @@ json train(const TrainConfig& config, const RunOptions& run) {
           train_data.head(config.death_check_batches * config.death_check_batch_size);
       std::vector<torch::Tensor> batches;
       for (int64_t b = 0; b * config.death_check_batch_size < images.size(0); ++b) {
-        batches.push_back(share_of(prepare(images.slice(0, b * config.death_check_batch_size,
+        batches.push_back(prepare(share_of(images.slice(0, b * config.death_check_batch_size,
                                                         (b + 1) * config.death_check_batch_size),
-                                           config),
-                                   run));
+                                           run),
+                                  config));
       }
       pruner->set_death_check(batches, [&model, &config](const torch::Tensor& x) {
         return run_model(model, x, config);
