@@ -15,11 +15,13 @@ if(DEMON_USE_CCACHE)
   endif()
 endif()
 
-# demon_target_settings(<target>): C++17, the project's warnings, and the shared PCH.
+# demon_target_settings(<target> [NO_PCH]): C++17, the project's warnings, and the shared PCH
+# (NO_PCH: for code that does not include LibTorch).
 set(DEMON_SANITIZE "" CACHE STRING
     "Sanitizers for demon's own code, e.g. address,undefined (LibTorch stays uninstrumented)")
 
 function(demon_target_settings target)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "NO_PCH" "" "")
   target_compile_features(${target} PUBLIC cxx_std_17)
   if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
     target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor)
@@ -36,7 +38,7 @@ function(demon_target_settings target)
     # libFuzzer's coverage feedback from every target (fuzz targets add -fsanitize=fuzzer).
     target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link)
   endif()
-  if(DEMON_PRECOMPILED_HEADERS)
+  if(DEMON_PRECOMPILED_HEADERS AND NOT arg_NO_PCH)
     demon_share_precompiled_header(${target})
   endif()
 endfunction()

@@ -18,6 +18,13 @@ namespace demon {
 
 struct PruneOptions;
 struct PruneResult;
+class DependencyGraph;
+struct DiscoveryOptions;
+
+namespace detail {
+struct GraphRecord;
+DependencyGraph assemble_graph(GraphRecord&& record, const DiscoveryOptions& options);
+}  // namespace detail
 
 /// Activations whose outputs the engine reads to find dead units.
 enum class ActivationKind { kRelu, kLeakyRelu, kGelu, kSilu, kSigmoid, kTanh, kHardtanh };
@@ -182,7 +189,9 @@ class DependencyGraph {
   void pin(int64_t unit, const std::string& reason);
 
  private:
-  friend class GraphBuilder;
+  // The engine (src/graph/) fills a graph once, from what its walk recorded.
+  friend DependencyGraph detail::assemble_graph(detail::GraphRecord&& record,
+                                                const DiscoveryOptions& options);
   // Only surgery removes units: after it has sliced every tensor.
   friend PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& units,
                                  torch::optim::Optimizer* optimizer, PruneOptions options);

@@ -1,0 +1,184 @@
+#include "graph/assemble.h"
+
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+#include <unordered_map>
+
+namespace demon::detail {
+namespace {
+
+void apply_user_options(GraphRecord& record, const DiscoveryOptions& options) {
+  auto axis_ids = [&](const std::string& name, int64_t dim) -> const std::vector<int64_t>& {
+    const int t = record.find_tensor(name);
+    if (t < 0) {
+      throw std::invalid_argument("demon::DiscoveryOptions: no parameter or buffer named \"" +
+                                  name + "\" in the model");
+    }
+    const auto found = record.axes.find({t, -1, dim});
+    if (found == record.axes.end()) {
+      throw std::invalid_argument("demon::DiscoveryOptions: axis " + std::to_string(dim) +
+                                  " of \"" + name + "\" is not a channel axis in the graph");
+    }
+    return found->second;
+  };
+  for (const auto& c : options.couplings) {
+    const auto& a = axis_ids(c.tensor_a, c.dim_a);
+    const auto& b = axis_ids(c.tensor_b, c.dim_b);
+    if (a.size() != b.size()) {
+      throw std::invalid_argument("demon::DiscoveryOptions::couple: \"" + c.tensor_a + "\" and \"" +
+                                  c.tensor_b + "\" have different sizes");
+    }
+    record.ids.unite_all(a, b);
+  }
+  for (const auto& name : options.pinned_tensors) {
+    const int t = record.find_tensor(name);
+    if (t < 0) {
+      throw std::invalid_argument("demon::DiscoveryOptions::pin: no parameter or buffer named \"" +
+                                  name + "\" in the model");
+    }
+    record.pinned_tensors.emplace(t, "pinned by DiscoveryOptions");
+  }
+  for (const auto& [t, reason] : record.pinned_tensors) {
+    for (const auto& [key, ids] : record.axes) {
+      if (std::get<0>(key) == t) {
+        record.ids.pin_all(ids, reason);
+      }
+    }
+  }
+}
+
+// The producing layers of a group: convolution / linear weights on dim 0, selection outputs.
+std::string group_name(const ChannelGroup& group, const std::vector<GraphAxis>& axes,
+                       const std::vector<GraphTensor>& tensors,
+                       const std::vector<GraphLayer>& layers) {
+  std::vector<std::string> producers;
+  for (int a : group.axes) {
+    const GraphAxis& axis = axes[a];
+    std::string name;
+    if (axis.tensor < 0 && axis.dim == 1) {
+      name = layers[axis.layer].name;
+    } else if (axis.tensor >= 0 && axis.dim == 0) {
+      const int layer = tensors[axis.tensor].layer;
+      if (layer >= 0 && layers[layer].weight == axis.tensor) {
+        name = layers[layer].name;
+      }
+    }
+    if (!name.empty() && std::find(producers.begin(), producers.end(), name) == producers.end()) {
+      producers.push_back(name);
+    }
+  }
+  if (producers.empty()) {
+    const GraphAxis& axis = axes[group.axes.front()];
+    return axis.tensor >= 0 ? tensors[axis.tensor].name : layers[axis.layer].name;
+  }
+  std::string name = producers.front();
+  if (producers.size() > 1) {
+    name += " (+" + std::to_string(producers.size() - 1) + " coupled)";
+  }
+  return name;
+}
+
+}  // namespace
+
+DependencyGraph assemble_graph(GraphRecord&& record, const DiscoveryOptions& options) {
+  apply_user_options(record, options);
+  DependencyGraph graph;
+  graph.tensors_ = std::move(record.tensors);
+  graph.layers_ = std::move(record.layers);
+  graph.sites_ = std::move(record.sites);
+  graph.unknown_ops_ = std::move(record.unknown_ops);
+  graph.node_count_ = record.node_count;
+  graph.fingerprint_ = record.fingerprint;
+  ChannelIds& ids = record.ids;
+
+  const int64_t batch = record.batch_size;
+  for (const auto& [layer, rows] : record.linear_rows) {
+    graph.layers_[layer].outputs_per_sample = batch > 0 && rows % batch == 0 ? rows / batch : rows;
+  }
+  // Channel classes that own at least one axis index become units, in axis order.
+  std::unordered_map<int64_t, int64_t> unit_of_root;
+  for (const auto& key : record.axis_order) {
+    for (int64_t raw : record.axes[key]) {
+      const int64_t root = ids.root(raw);
+      if (!unit_of_root.count(root)) {
+        const auto unit = static_cast<int64_t>(unit_of_root.size());
+        unit_of_root[root] = unit;
+        graph.units_.emplace_back();
+      }
+    }
+  }
+  // Merge per-id facts into units.
+  for (int64_t raw = 0; raw < ids.size(); ++raw) {
+    const auto found = unit_of_root.find(ids.root(raw));
+    if (found == unit_of_root.end()) {
+      continue;
+    }
+    GraphUnit& unit = graph.units_[found->second];
+    if (!ids.pin_reason(raw).empty() && !unit.pinned) {
+      unit.pinned = true;
+      unit.pin_reason = ids.pin_reason(raw);
+    }
+    unit.observable = unit.observable && !ids.unobservable(raw);
+    const auto& reads = ids.read_sites(raw);
+    unit.read_sites.insert(unit.read_sites.end(), reads.begin(), reads.end());
+  }
+  for (auto& unit : graph.units_) {
+    std::sort(unit.read_sites.begin(), unit.read_sites.end());
+    unit.read_sites.erase(std::unique(unit.read_sites.begin(), unit.read_sites.end()),
+                          unit.read_sites.end());
+  }
+  auto unit_of = [&](int64_t raw) {
+    const auto found = unit_of_root.find(ids.root(raw));
+    return found == unit_of_root.end() ? int64_t{-1} : found->second;
+  };
+  // Axes and sites in unit ids.
+  std::vector<std::vector<int>> unit_axes(graph.units_.size());
+  for (const auto& key : record.axis_order) {
+    GraphAxis axis;
+    axis.tensor = std::get<0>(key);
+    axis.layer = std::get<1>(key);
+    axis.dim = std::get<2>(key);
+    for (int64_t raw : record.axes[key]) {
+      axis.owner.push_back(unit_of(raw));
+    }
+    const int index = static_cast<int>(graph.axes_.size());
+    for (int64_t u : axis.owner) {
+      if (unit_axes[u].empty() || unit_axes[u].back() != index) {
+        unit_axes[u].push_back(index);
+      }
+    }
+    graph.axes_.push_back(std::move(axis));
+  }
+  for (size_t s = 0; s < graph.sites_.size(); ++s) {
+    for (int64_t raw : record.site_channels[s]) {
+      graph.sites_[s].owner.push_back(unit_of(raw));
+    }
+  }
+  // Groups: units with the same axes, in order of first appearance.
+  std::map<std::vector<int>, int> group_of_signature;
+  for (const auto& axis : graph.axes_) {
+    for (int64_t u : axis.owner) {
+      GraphUnit& unit = graph.units_[u];
+      if (unit.group >= 0) {
+        continue;
+      }
+      auto [it, inserted] =
+          group_of_signature.emplace(unit_axes[u], static_cast<int>(graph.groups_.size()));
+      if (inserted) {
+        ChannelGroup group;
+        group.axes = unit_axes[u];
+        graph.groups_.push_back(std::move(group));
+      }
+      unit.group = it->second;
+      graph.groups_[it->second].units.push_back(u);
+    }
+  }
+  for (auto& group : graph.groups_) {
+    group.initial_size = static_cast<int64_t>(group.units.size());
+    group.name = group_name(group, graph.axes_, graph.tensors_, graph.layers_);
+  }
+  return graph;
+}
+
+}  // namespace demon::detail

@@ -1,0 +1,14 @@
+#pragma once
+
+#include "demon/graph.h"
+#include "graph/rule_context.h"
+
+namespace demon::detail {
+
+/// Applies the user's couplings and pins, then turns what the walk recorded into a graph:
+/// channel classes that own an axis index become units (in axis order), axes and sites are
+/// rewritten in unit ids, and units with the same axes form a group. Throws
+/// std::invalid_argument for options that name a tensor or axis the graph does not have.
+DependencyGraph assemble_graph(GraphRecord&& record, const DiscoveryOptions& options);
+
+}  // namespace demon::detail

@@ -1,0 +1,221 @@
+// Rules for ops whose parameters belong to a layer module (convolution, normalization, linear),
+// for parameters entering the graph, and for the activations whose outputs DemP reads.
+
+#include <torch/csrc/autograd/functions/accumulate_grad.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+
+#include "graph/axis_math.h"
+#include "graph/rule_context.h"
+#include "graph/rules/rules.h"
+
+namespace demon::detail::rules {
+namespace {
+
+// The optional third input (bias) when it is one of the model's parameters.
+const ChannelFlow* param_input(const OpCall& call, size_t index) {
+  return call.in.size() > index && call.in[index].is_param() ? &call.in[index] : nullptr;
+}
+
+// Linear is mm(x, W.t()) or addmm(b, x, W.t()).
+void linear(RuleContext& context, OpCall& call, const ChannelFlow* bias, const ChannelFlow& x,
+            const ChannelFlow& weight_t) {
+  auto* module = dynamic_cast<torch::nn::LinearImpl*>(context.module_of(weight_t));
+  const auto& out_shape = call.out[0].shape;
+  if (module == nullptr || !weight_t.transposed || !out_shape || out_shape->size() != 2 ||
+      (x.tracked() && x.rank() != 2)) {
+    // A product of two activations (attention) or of a non-Linear weight.
+    context.pin_each({bias ? *bias : ChannelFlow{}, x, weight_t},
+                     "matrix product that is not a Linear layer");
+    return;
+  }
+  const int layer = context.layer_for(module, LayerKind::kLinear);
+  context.layer(layer).weight = weight_t.tensor;
+  context.record().linear_rows[layer] = (*out_shape)[0];  // per sample once the batch is known
+  const int64_t in_features = context.tensor(weight_t.tensor).size(1);
+  const auto in_ids = context.ids_along(
+      x, 1, in_features, x.is_data() ? "input of " + context.layer(layer).name : "network input");
+  const auto out_ids = context.ids().make((*out_shape)[1]);
+  context.record_axis(weight_t.tensor, 0, out_ids);
+  context.record_axis(weight_t.tensor, 1, in_ids);
+  if (x.tracked() && x.dim == 1) {
+    context.record_read(x);
+  }
+  if (bias != nullptr && bias->is_param()) {
+    context.record_axis(bias->tensor, 0, out_ids);
+  } else if (bias != nullptr) {
+    context.ids().pin_all(out_ids, "Linear bias the engine cannot slice");
+  }
+  call.out[0] = ChannelFlow::tracked(*out_shape, 1, out_ids);
+}
+
+}  // namespace
+
+void accumulate_grad(RuleContext& context, OpCall& call) {
+  const auto* accumulate = dynamic_cast<const torch::autograd::AccumulateGrad*>(&call.node);
+  call.out.assign(1, ChannelFlow{});
+  if (accumulate == nullptr) {
+    return;
+  }
+  const int tensor = context.tensor_index(accumulate->variable);
+  if (tensor >= 0) {
+    call.out[0].kind = ChannelFlow::Kind::kParam;
+    call.out[0].tensor = tensor;
+    call.out[0].shape = accumulate->variable.sizes().vec();
+  } else {
+    call.out[0] = ChannelFlow::opaque(accumulate->variable.sizes().vec());  // not the model's
+  }
+}
+
+void activation(RuleContext& context, OpCall& call) {
+  const ChannelFlow& in = call.in.at(0);
+  if (!in.tracked() || !call.activation) {
+    return;
+  }
+  const int site = context.add_site(*call.activation, call.order, in.dim, in.channels);
+  const int32_t set = context.zero_sources().intern({site});
+  call.out[0] = ChannelFlow::tracked(*in.shape, in.dim, in.channels,
+                                     std::vector<int32_t>(in.channels.size(), set));
+}
+
+void conv(RuleContext& context, OpCall& call) {
+  const ChannelFlow& x = call.in.at(0);
+  const ChannelFlow weight = call.in.size() > 1 ? call.in[1] : ChannelFlow{};
+  auto* module = context.module_of(weight);
+  auto* conv1 = dynamic_cast<torch::nn::Conv1dImpl*>(module);
+  auto* conv2 = dynamic_cast<torch::nn::Conv2dImpl*>(module);
+  auto* conv3 = dynamic_cast<torch::nn::Conv3dImpl*>(module);
+  const auto& out_shape = call.out[0].shape;
+  if ((conv1 == nullptr && conv2 == nullptr && conv3 == nullptr) || !out_shape ||
+      out_shape->size() < 3 ||
+      (x.tracked() && x.rank() != static_cast<int64_t>(out_shape->size()))) {
+    context.give_up(call, "convolution the engine cannot map to a Conv1d/2d/3d module");
+    return;
+  }
+  const int64_t groups = conv1   ? conv1->options.groups()
+                         : conv2 ? conv2->options.groups()
+                                 : conv3->options.groups();
+  const Shape out = *out_shape;
+  const int64_t out_channels = out[1];
+  const int64_t in_channels = context.tensor(weight.tensor).size(1) * groups;
+  const int layer = context.layer_for(module, LayerKind::kConv);
+  context.layer(layer).weight = weight.tensor;
+  context.layer(layer).outputs_per_sample = product(out, 2, out.size());
+
+  const auto in_ids = context.ids_along(
+      x, 1, in_channels, x.is_data() ? "input of " + context.layer(layer).name : "network input");
+  const auto out_ids = context.ids().make(out_channels);
+  context.record_axis(weight.tensor, 0, out_ids);
+  if (const ChannelFlow* bias = param_input(call, 2)) {
+    context.record_axis(bias->tensor, 0, out_ids);
+  }
+  if (groups == 1) {
+    context.record_axis(weight.tensor, 1, in_ids);
+    if (x.tracked()) {
+      context.record_read(x);
+    }
+  } else {
+    // A grouped (or depthwise) convolution: group g's outputs read only group g's inputs, so
+    // the two go together, a whole group at a time.
+    const int64_t in_per_group = in_channels / groups;
+    const int64_t out_per_group = out_channels / groups;
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t anchor = out_ids[g * out_per_group];
+      for (int64_t k = 0; k < out_per_group; ++k) {
+        context.ids().unite(anchor, out_ids[g * out_per_group + k]);
+      }
+      for (int64_t k = 0; k < in_per_group; ++k) {
+        context.ids().unite(anchor, in_ids[g * in_per_group + k]);
+      }
+    }
+  }
+  call.out[0] = ChannelFlow::tracked(out, 1, out_ids);
+}
+
+void batch_norm(RuleContext& context, OpCall& call) {
+  const ChannelFlow& x = call.in.at(0);
+  const ChannelFlow weight = call.in.size() > 1 ? call.in[1] : ChannelFlow{};
+  torch::nn::Module* module = context.module_of(weight);
+  const bool known = dynamic_cast<torch::nn::BatchNorm1dImpl*>(module) ||
+                     dynamic_cast<torch::nn::BatchNorm2dImpl*>(module) ||
+                     dynamic_cast<torch::nn::BatchNorm3dImpl*>(module);
+  if (!known || !x.tracked() || x.dim != 1) {
+    context.pin_each(call.in, known
+                                  ? "BatchNorm over an untracked channel axis"
+                                  : "BatchNorm without affine parameters (cannot map to a module)");
+    return;
+  }
+  context.layer_for(module, LayerKind::kBatchNorm);
+  context.record_axis(weight.tensor, 0, x.channels);
+  if (const ChannelFlow* bias = param_input(call, 2)) {
+    context.record_axis(bias->tensor, 0, x.channels);
+  }
+  for (const char* buffer : {"running_mean", "running_var"}) {
+    const int t = context.buffer_of(module, buffer);
+    if (t >= 0 && context.tensor(t).defined()) {
+      context.record_axis(t, 0, x.channels);
+    }
+  }
+  call.out[0] = ChannelFlow::tracked(*x.shape, 1, x.channels);
+}
+
+void group_norm(RuleContext& context, OpCall& call) {
+  const ChannelFlow& x = call.in.at(0);
+  const ChannelFlow weight = call.in.size() > 1 ? call.in[1] : ChannelFlow{};
+  auto* module = dynamic_cast<torch::nn::GroupNormImpl*>(context.module_of(weight));
+  if (module == nullptr || !x.tracked() || x.dim != 1) {
+    context.pin_each(call.in, "GroupNorm without affine parameters (cannot map to a module)");
+    return;
+  }
+  context.layer_for(module, LayerKind::kGroupNorm);
+  // Statistics are per group: removing a whole group changes no other group, removing part of
+  // one would. So a group's channels form one unit.
+  const int64_t groups = module->options.num_groups();
+  const int64_t per_group = x.width() / groups;
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t k = 1; k < per_group; ++k) {
+      context.ids().unite(x.channels[g * per_group], x.channels[g * per_group + k]);
+    }
+  }
+  context.record_axis(weight.tensor, 0, x.channels);
+  if (const ChannelFlow* bias = param_input(call, 2)) {
+    context.record_axis(bias->tensor, 0, x.channels);
+  }
+  call.out[0] = ChannelFlow::tracked(*x.shape, 1, x.channels);
+}
+
+void layer_norm(RuleContext& context, OpCall& call) {
+  const ChannelFlow& x = call.in.at(0);
+  const ChannelFlow weight = call.in.size() > 1 ? call.in[1] : ChannelFlow{};
+  if (weight.is_param()) {
+    context.layer_for(context.module_of(weight), LayerKind::kLayerNorm);
+  }
+  if (!x.tracked()) {
+    return;
+  }
+  // LayerNorm takes statistics across the normalized (trailing) dims: a channel there cannot
+  // be removed without changing every other one's output.
+  const int64_t normalized = weight.is_param() ? context.tensor(weight.tensor).dim() : x.rank();
+  if (x.dim >= x.rank() - normalized) {
+    context.ids().pin_all(x.channels, "normalized by LayerNorm");
+  }
+  if (weight.is_param() && x.dim == x.rank() - 1 && normalized == 1) {
+    context.record_axis(weight.tensor, 0, x.channels);
+    if (const ChannelFlow* bias = param_input(call, 2)) {
+      context.record_axis(bias->tensor, 0, x.channels);
+    }
+  }
+  call.out[0] = ChannelFlow::tracked(*x.shape, x.dim, x.channels);
+}
+
+void mm(RuleContext& context, OpCall& call) {
+  linear(context, call, nullptr, call.in.at(0), call.in.at(1));
+}
+
+void addmm(RuleContext& context, OpCall& call) {
+  linear(context, call, &call.in.at(0), call.in.at(1), call.in.at(2));
+}
+
+}  // namespace demon::detail::rules
