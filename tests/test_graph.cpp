@@ -136,6 +136,36 @@ TEST(GraphTest, ConcatenationKeepsEachBranchAtItsOffset) {
   EXPECT_EQ(prunable_in(graph, b), 4);
 }
 
+// relu(a(x)) + bn(b(x)), read by a convolution: a channel whose ReLU is dead still carries
+// b's output through the sum, so its death cannot be seen at the ReLU alone.
+struct SumOfActivationAndLinear : TestModel {
+  SumOfActivationAndLinear() {
+    a = register_module("a", conv(3, 6));
+    b = register_module("b", conv(3, 6));
+    bn = register_module("bn", nn::BatchNorm2d(6));
+    c = register_module("c", conv(6, 4));
+    head = register_module("head", nn::Linear(4, 2));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    auto y = torch::relu(a(x)) + bn(b(x));
+    return head(torch::relu(c(y)).mean({2, 3}));
+  }
+  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 8, 8}); }
+  nn::Conv2d a{nullptr}, b{nullptr}, c{nullptr};
+  nn::BatchNorm2d bn{nullptr};
+  nn::Linear head{nullptr};
+};
+
+TEST(GraphTest, ASumIsZeroOnlyWhereEveryTermIs) {
+  auto model = std::make_shared<SumOfActivationAndLinear>();
+  const auto graph = discover(model);
+  const auto& sum = group_named(graph, "a (+1 coupled)");
+  EXPECT_EQ(axis_names(graph, sum).count("b.weight[0]"), 1u);
+  EXPECT_EQ(prunable_in(graph, sum), 0);
+  EXPECT_FALSE(graph.units()[sum.units[0]].observable);
+  EXPECT_EQ(prunable_in(graph, group_named(graph, "c")), 4);
+}
+
 TEST(GraphTest, DepthwiseConvolutionCouplesItsInputsAndOutputs) {
   auto model = std::make_shared<DepthwiseNet>();
   const auto graph = discover(model);

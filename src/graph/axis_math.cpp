@@ -25,6 +25,7 @@ std::string shape_string(const Shape& shape) {
 
 std::vector<ReshapedAxis> reshape_candidates(const Shape& in, int64_t dim, const Shape& out) {
   std::vector<ReshapedAxis> found;
+  std::vector<ReshapedAxis> changed;  // flattened or split: after every unchanged candidate
   if (dim < 0 || dim >= static_cast<int64_t>(in.size())) {
     return found;
   }
@@ -44,7 +45,7 @@ std::vector<ReshapedAxis> reshape_candidates(const Shape& in, int64_t dim, const
       const int64_t m = out[k] / c;
       for (size_t e = d + 1; e <= in.size(); ++e) {
         if (product(in, d + 1, e) == m) {
-          found.push_back({at, m, 1});
+          changed.push_back({at, m, 1});
           break;
         }
       }
@@ -53,12 +54,13 @@ std::vector<ReshapedAxis> reshape_candidates(const Shape& in, int64_t dim, const
       const int64_t m = c / out[k];
       for (size_t e = k + 1; e <= out.size(); ++e) {
         if (product(out, k + 1, e) == m) {
-          found.push_back({at, 1, m});
+          changed.push_back({at, 1, m});
           break;
         }
       }
     }
   }
+  found.insert(found.end(), changed.begin(), changed.end());
   return found;
 }
 

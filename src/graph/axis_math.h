@@ -31,8 +31,10 @@ struct ReshapedAxis {
   }
 };
 
-/// The ways `in` → `out` can carry axis `dim` of `in`, in output order; empty if it splits or
-/// mixes the axis. A caller takes the first it can use (a fold needs uniform blocks).
+/// The ways `in` → `out` can carry axis `dim` of `in`: the axis unchanged first, then merged or
+/// split, each in output order; empty if the reshape mixes the axis with others. A caller takes
+/// the first it can use (a fold needs uniform blocks). [2, 8] → [2, 1, 8] gives {2} before the
+/// fold {1, fold 8}: a size-1 dim in front is not where the channels went.
 std::vector<ReshapedAxis> reshape_candidates(const Shape& in, int64_t dim, const Shape& out);
 
 /// Where axis `dim` of a rank-`rank` input is after removing `reduced` (as the op was called:

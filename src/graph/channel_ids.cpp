@@ -78,11 +78,11 @@ int32_t ZeroSources::intern(std::vector<int32_t> sites) {
   return it->second;
 }
 
-int32_t ZeroSources::merge(int32_t a, int32_t b) {
-  if (a == 0) {
-    return b;
+int32_t ZeroSources::both(int32_t a, int32_t b) {
+  if (a == 0 || b == 0) {
+    return 0;
   }
-  if (b == 0 || a == b) {
+  if (a == b) {
     return a;
   }
   auto merged = sets_.at(a);

@@ -50,8 +50,11 @@ class ZeroSources {
  public:
   /// The set of these sites (sorted, duplicates dropped); 0 if empty.
   int32_t intern(std::vector<int32_t> sites);
-  /// The union of two sets; set 0 is its identity.
-  int32_t merge(int32_t a, int32_t b);
+  /// The set of a value that is zero where `a`'s and `b`'s values both are (a sum, a
+  /// concatenation of the same channels): their union, or 0 if either is 0.
+  int32_t both(int32_t a, int32_t b);
+  /// The set of a value that is zero where `a`'s or `b`'s is (a product): `a`, or `b` if `a` is 0.
+  static int32_t either(int32_t a, int32_t b) { return a != 0 ? a : b; }
   const std::vector<int32_t>& sites(int32_t set) const { return sets_.at(set); }
 
  private:

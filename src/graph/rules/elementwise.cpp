@@ -67,7 +67,13 @@ void binary(RuleContext& context, OpCall& call) {
   const int64_t channels = out_shape[dim];
   const std::string cannot_slice = op + " with a per-channel operand the engine cannot slice";
   bool only_tracked_operands = true;  // every operand is a tracked data value, united here
-  std::vector<int32_t> sources(lead->channels.size(), 0);
+  // Where the result is zero, from the tracked operands': a product is zero where one factor is,
+  // anything else (a sum) only where every term is.
+  std::vector<int32_t> sources = lead->zero_sources;
+  auto& zeros = context.zero_sources();
+  auto combine = [&](int32_t a, int32_t b) {
+    return op == "Mul" ? ZeroSources::either(a, b) : zeros.both(a, b);
+  };
   for (size_t k = 0; k < inputs.size(); ++k) {
     const ChannelFlow& v = inputs[k];
     // Where this operand sits under the output's channel axis (right-aligned broadcast).
@@ -91,7 +97,7 @@ void binary(RuleContext& context, OpCall& call) {
       if (d == dim && v.width() == channels) {
         ids.unite_all(lead->channels, v.channels);
         for (size_t i = 0; i < sources.size(); ++i) {
-          sources[i] = context.zero_sources().merge(sources[i], v.zero_sources[i]);
+          sources[i] = combine(sources[i], v.zero_sources[i]);
         }
         continue;
       }
@@ -120,8 +126,8 @@ void binary(RuleContext& context, OpCall& call) {
       ids.pin_all(lead->channels, cannot_slice);
     }
   }
-  // Zero-preservation: a sum of zeros is zero; a product is zero when one factor is; a
-  // quotient when its numerator is. Anything else (bias, max) may not be.
+  // Zero-preservation: a sum of zeros is zero (if no other operand adds to it); a product is
+  // zero when one factor is; a quotient when its numerator is. Anything else (max) may not be.
   bool keep = false;
   if (op == "Add" || op == "Sub") {
     keep = only_tracked_operands;

@@ -226,7 +226,7 @@ void cat(RuleContext& context, OpCall& call) {
     if (v.tracked() && v.dim == c_dim && v.width() == first->width()) {
       context.ids().unite_all(first->channels, v.channels);
       for (size_t i = 0; i < sources.size(); ++i) {
-        sources[i] = context.zero_sources().merge(sources[i], v.zero_sources[i]);
+        sources[i] = context.zero_sources().both(sources[i], v.zero_sources[i]);
       }
     } else {
       context.pin(v, lost);
