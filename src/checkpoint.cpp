@@ -14,7 +14,7 @@
 #include "demon/pruner.h"
 #include "demon/warnings.h"
 #include "detail/atomic_file.h"
-#include "detail/module_options.h"
+#include "layers/layer_spec.h"
 #include "detail/module_tree.h"
 #include "detail/optimizer_state.h"
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <utility>
 
+#include "layers/layer_spec.h"
+
 namespace demon {
 namespace {
 
@@ -17,11 +19,6 @@ void require_evidence(const UnitEvidence& evidence, bool scales) {
       (scales && evidence.scale.size() != evidence.graph->units().size())) {
     throw std::invalid_argument("demon::DeathCriterion: evidence does not cover the graph's units");
   }
-}
-
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
@@ -112,10 +109,10 @@ std::vector<double> unit_scales(const DependencyGraph& graph) {
     if (axis.tensor < 0 || axis.dim != 0)
       continue;
     const auto& tensor = graph.tensors()[axis.tensor];
-    if (tensor.layer < 0 || !tensor.is_parameter || !ends_with(tensor.name, "weight"))
+    if (tensor.layer < 0 || !tensor.is_parameter)
       continue;
-    const auto kind = graph.layers()[tensor.layer].kind;
-    if (kind != LayerKind::kBatchNorm && kind != LayerKind::kGroupNorm)
+    const auto scale_tensor = detail::norm_scale_of(*graph.layers()[tensor.layer].module);
+    if (!scale_tensor.defined() || !scale_tensor.is_same(tensor.tensor))
       continue;
     const auto values = tensor.tensor.detach().abs().to(torch::kCPU, torch::kDouble).contiguous();
     const double* data = values.data_ptr<double>();

@@ -1,48 +1,20 @@
 #include "demon/regularizer.h"
 
-#include <torch/nn/modules/batchnorm.h>
-#include <torch/nn/modules/instancenorm.h>
-#include <torch/nn/modules/normalization.h>
-
 #include <map>
 #include <set>
 #include <utility>
 
 #include "detail/module_tree.h"
+#include "layers/layer_spec.h"
 
 namespace demon {
-namespace {
-
-// The scale of `module` when it is an affine normalization layer, else an undefined tensor.
-torch::Tensor scale_of(torch::nn::Module& module) {
-  using namespace torch::nn;
-  if (auto* bn1 = dynamic_cast<BatchNorm1dImpl*>(&module))
-    return bn1->weight;
-  if (auto* bn2 = dynamic_cast<BatchNorm2dImpl*>(&module))
-    return bn2->weight;
-  if (auto* bn3 = dynamic_cast<BatchNorm3dImpl*>(&module))
-    return bn3->weight;
-  if (auto* in1 = dynamic_cast<InstanceNorm1dImpl*>(&module))
-    return in1->weight;
-  if (auto* in2 = dynamic_cast<InstanceNorm2dImpl*>(&module))
-    return in2->weight;
-  if (auto* in3 = dynamic_cast<InstanceNorm3dImpl*>(&module))
-    return in3->weight;
-  if (auto* ln = dynamic_cast<LayerNormImpl*>(&module))
-    return ln->weight;
-  if (auto* gn = dynamic_cast<GroupNormImpl*>(&module))
-    return gn->weight;
-  return {};
-}
-
-}  // namespace
 
 std::vector<NormScale> find_norm_scales(const torch::nn::Module& model) {
   std::vector<NormScale> scales;
   std::set<const void*> seen;  // a module registered twice must be regularized once
   for (const auto& [name, module] :
        detail::named_modules_of(const_cast<torch::nn::Module&>(model))) {
-    torch::Tensor scale = scale_of(*module);
+    torch::Tensor scale = detail::norm_scale_of(*module);
     if (scale.defined() && seen.insert(scale.unsafeGetTensorImpl()).second) {
       scales.push_back({name.empty() ? "weight" : name + ".weight", scale});
     }

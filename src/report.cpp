@@ -6,7 +6,7 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "demon/channel_selection.h"
+#include "layers/layer_spec.h"
 
 namespace demon {
 namespace {
@@ -15,23 +15,9 @@ double ratio(int64_t part, int64_t whole) {
   return whole > 0 ? static_cast<double>(part) / static_cast<double>(whole) : 1.0;
 }
 
-int64_t width_of(const GraphLayer& layer, const std::vector<GraphTensor>& tensors) {
-  if (layer.kind == LayerKind::kChannelSelection) {
-    return dynamic_cast<const ChannelSelectionImpl&>(*layer.module).out_channels();
-  }
-  if (layer.weight >= 0) {
-    return tensors[layer.weight].tensor.size(0);
-  }
-  // Norms: their per-channel weight, or their running statistics.
-  for (const auto& item : layer.module->named_parameters(/*recurse=*/false)) {
-    if (item.key() == "weight")
-      return item.value().size(0);
-  }
-  for (const auto& item : layer.module->named_buffers(/*recurse=*/false)) {
-    if (item.key() == "running_mean")
-      return item.value().size(0);
-  }
-  return 0;
+int64_t width_of(const GraphLayer& layer) {
+  const auto* spec = detail::find_layer_spec(*layer.module);
+  return spec != nullptr && spec->width != nullptr ? spec->width(*layer.module) : 0;
 }
 
 std::string human(double value) {
@@ -69,7 +55,7 @@ ModelSummary summarize(const DependencyGraph& graph, const torch::nn::Module& mo
       initial_widths[layer.name] = layer.initial;
   }
   for (const auto& layer : graph.layers()) {
-    const int64_t width = width_of(layer, graph.tensors());
+    const int64_t width = width_of(layer);
     const auto found = initial_widths.find(layer.name);
     summary.layers.push_back({layer.name, to_string(layer.kind),
                               found != initial_widths.end() ? found->second : width, width});

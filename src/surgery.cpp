@@ -17,7 +17,7 @@
 
 #include "demon/channel_selection.h"
 #include "demon/detail/torch_compat.h"
-#include "detail/module_options.h"
+#include "layers/layer_spec.h"
 #include "detail/optimizer_state.h"
 
 namespace demon {

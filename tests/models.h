@@ -268,4 +268,88 @@ struct ChannelsLastHeadNet : TestModel {
   nn::Linear fc{nullptr}, fc_max{nullptr};
 };
 
+/// Sub-pixel convolutions: pixel_shuffle(2) makes c1's 16 channels 4 of twice the resolution
+/// (so c1's channels go in blocks of 4), pixel_unshuffle(2) spreads each of c2's 6 channels over
+/// 4 of c3's inputs.
+struct PixelShuffleNet : TestModel {
+  PixelShuffleNet() {
+    c1 = register_module("c1", conv(3, 16));
+    bn = register_module("bn", nn::BatchNorm2d(16));
+    c2 = register_module("c2", conv(4, 6));
+    c3 = register_module("c3", conv(24, 5));
+    head = register_module("head", nn::Linear(5, 3));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    x = torch::pixel_shuffle(torch::relu(bn(c1(x))), 2);  // [N, 4, 12, 12]
+    x = torch::pixel_unshuffle(torch::relu(c2(x)), 2);    // [N, 24, 6, 6]
+    return head(torch::relu(c3(x)).mean({2, 3}));
+  }
+  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 6, 6}); }
+  nn::Conv2d c1{nullptr}, c2{nullptr}, c3{nullptr};
+  nn::BatchNorm2d bn{nullptr};
+  nn::Linear head{nullptr};
+};
+
+/// Transposed convolutions (output channels on weight dim 1): a stride-2 upsampling one, and a
+/// depthwise one whose groups tie each of c2's channels to one of its own.
+struct ConvTransposeNet : TestModel {
+  ConvTransposeNet() {
+    c1 = register_module("c1", conv(3, 8));
+    bn1 = register_module("bn1", nn::BatchNorm2d(8));
+    up = register_module("up", nn::ConvTranspose2d(nn::ConvTranspose2dOptions(8, 6, 2).stride(2)));
+    bn2 = register_module("bn2", nn::BatchNorm2d(6));
+    c2 = register_module("c2", conv(6, 4));
+    grouped = register_module(
+        "grouped", nn::ConvTranspose2d(nn::ConvTranspose2dOptions(4, 4, 3).padding(1).groups(4)));
+    head = register_module("head", nn::Linear(4, 3));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    x = torch::relu(bn1(c1(x)));           // [N, 8, 6, 6]
+    x = torch::relu(bn2(up->forward(x)));  // [N, 6, 12, 12]
+    x = torch::relu(grouped->forward(torch::relu(c2(x))));
+    return head(x.mean({2, 3}));
+  }
+  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 6, 6}); }
+  nn::Conv2d c1{nullptr}, c2{nullptr};
+  nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  nn::ConvTranspose2d up{nullptr}, grouped{nullptr};
+  nn::Linear head{nullptr};
+};
+
+/// A 1d sequence model: Conv1d, BatchNorm1d, a mean over time.
+struct Conv1dNet : TestModel {
+  Conv1dNet() {
+    c1 = register_module("c1", nn::Conv1d(nn::Conv1dOptions(3, 8, 3).padding(1).bias(false)));
+    bn = register_module("bn", nn::BatchNorm1d(8));
+    c2 = register_module("c2", nn::Conv1d(nn::Conv1dOptions(8, 6, 3).padding(1)));
+    head = register_module("head", nn::Linear(6, 3));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    x = torch::relu(c2(torch::relu(bn(c1(x)))));
+    return head(x.mean({2}));
+  }
+  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 16}); }
+  nn::Conv1d c1{nullptr}, c2{nullptr};
+  nn::BatchNorm1d bn{nullptr};
+  nn::Linear head{nullptr};
+};
+
+/// A volumetric model: Conv3d, BatchNorm3d, a 1x1x1 Conv3d, a mean over the volume.
+struct Conv3dNet : TestModel {
+  Conv3dNet() {
+    c1 = register_module("c1", nn::Conv3d(nn::Conv3dOptions(3, 4, 3).padding(1).bias(false)));
+    bn = register_module("bn", nn::BatchNorm3d(4));
+    c2 = register_module("c2", nn::Conv3d(nn::Conv3dOptions(4, 5, 1).bias(false)));
+    head = register_module("head", nn::Linear(5, 2));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    x = torch::relu(c2(torch::relu(bn(c1(x)))));
+    return head(x.mean({2, 3, 4}));
+  }
+  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 4, 4, 4}); }
+  nn::Conv3d c1{nullptr}, c2{nullptr};
+  nn::BatchNorm3d bn{nullptr};
+  nn::Linear head{nullptr};
+};
+
 }  // namespace demon::testing

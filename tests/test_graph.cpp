@@ -166,6 +166,56 @@ TEST(GraphTest, ASumIsZeroOnlyWhereEveryTermIs) {
   EXPECT_EQ(prunable_in(graph, group_named(graph, "c")), 4);
 }
 
+TEST(GraphTest, PixelShuffleMakesBlocksOfChannelsOneUnit) {
+  auto model = std::make_shared<PixelShuffleNet>();
+  const auto graph = discover(model);
+  const auto& c1 = group_named(graph, "c1");
+  const auto& c2 = group_named(graph, "c2");
+  EXPECT_EQ(c1.units.size(), 4u);
+  EXPECT_EQ(prunable_in(graph, c1), 4);
+  EXPECT_EQ(prunable_in(graph, c2), 6);
+  const int c1_weight = graph.find_tensor("c1.weight");
+  const int c3_weight = graph.find_tensor("c3.weight");
+  int seen = 0;
+  for (const auto& axis : graph.axes()) {
+    if (axis.tensor == c1_weight && axis.dim == 0) {
+      ++seen;
+      ASSERT_EQ(axis.owner.size(), 16u);
+      for (size_t k = 0; k < 16; ++k)
+        EXPECT_EQ(axis.owner[k], c1.units[k / 4]) << k;
+    }
+    if (axis.tensor == c3_weight && axis.dim == 1) {
+      ++seen;
+      ASSERT_EQ(axis.owner.size(), 24u);
+      for (size_t k = 0; k < 24; ++k)
+        EXPECT_EQ(axis.owner[k], c2.units[k / 4]) << k;
+    }
+  }
+  EXPECT_EQ(seen, 2);
+  EXPECT_TRUE(graph.unknown_ops().empty());
+}
+
+TEST(GraphTest, TransposedConvolutionsCarryOutputsOnWeightDim1) {
+  auto model = std::make_shared<ConvTransposeNet>();
+  const auto graph = discover(model);
+  EXPECT_EQ(axis_names(graph, group_named(graph, "c1")),
+            (std::set<std::string>{"c1.weight[0]", "bn1.weight[0]", "bn1.bias[0]",
+                                   "bn1.running_mean[0]", "bn1.running_var[0]", "up.weight[0]"}));
+  EXPECT_EQ(axis_names(graph, group_named(graph, "up")),
+            (std::set<std::string>{"up.weight[1]", "up.bias[0]", "bn2.weight[0]", "bn2.bias[0]",
+                                   "bn2.running_mean[0]", "bn2.running_var[0]", "c2.weight[1]"}));
+  // Depthwise: each c2 channel goes with the transposed conv's channel it feeds.
+  const auto& c2 = group_named(graph, "c2");
+  EXPECT_EQ(axis_names(graph, c2), (std::set<std::string>{"c2.weight[0]", "grouped.weight[0]",
+                                                          "grouped.bias[0]", "head.weight[1]"}));
+  EXPECT_EQ(prunable_in(graph, group_named(graph, "c1")), 8);
+  EXPECT_EQ(prunable_in(graph, group_named(graph, "up")), 6);
+  EXPECT_EQ(prunable_in(graph, c2), 4);
+  // A transposed convolution applies each weight once per input position: 2 · (c1 216·36 +
+  // up 192·36 + c2 216·144 + grouped 36·144 + head 12).
+  EXPECT_EQ(graph.flops(), 2 * (216 * 36 + 192 * 36 + 216 * 144 + 36 * 144 + 12));
+}
+
 TEST(GraphTest, DepthwiseConvolutionCouplesItsInputsAndOutputs) {
   auto model = std::make_shared<DepthwiseNet>();
   const auto graph = discover(model);

@@ -21,27 +21,75 @@ namespace {
 using demon::DependencyGraph;
 using namespace demon::testing;
 
-// Every module's options agree with its tensors (what printing and serialization read).
-void expect_options_match_shapes(torch::nn::Module& model) {
-  for (const auto& item : model.named_modules()) {
-    auto* module = item.value().get();
-    if (auto* c = dynamic_cast<torch::nn::Conv2dImpl*>(module)) {
-      EXPECT_EQ(c->options.out_channels(), c->weight.size(0)) << item.key();
-      EXPECT_EQ(c->options.in_channels(), c->weight.size(1) * c->options.groups()) << item.key();
-      if (c->bias.defined()) {
-        EXPECT_EQ(c->bias.size(0), c->weight.size(0)) << item.key();
-      }
-    } else if (auto* l = dynamic_cast<torch::nn::LinearImpl*>(module)) {
-      EXPECT_EQ(l->options.out_features(), l->weight.size(0)) << item.key();
-      EXPECT_EQ(l->options.in_features(), l->weight.size(1)) << item.key();
-    } else if (auto* b = dynamic_cast<torch::nn::BatchNorm2dImpl*>(module)) {
-      EXPECT_EQ(b->options.num_features(), b->running_mean.size(0)) << item.key();
-      EXPECT_EQ(b->weight.size(0), b->running_var.size(0)) << item.key();
-    } else if (auto* g = dynamic_cast<torch::nn::GroupNormImpl*>(module)) {
-      EXPECT_EQ(g->options.num_channels(), g->weight.size(0)) << item.key();
-    } else if (auto* s = dynamic_cast<demon::ChannelSelectionImpl*>(module)) {
-      EXPECT_EQ(s->source.numel(), s->target.numel()) << item.key();
+// A module of type Impl built afresh from `module`'s options has tensors of the same shapes.
+template <typename Impl>
+bool rebuilds_from_options(torch::nn::Module& module, const std::string& name) {
+  auto* typed = dynamic_cast<Impl*>(&module);
+  if (typed == nullptr) {
+    return false;
+  }
+  Impl fresh(typed->options);
+  const auto params = typed->named_parameters(/*recurse=*/false);
+  const auto fresh_params = fresh.named_parameters(/*recurse=*/false);
+  for (const auto& item : params) {
+    if (!fresh_params.contains(item.key())) {
+      ADD_FAILURE() << name << "." << item.key() << " is not in a module built from its options";
+      continue;
     }
+    EXPECT_EQ(fresh_params[item.key()].sizes(), item.value().sizes()) << name << "." << item.key();
+  }
+  const auto fresh_buffers = fresh.named_buffers(/*recurse=*/false);
+  for (const auto& item : typed->named_buffers(/*recurse=*/false)) {
+    if (item.value().dim() > 0 && fresh_buffers.contains(item.key())) {
+      EXPECT_EQ(fresh_buffers[item.key()].sizes(), item.value().sizes())
+          << name << "." << item.key();
+    }
+  }
+  return true;
+}
+
+// A convolution's weight is [out, in/groups, k...], a transposed one's [in, out/groups, k...].
+template <typename Conv>
+bool conv_matches_options(torch::nn::Module& module, const std::string& name, bool transposed) {
+  auto* conv = dynamic_cast<Conv*>(&module);
+  if (conv == nullptr) {
+    return false;
+  }
+  const auto& o = conv->options;
+  std::vector<int64_t> expected = {transposed ? o.in_channels() : o.out_channels(),
+                                   (transposed ? o.out_channels() : o.in_channels()) / o.groups()};
+  const auto kernel = torch::IntArrayRef(o.kernel_size()).vec();
+  expected.insert(expected.end(), kernel.begin(), kernel.end());
+  EXPECT_EQ(conv->weight.sizes().vec(), expected) << name;
+  if (conv->bias.defined()) {
+    EXPECT_EQ(conv->bias.size(0), o.out_channels()) << name;
+  }
+  return true;
+}
+
+// Every module's options agree with its tensors (what printing, cloning and serialization read):
+// the module its options describe has the shapes the cut one has.
+void expect_options_match_shapes(torch::nn::Module& model) {
+  using namespace torch::nn;
+  for (const auto& item : model.named_modules()) {
+    auto& module = *item.value();
+    const std::string& name = item.key();
+    if (auto* s = dynamic_cast<demon::ChannelSelectionImpl*>(&module)) {
+      EXPECT_EQ(s->source.numel(), s->target.numel()) << name;
+      continue;
+    }
+    conv_matches_options<Conv1dImpl>(module, name, false) ||
+        conv_matches_options<Conv2dImpl>(module, name, false) ||
+        conv_matches_options<Conv3dImpl>(module, name, false) ||
+        conv_matches_options<ConvTranspose1dImpl>(module, name, true) ||
+        conv_matches_options<ConvTranspose2dImpl>(module, name, true) ||
+        conv_matches_options<ConvTranspose3dImpl>(module, name, true) ||
+        rebuilds_from_options<LinearImpl>(module, name) ||
+        rebuilds_from_options<BatchNorm1dImpl>(module, name) ||
+        rebuilds_from_options<BatchNorm2dImpl>(module, name) ||
+        rebuilds_from_options<BatchNorm3dImpl>(module, name) ||
+        rebuilds_from_options<GroupNormImpl>(module, name) ||
+        rebuilds_from_options<LayerNormImpl>(module, name);
   }
 }
 
@@ -131,6 +179,29 @@ std::vector<Case> cases() {
        [] { return std::make_shared<ChannelsLastHeadNet>(); },
        {{"c1", 0}, {"c1", 6}},
        2 * 35},
+      // A pixel_shuffle block: 4 c1 filters (4·27) + bn (4·2) + c2's input column (6·9) = 170;
+      // a c2 channel: 36 + its 4 input columns of c3 (5·4·9) = 216; counted twice: the 9
+      // weights of c2's filter 4 that read the block.
+      {"PixelShuffle",
+       [] { return std::make_shared<PixelShuffleNet>(); },
+       {{"c1", 1}, {"c2", 4}},
+       170 + 216 - 9},
+      // c1 unit: 27 + 2 (bn1) + a row of up's [in, out, 2, 2] weight (6·4) = 53; up unit: a
+      // column of it (8·4) + bias + 2 (bn2) + c2's input column (4·9) = 71; a group of the
+      // depthwise transposed conv: a c2 filter (54) + its row (9) + bias + a head column (3) = 67.
+      // Counted twice: up's 2x2 kernel at row 3, column 2; c2 filter 1's 9 weights on up's 2.
+      {"ConvTranspose",
+       [] { return std::make_shared<ConvTransposeNet>(); },
+       {{"c1", 3}, {"up", 2}, {"c2", 1}},
+       53 + 71 + 67 - 4 - 9},
+      // c1 unit: 9 + 2 + c2's input column 6·3 = 29; c2 unit: 24 + 1 + a head column 3 = 28;
+      // counted twice: c2 filter 2's 3 weights on each of c1's 0 and 7.
+      {"Conv1d",
+       [] { return std::make_shared<Conv1dNet>(); },
+       {{"c1", 0}, {"c1", 7}, {"c2", 2}},
+       2 * 29 + 28 - 6},
+      // c1 unit: 81 + 2 + c2's input column 5 = 88.
+      {"Conv3d", [] { return std::make_shared<Conv3dNet>(); }, {{"c1", 2}}, 88},
   };
 }
 

@@ -1,6 +1,6 @@
 #include "detail/model_snapshot.h"
 
-#include "detail/module_options.h"
+#include "layers/layer_spec.h"
 #include "detail/module_tree.h"
 
 namespace demon::detail {

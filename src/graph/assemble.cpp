@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "layers/layer_spec.h"
+
 namespace demon::detail {
 namespace {
 
@@ -48,7 +50,8 @@ void apply_user_options(GraphRecord& record, const DiscoveryOptions& options) {
   }
 }
 
-// The producing layers of a group: convolution / linear weights on dim 0, selection outputs.
+// The producing layers of a group: the output dim of convolution / linear weights, selection
+// outputs.
 std::string group_name(const ChannelGroup& group, const std::vector<GraphAxis>& axes,
                        const std::vector<GraphTensor>& tensors,
                        const std::vector<GraphLayer>& layers) {
@@ -58,10 +61,13 @@ std::string group_name(const ChannelGroup& group, const std::vector<GraphAxis>& 
     std::string name;
     if (axis.tensor < 0 && axis.dim == 1) {
       name = layers[axis.layer].name;
-    } else if (axis.tensor >= 0 && axis.dim == 0) {
+    } else if (axis.tensor >= 0) {
       const int layer = tensors[axis.tensor].layer;
       if (layer >= 0 && layers[layer].weight == axis.tensor) {
-        name = layers[layer].name;
+        const LayerSpec* spec = find_layer_spec(*layers[layer].module);
+        if (spec != nullptr && axis.dim == spec->weight_out_dim) {
+          name = layers[layer].name;
+        }
       }
     }
     if (!name.empty() && std::find(producers.begin(), producers.end(), name) == producers.end()) {

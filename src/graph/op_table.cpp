@@ -46,6 +46,7 @@ const OpRow kOpRows[] = {
     {"Narrow", rules::reduce_or_select}, {"Split", rules::reduce_or_select},
     {"SplitWithSizes", rules::reduce_or_select}, {"Unbind", rules::reduce_or_select},
     {"Amax", rules::reduce_or_select},   {"Max", rules::reduce_or_select},
+    {"PixelShuffle", rules::pixel_shuffle}, {"PixelUnshuffle", rules::pixel_shuffle},
     {"Expand", rules::expand},
     {"Cat", rules::cat},
     // ChannelSelection.
@@ -82,7 +83,7 @@ const OpFamily kOpFamilies[] = {
     {"BatchNorm", nullptr, rules::batch_norm},
     {"GroupNorm", nullptr, rules::group_norm},
     {"LayerNorm", nullptr, rules::layer_norm},
-    {"Conv", "Transpose", rules::conv},  // Convolution, CudnnConvolution, ...
+    {"Conv", nullptr, rules::conv},  // Convolution, CudnnConvolution, ... (transposed too)
     {"Pool", nullptr, rules::spatial},
     {"Upsample", nullptr, rules::spatial},
     {"Pad", nullptr, rules::spatial},

@@ -1,18 +1,23 @@
 // Rules for ops whose parameters belong to a layer module (convolution, normalization, linear),
-// for parameters entering the graph, and for the activations whose outputs DemP reads.
+// for parameters entering the graph, and for the activations whose outputs DemP reads. What a
+// layer type's weight looks like is its LayerSpec's (layers/).
 
 #include <torch/csrc/autograd/functions/accumulate_grad.h>
-#include <torch/nn/modules/batchnorm.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
-#include <torch/nn/modules/normalization.h>
 
+#include "detail/autograd_nodes.h"
 #include "graph/axis_math.h"
 #include "graph/rule_context.h"
 #include "graph/rules/rules.h"
+#include "layers/layer_spec.h"
 
 namespace demon::detail::rules {
 namespace {
+
+// The spec of `module` if it is a layer of this kind, else nullptr.
+const LayerSpec* spec_of(const torch::nn::Module* module, LayerKind kind) {
+  const LayerSpec* spec = module != nullptr ? find_layer_spec(*module) : nullptr;
+  return spec != nullptr && spec->kind == kind ? spec : nullptr;
+}
 
 // The optional third input (bias) when it is one of the model's parameters.
 const ChannelFlow* param_input(const OpCall& call, size_t index) {
@@ -22,9 +27,10 @@ const ChannelFlow* param_input(const OpCall& call, size_t index) {
 // Linear is mm(x, W.t()) or addmm(b, x, W.t()).
 void linear(RuleContext& context, OpCall& call, const ChannelFlow* bias, const ChannelFlow& x,
             const ChannelFlow& weight_t) {
-  auto* module = dynamic_cast<torch::nn::LinearImpl*>(context.module_of(weight_t));
+  auto* module = context.module_of(weight_t);
+  const LayerSpec* spec = spec_of(module, LayerKind::kLinear);
   const auto& out_shape = call.out[0].shape;
-  if (module == nullptr || !weight_t.transposed || !out_shape || out_shape->size() != 2 ||
+  if (spec == nullptr || !weight_t.transposed || !out_shape || out_shape->size() != 2 ||
       (x.tracked() && x.rank() != 2)) {
     // A product of two activations (attention) or of a non-Linear weight.
     context.pin_each({bias ? *bias : ChannelFlow{}, x, weight_t},
@@ -84,41 +90,53 @@ void conv(RuleContext& context, OpCall& call) {
   const ChannelFlow& x = call.in.at(0);
   const ChannelFlow weight = call.in.size() > 1 ? call.in[1] : ChannelFlow{};
   auto* module = context.module_of(weight);
-  auto* conv1 = dynamic_cast<torch::nn::Conv1dImpl*>(module);
-  auto* conv2 = dynamic_cast<torch::nn::Conv2dImpl*>(module);
-  auto* conv3 = dynamic_cast<torch::nn::Conv3dImpl*>(module);
+  const LayerSpec* spec = spec_of(module, LayerKind::kConv);
   const auto& out_shape = call.out[0].shape;
-  if ((conv1 == nullptr && conv2 == nullptr && conv3 == nullptr) || !out_shape ||
-      out_shape->size() < 3 ||
+  if (spec == nullptr || !out_shape || out_shape->size() < 3 ||
       (x.tracked() && x.rank() != static_cast<int64_t>(out_shape->size()))) {
-    context.give_up(call, "convolution the engine cannot map to a Conv1d/2d/3d module");
+    context.give_up(call, "convolution the engine cannot map to a Conv or ConvTranspose module");
     return;
   }
-  const int64_t groups = conv1   ? conv1->options.groups()
-                         : conv2 ? conv2->options.groups()
-                                 : conv3->options.groups();
+  const int64_t groups = spec->groups_of(*module);
   const Shape out = *out_shape;
+  const torch::Tensor& w = context.tensor(weight.tensor);
+  // Weight dim 0 holds every channel of its side; dim 1 one group's worth of the other side.
   const int64_t out_channels = out[1];
-  const int64_t in_channels = context.tensor(weight.tensor).size(1) * groups;
+  const int64_t in_channels = spec->transposed ? w.size(0) : w.size(1) * groups;
   const int layer = context.layer_for(module, LayerKind::kConv);
   context.layer(layer).weight = weight.tensor;
-  context.layer(layer).outputs_per_sample = product(out, 2, out.size());
+  // Each weight element is applied once per output position; a transposed convolution's once
+  // per input position.
+  int64_t positions = product(out, 2, out.size());
+  if (spec->transposed) {
+    const torch::Tensor data = saved_data_input(call.node);
+    if (x.shape) {
+      positions = product(*x.shape, 2, x.shape->size());
+    } else if (data.defined()) {
+      positions = product(data.sizes().vec(), 2, static_cast<size_t>(data.dim()));
+    }
+  }
+  context.layer(layer).outputs_per_sample = positions;
 
   const auto in_ids = context.ids_along(
       x, 1, in_channels, x.is_data() ? "input of " + context.layer(layer).name : "network input");
   const auto out_ids = context.ids().make(out_channels);
-  context.record_axis(weight.tensor, 0, out_ids);
+  if (groups == 1 || spec->weight_out_dim == 0) {
+    context.record_axis(weight.tensor, spec->weight_out_dim, out_ids);
+  }
+  if (groups == 1 || spec->weight_in_dim == 0) {
+    context.record_axis(weight.tensor, spec->weight_in_dim, in_ids);
+  }
   if (const ChannelFlow* bias = param_input(call, 2)) {
     context.record_axis(bias->tensor, 0, out_ids);
   }
   if (groups == 1) {
-    context.record_axis(weight.tensor, 1, in_ids);
     if (x.tracked()) {
       context.record_read(x);
     }
   } else {
     // A grouped (or depthwise) convolution: group g's outputs read only group g's inputs, so
-    // the two go together, a whole group at a time.
+    // the two go together, a whole group at a time (and the reads stay inside the unit).
     const int64_t in_per_group = in_channels / groups;
     const int64_t out_per_group = out_channels / groups;
     for (int64_t g = 0; g < groups; ++g) {
@@ -138,11 +156,9 @@ void batch_norm(RuleContext& context, OpCall& call) {
   const ChannelFlow& x = call.in.at(0);
   const ChannelFlow weight = call.in.size() > 1 ? call.in[1] : ChannelFlow{};
   torch::nn::Module* module = context.module_of(weight);
-  const bool known = dynamic_cast<torch::nn::BatchNorm1dImpl*>(module) ||
-                     dynamic_cast<torch::nn::BatchNorm2dImpl*>(module) ||
-                     dynamic_cast<torch::nn::BatchNorm3dImpl*>(module);
-  if (!known || !x.tracked() || x.dim != 1) {
-    context.pin_each(call.in, known
+  const LayerSpec* spec = spec_of(module, LayerKind::kBatchNorm);
+  if (spec == nullptr || !x.tracked() || x.dim != 1) {
+    context.pin_each(call.in, spec != nullptr
                                   ? "BatchNorm over an untracked channel axis"
                                   : "BatchNorm without affine parameters (cannot map to a module)");
     return;
@@ -152,7 +168,7 @@ void batch_norm(RuleContext& context, OpCall& call) {
   if (const ChannelFlow* bias = param_input(call, 2)) {
     context.record_axis(bias->tensor, 0, x.channels);
   }
-  for (const char* buffer : {"running_mean", "running_var"}) {
+  for (const auto& buffer : spec->channel_buffers) {
     const int t = context.buffer_of(module, buffer);
     if (t >= 0 && context.tensor(t).defined()) {
       context.record_axis(t, 0, x.channels);
@@ -164,15 +180,16 @@ void batch_norm(RuleContext& context, OpCall& call) {
 void group_norm(RuleContext& context, OpCall& call) {
   const ChannelFlow& x = call.in.at(0);
   const ChannelFlow weight = call.in.size() > 1 ? call.in[1] : ChannelFlow{};
-  auto* module = dynamic_cast<torch::nn::GroupNormImpl*>(context.module_of(weight));
-  if (module == nullptr || !x.tracked() || x.dim != 1) {
+  torch::nn::Module* module = context.module_of(weight);
+  const LayerSpec* spec = spec_of(module, LayerKind::kGroupNorm);
+  if (spec == nullptr || !x.tracked() || x.dim != 1) {
     context.pin_each(call.in, "GroupNorm without affine parameters (cannot map to a module)");
     return;
   }
   context.layer_for(module, LayerKind::kGroupNorm);
   // Statistics are per group: removing a whole group changes no other group, removing part of
   // one would. So a group's channels form one unit.
-  const int64_t groups = module->options.num_groups();
+  const int64_t groups = spec->groups_of(*module);
   const int64_t per_group = x.width() / groups;
   for (int64_t g = 0; g < groups; ++g) {
     for (int64_t k = 1; k < per_group; ++k) {

@@ -31,6 +31,7 @@ void binary(RuleContext& context, OpCall& call);                 // broadcasting
 // shapes.cpp: where the channel axis goes.
 void spatial(RuleContext& context, OpCall& call);  // pooling, upsampling, padding
 void reshape(RuleContext& context, OpCall& call);
+void pixel_shuffle(RuleContext& context, OpCall& call);  // and pixel_unshuffle
 void permute(RuleContext& context, OpCall& call);
 void reduce_or_select(RuleContext& context, OpCall& call);
 void expand(RuleContext& context, OpCall& call);

@@ -7,6 +7,38 @@
 #include "graph/rules/rules.h"
 
 namespace demon::detail::rules {
+namespace {
+
+// Each channel of `in` spread over `repeat` consecutive indices (flatten, pixel_unshuffle).
+ChannelFlow repeated(const ChannelFlow& in, const Shape& shape, int64_t dim, int64_t repeat) {
+  std::vector<int64_t> channels;
+  std::vector<int32_t> sources;
+  for (size_t i = 0; i < in.channels.size(); ++i) {
+    channels.insert(channels.end(), repeat, in.channels[i]);
+    sources.insert(sources.end(), repeat, in.zero_sources[i]);
+  }
+  return ChannelFlow::tracked(shape, dim, channels, sources);
+}
+
+// Blocks of `fold` consecutive channels of `in` as one index each (unflatten, pixel_shuffle),
+// if each block is one channel; nullopt otherwise.
+std::optional<ChannelFlow> folded(const ChannelFlow& in, const Shape& shape, int64_t dim,
+                                  int64_t fold) {
+  std::vector<int64_t> channels;
+  std::vector<int32_t> sources;
+  for (int64_t start = 0; start < in.width(); start += fold) {
+    for (int64_t r = 1; r < fold; ++r) {
+      if (in.channels[start + r] != in.channels[start]) {
+        return std::nullopt;
+      }
+    }
+    channels.push_back(in.channels[start]);
+    sources.push_back(in.zero_sources[start]);
+  }
+  return ChannelFlow::tracked(shape, dim, channels, sources);
+}
+
+}  // namespace
 
 // Pooling, upsampling, padding: per channel over the dims after it.
 void spatial(RuleContext& context, OpCall& call) {
@@ -39,32 +71,57 @@ void reshape(RuleContext& context, OpCall& call) {
   }
   const Shape o = *out;
   for (const auto& mapped : reshape_candidates(*in.shape, in.dim, o)) {
-    std::vector<int64_t> channels;
-    std::vector<int32_t> sources;
-    if (mapped.fold > 1) {
-      // Split back: each block of `fold` indices must be one channel.
-      bool uniform = true;
-      for (int64_t j = 0; j * mapped.fold < in.width(); ++j) {
-        for (int64_t r = 1; r < mapped.fold; ++r) {
-          uniform = uniform && in.channels[j * mapped.fold + r] == in.channels[j * mapped.fold];
-        }
-        channels.push_back(in.channels[j * mapped.fold]);
-        sources.push_back(in.zero_sources[j * mapped.fold]);
-      }
-      if (!uniform) {
-        continue;
-      }
-    } else {
-      for (size_t i = 0; i < in.channels.size(); ++i) {
-        channels.insert(channels.end(), mapped.repeat, in.channels[i]);
-        sources.insert(sources.end(), mapped.repeat, in.zero_sources[i]);
-      }
+    if (mapped.fold == 1) {
+      call.out[0] = repeated(in, o, mapped.dim, mapped.repeat);
+      return;
     }
-    call.out[0] = ChannelFlow::tracked(o, mapped.dim, channels, sources);
-    return;
+    if (auto flow = folded(in, o, mapped.dim, mapped.fold)) {
+      call.out[0] = std::move(*flow);
+      return;
+    }
   }
   context.give_up(call, "reshape that splits or mixes the channel axis " + shape_string(*in.shape) +
                             " -> " + shape_string(o));
+}
+
+// pixel_shuffle(r): [N, C·r², H, W] -> [N, C, H·r, W·r], output channel c made of input
+// channels c·r² ... c·r² + r² - 1, which therefore go together; pixel_unshuffle the reverse.
+void pixel_shuffle(RuleContext& context, OpCall& call) {
+  const ChannelFlow& in = call.in.at(0);
+  if (!in.tracked()) {
+    return;
+  }
+  const auto& out = call.out[0].shape;
+  if (in.dim != 1 || !out || static_cast<int64_t>(out->size()) != in.rank() || (*out)[1] <= 0) {
+    context.give_up(call, call.op + " with its channels off dim 1");
+    return;
+  }
+  const int64_t out_channels = (*out)[1];
+  if (call.op == "PixelUnshuffle") {
+    if (out_channels % in.width() != 0) {
+      context.give_up(call, call.op + " with sizes that do not divide");
+      return;
+    }
+    call.out[0] = repeated(in, *out, 1, out_channels / in.width());
+    return;
+  }
+  if (in.width() % out_channels != 0) {
+    context.give_up(call, call.op + " with sizes that do not divide");
+    return;
+  }
+  const int64_t block = in.width() / out_channels;
+  std::vector<int64_t> channels;
+  std::vector<int32_t> sources;
+  for (int64_t c = 0; c < out_channels; ++c) {
+    int32_t zero = in.zero_sources[c * block];
+    for (int64_t r = 1; r < block; ++r) {
+      context.ids().unite(in.channels[c * block], in.channels[c * block + r]);
+      zero = context.zero_sources().both(zero, in.zero_sources[c * block + r]);
+    }
+    channels.push_back(in.channels[c * block]);
+    sources.push_back(zero);
+  }
+  call.out[0] = ChannelFlow::tracked(*out, 1, channels, sources);
 }
 
 void permute(RuleContext& context, OpCall& call) {
