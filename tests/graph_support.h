@@ -37,8 +37,8 @@ inline bool ends_with(const std::string& text, const std::string& suffix) {
 
 /// Makes `unit` dead: on every normalization layer of its group, scale 0 and shift -1000 on the
 /// unit's channels (the following activation outputs exactly 0 in train and eval mode). Without
-/// a normalization layer, the producing layer's rows become 0 and its bias -30 (ReLU and GELU
-/// both give exactly 0 there in float).
+/// a normalization scale, the producing layer's rows become 0 and its bias -30 (ReLU and GELU
+/// both give exactly 0 there in float), and running means 0.
 inline void plant_dead(const DependencyGraph& graph, int64_t unit) {
   torch::NoGradGuard no_grad;
   const auto& group = graph.groups()[graph.units()[unit].group];
@@ -57,12 +57,15 @@ inline void plant_dead(const DependencyGraph& graph, int64_t unit) {
       for (size_t i = 0; i < axis.owner.size(); ++i) {
         if (axis.owner[i] != unit)
           continue;
-        if (ends_with(tensor.name, ".weight"))
+        if (ends_with(tensor.name, ".weight")) {
           data.index_put_({static_cast<int64_t>(i)}, 0.0);
-        if (ends_with(tensor.name, ".bias"))
+          normalized = true;
+        }
+        if (ends_with(tensor.name, ".bias")) {
           data.index_put_({static_cast<int64_t>(i)}, -1000.0);
+          normalized = true;
+        }
       }
-      normalized = true;
     }
   }
   if (normalized)
@@ -71,10 +74,18 @@ inline void plant_dead(const DependencyGraph& graph, int64_t unit) {
     const auto& axis = graph.axes()[a];
     if (axis.tensor < 0 || axis.dim != 0)
       continue;
-    torch::Tensor data = graph.tensors()[axis.tensor].tensor;
+    const auto& tensor = graph.tensors()[axis.tensor];
+    torch::Tensor data = tensor.tensor;
     for (size_t i = 0; i < axis.owner.size(); ++i) {
       if (axis.owner[i] != unit)
         continue;
+      if (!tensor.is_parameter) {
+        // A norm without affine parameters: zeros stay zeros in eval mode too (running_var
+        // stays positive).
+        if (ends_with(tensor.name, ".running_mean"))
+          data.index_put_({static_cast<int64_t>(i)}, 0.0);
+        continue;
+      }
       if (data.dim() >= 2)
         data[static_cast<int64_t>(i)].zero_();
       if (data.dim() == 1)

@@ -352,4 +352,24 @@ struct Conv3dNet : TestModel {
   nn::Linear head{nullptr};
 };
 
+/// A BatchNorm without affine parameters (only its running statistics say which module it is)
+/// before an ordinary one.
+struct NoAffineNormNet : TestModel {
+  NoAffineNormNet() {
+    c1 = register_module("c1", conv(3, 8));
+    bn1 = register_module("bn1", nn::BatchNorm2d(nn::BatchNormOptions(8).affine(false)));
+    c2 = register_module("c2", conv(8, 6));
+    bn2 = register_module("bn2", nn::BatchNorm2d(6));
+    head = register_module("head", nn::Linear(6, 3));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    x = torch::relu(bn2(c2(torch::relu(bn1(c1(x))))));
+    return head(x.mean({2, 3}));
+  }
+  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 6, 6}); }
+  nn::Conv2d c1{nullptr}, c2{nullptr};
+  nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  nn::Linear head{nullptr};
+};
+
 }  // namespace demon::testing

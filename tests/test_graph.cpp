@@ -216,6 +216,20 @@ TEST(GraphTest, TransposedConvolutionsCarryOutputsOnWeightDim1) {
   EXPECT_EQ(graph.flops(), 2 * (216 * 36 + 192 * 36 + 216 * 144 + 36 * 144 + 12));
 }
 
+TEST(GraphTest, BatchNormWithoutAffineIsFoundByItsRunningStatistics) {
+  auto model = std::make_shared<NoAffineNormNet>();
+  const auto graph = discover(model);
+  const auto& c1 = group_named(graph, "c1");
+  EXPECT_EQ(axis_names(graph, c1),
+            (std::set<std::string>{"c1.weight[0]", "bn1.running_mean[0]", "bn1.running_var[0]",
+                                   "c2.weight[1]"}));
+  EXPECT_EQ(prunable_in(graph, c1), 8);
+  bool listed = false;
+  for (const auto& layer : graph.layers())
+    listed = listed || (layer.name == "bn1" && layer.kind == demon::LayerKind::kBatchNorm);
+  EXPECT_TRUE(listed);
+}
+
 TEST(GraphTest, DepthwiseConvolutionCouplesItsInputsAndOutputs) {
   auto model = std::make_shared<DepthwiseNet>();
   const auto graph = discover(model);

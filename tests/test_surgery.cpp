@@ -202,6 +202,8 @@ std::vector<Case> cases() {
        2 * 29 + 28 - 6},
       // c1 unit: 81 + 2 + c2's input column 5 = 88.
       {"Conv3d", [] { return std::make_shared<Conv3dNet>(); }, {{"c1", 2}}, 88},
+      // c1 unit: 27 + c2's input column 6·9 = 81 (bn1's running statistics are buffers).
+      {"NoAffineNorm", [] { return std::make_shared<NoAffineNormNet>(); }, {{"c1", 4}}, 81},
   };
 }
 

@@ -8,6 +8,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "demon/detail/torch_compat.h"
+
 namespace demon::detail {
 
 namespace generated = torch::autograd::generated;
@@ -164,6 +166,21 @@ torch::Tensor saved_data_input(const torch::autograd::Node& node) {
     return {};
   }
   return input;
+}
+
+torch::Tensor saved_running_mean(const torch::autograd::Node& node) {
+  if (auto* bn = dynamic_cast<const generated::NativeBatchNormBackward0*>(&node)) {
+    return unpack_or_undefined(bn->running_mean_, nullptr);
+  }
+  if (auto* bn = dynamic_cast<const generated::CudnnBatchNormBackward0*>(&node)) {
+    return unpack_or_undefined(bn->running_mean_, nullptr);
+  }
+#if DEMON_HAS_BATCH_NORM_LEGIT_NODE
+  if (auto* bn = dynamic_cast<const generated::NativeBatchNormLegitBackward0*>(&node)) {
+    return unpack_or_undefined(bn->running_mean_, nullptr);
+  }
+#endif
+  return {};
 }
 
 torch::Tensor mul_constant_operand(const torch::autograd::Node& node, bool constant_is_other) {

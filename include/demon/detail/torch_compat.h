@@ -39,6 +39,13 @@ using CollectiveGroup = c10d::Backend;
 using CollectiveGroup = c10d::ProcessGroup;
 #endif
 
+/// 2.x's batch norm may record NativeBatchNormLegitBackward0, a node 1.13 does not have.
+#if TORCH_VERSION_MAJOR >= 2
+#define DEMON_HAS_BATCH_NORM_LEGIT_NODE 1
+#else
+#define DEMON_HAS_BATCH_NORM_LEGIT_NODE 0
+#endif
+
 /// The shape of a node's `output_nr`-th forward output, or nullopt when it is not a plain
 /// (non-nested) tensor.
 inline std::optional<std::vector<int64_t>> output_shape(const torch::autograd::Node& node,

@@ -155,16 +155,21 @@ void conv(RuleContext& context, OpCall& call) {
 void batch_norm(RuleContext& context, OpCall& call) {
   const ChannelFlow& x = call.in.at(0);
   const ChannelFlow weight = call.in.size() > 1 ? call.in[1] : ChannelFlow{};
-  torch::nn::Module* module = context.module_of(weight);
+  // The weight names the module; without affine parameters, the running mean the node saved.
+  torch::nn::Module* module =
+      weight.is_param() ? context.module_of(weight)
+                        : context.module_of(context.tensor_index(saved_running_mean(call.node)));
   const LayerSpec* spec = spec_of(module, LayerKind::kBatchNorm);
   if (spec == nullptr || !x.tracked() || x.dim != 1) {
-    context.pin_each(call.in, spec != nullptr
-                                  ? "BatchNorm over an untracked channel axis"
-                                  : "BatchNorm without affine parameters (cannot map to a module)");
+    context.pin_each(call.in, spec != nullptr ? "BatchNorm over an untracked channel axis"
+                                              : "BatchNorm without affine parameters or running "
+                                                "statistics (cannot map to a module)");
     return;
   }
   context.layer_for(module, LayerKind::kBatchNorm);
-  context.record_axis(weight.tensor, 0, x.channels);
+  if (weight.is_param()) {
+    context.record_axis(weight.tensor, 0, x.channels);
+  }
   if (const ChannelFlow* bias = param_input(call, 2)) {
     context.record_axis(bias->tensor, 0, x.channels);
   }
