@@ -207,6 +207,31 @@ struct TransformerBlock : TestModel {
   nn::Linear qkv{nullptr}, out{nullptr}, fc1{nullptr}, fc2{nullptr}, head{nullptr};
 };
 
+/// A pre-norm transformer block built from LibTorch's own torch::nn::MultiheadAttention (whose
+/// projections are raw parameters, not Linear modules), then an MLP: its hidden units are the
+/// ones DemP prunes in ViTs.
+struct AttentionBlock : TestModel {
+  AttentionBlock() {
+    ln1 = register_module("ln1", nn::LayerNorm(nn::LayerNormOptions({16})));
+    attention =
+        register_module("attention", nn::MultiheadAttention(nn::MultiheadAttentionOptions(16, 4)));
+    ln2 = register_module("ln2", nn::LayerNorm(nn::LayerNormOptions({16})));
+    fc1 = register_module("fc1", nn::Linear(16, 32));
+    fc2 = register_module("fc2", nn::Linear(32, 16));
+    head = register_module("head", nn::Linear(16, 3));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    auto h = ln1(x).transpose(0, 1);  // MultiheadAttention takes [L, N, E]
+    x = x + std::get<0>(attention(h, h, h)).transpose(0, 1);
+    x = x + fc2(torch::gelu(fc1(ln2(x))));
+    return head(x.mean(1));
+  }
+  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 5, 16}); }
+  nn::LayerNorm ln1{nullptr}, ln2{nullptr};
+  nn::MultiheadAttention attention{nullptr};
+  nn::Linear fc1{nullptr}, fc2{nullptr}, head{nullptr};
+};
+
 /// GroupNorm: units are whole groups of channels.
 struct GroupNormNet : TestModel {
   GroupNormNet() {

@@ -33,6 +33,16 @@ std::set<std::string> axis_names(const DependencyGraph& graph, const demon::Chan
   return names;
 }
 
+// The unit of each index of axis `dim` of the tensor `name` (empty if it is not an axis).
+std::vector<int64_t> owners_of(const DependencyGraph& graph, const std::string& name, int64_t dim) {
+  const int tensor = graph.find_tensor(name);
+  for (const auto& axis : graph.axes()) {
+    if (tensor >= 0 && axis.tensor == tensor && axis.dim == dim)
+      return axis.owner;
+  }
+  return {};
+}
+
 int64_t prunable_in(const DependencyGraph& graph, const demon::ChannelGroup& group) {
   return std::count_if(group.units.begin(), group.units.end(),
                        [&](int64_t u) { return graph.prunable(u); });
@@ -174,24 +184,14 @@ TEST(GraphTest, PixelShuffleMakesBlocksOfChannelsOneUnit) {
   EXPECT_EQ(c1.units.size(), 4u);
   EXPECT_EQ(prunable_in(graph, c1), 4);
   EXPECT_EQ(prunable_in(graph, c2), 6);
-  const int c1_weight = graph.find_tensor("c1.weight");
-  const int c3_weight = graph.find_tensor("c3.weight");
-  int seen = 0;
-  for (const auto& axis : graph.axes()) {
-    if (axis.tensor == c1_weight && axis.dim == 0) {
-      ++seen;
-      ASSERT_EQ(axis.owner.size(), 16u);
-      for (size_t k = 0; k < 16; ++k)
-        EXPECT_EQ(axis.owner[k], c1.units[k / 4]) << k;
-    }
-    if (axis.tensor == c3_weight && axis.dim == 1) {
-      ++seen;
-      ASSERT_EQ(axis.owner.size(), 24u);
-      for (size_t k = 0; k < 24; ++k)
-        EXPECT_EQ(axis.owner[k], c2.units[k / 4]) << k;
-    }
-  }
-  EXPECT_EQ(seen, 2);
+  const auto c1_owners = owners_of(graph, "c1.weight", 0);
+  ASSERT_EQ(c1_owners.size(), 16u);
+  for (size_t k = 0; k < 16; ++k)
+    EXPECT_EQ(c1_owners[k], c1.units[k / 4]) << k;
+  const auto c3_owners = owners_of(graph, "c3.weight", 1);
+  ASSERT_EQ(c3_owners.size(), 24u);
+  for (size_t k = 0; k < 24; ++k)
+    EXPECT_EQ(c3_owners[k], c2.units[k / 4]) << k;
   EXPECT_TRUE(graph.unknown_ops().empty());
 }
 
@@ -220,9 +220,8 @@ TEST(GraphTest, BatchNormWithoutAffineIsFoundByItsRunningStatistics) {
   auto model = std::make_shared<NoAffineNormNet>();
   const auto graph = discover(model);
   const auto& c1 = group_named(graph, "c1");
-  EXPECT_EQ(axis_names(graph, c1),
-            (std::set<std::string>{"c1.weight[0]", "bn1.running_mean[0]", "bn1.running_var[0]",
-                                   "c2.weight[1]"}));
+  EXPECT_EQ(axis_names(graph, c1), (std::set<std::string>{"c1.weight[0]", "bn1.running_mean[0]",
+                                                          "bn1.running_var[0]", "c2.weight[1]"}));
   EXPECT_EQ(prunable_in(graph, c1), 8);
   bool listed = false;
   for (const auto& layer : graph.layers())
@@ -266,6 +265,40 @@ TEST(GraphTest, TransformerBlockOnlyMlpHiddenUnitsArePrunable) {
   EXPECT_EQ(graph.sites()[0].kind, demon::ActivationKind::kGelu);
   // Linear FLOPs count every token: 2 · 5 tokens · (48·16 + 16·16 + 32·16 + 16·32) + 2 · 3·16.
   EXPECT_EQ(graph.flops(), 2 * 5 * (768 + 256 + 512 + 512) + 2 * 48);
+}
+
+TEST(GraphTest, MultiheadAttentionBlockOnlyMlpHiddenUnitsArePrunable) {
+  auto model = std::make_shared<AttentionBlock>();
+  const auto graph = discover(model);
+  int64_t prunable = 0;
+  for (size_t u = 0; u < graph.units().size(); ++u)
+    prunable += graph.prunable(u);
+  const auto& hidden = group_named(graph, "fc1");
+  EXPECT_EQ(prunable_in(graph, hidden), 32);
+  EXPECT_EQ(prunable, 32) << graph;
+  EXPECT_EQ(axis_names(graph, hidden),
+            (std::set<std::string>{"fc1.weight[0]", "fc1.bias[0]", "fc2.weight[1]"}));
+}
+
+// LibTorch runs InstanceNorm as a BatchNorm over [1, N·C, ...]: the batch is mixed into the
+// channels, so the channels before it stay (with a reason), and nothing throws.
+TEST(GraphTest, InstanceNormChannelsArePinnedWithAReason) {
+  for (const bool track : {false, true}) {
+    torch::nn::Sequential model(
+        conv(3, 6),
+        torch::nn::InstanceNorm2d(
+            torch::nn::InstanceNorm2dOptions(6).affine(true).track_running_stats(track)),
+        torch::nn::ReLU(), conv(6, 4), torch::nn::ReLU(), torch::nn::AdaptiveAvgPool2d(1),
+        torch::nn::Flatten(), torch::nn::Linear(4, 2));
+    for (const int64_t batch : {1, 4}) {
+      const auto graph =
+          DependencyGraph::discover(*model, model->forward(torch::randn({batch, 3, 6, 6})));
+      const auto& first = group_named(graph, "0");
+      EXPECT_EQ(prunable_in(graph, first), 0) << "batch " << batch << " track " << track;
+      EXPECT_FALSE(graph.units()[first.units[0]].pin_reason.empty());
+      EXPECT_EQ(prunable_in(graph, group_named(graph, "3")), 4);
+    }
+  }
 }
 
 TEST(GraphTest, GroupNormGroupsAreUnits) {

@@ -169,6 +169,11 @@ std::vector<Case> cases() {
        [] { return std::make_shared<TransformerBlock>(); },
        {{"fc1", 1}, {"fc1", 30}},
        2 * 33},
+      // The same MLP behind torch::nn::MultiheadAttention: 16 + 1 + 16 = 33.
+      {"Attention",
+       [] { return std::make_shared<AttentionBlock>(); },
+       {{"fc1", 0}, {"fc1", 17}},
+       2 * 33},
       // One GroupNorm group = 3 channels, each 27 + 2 + 6·9.
       {"GroupNorm", [] { return std::make_shared<GroupNormNet>(); }, {{"c1", 2}}, 3 * 83},
       // Reduced dims read from the autograd node (equal sizes everywhere): c1 unit 27 + 2 + 3.

@@ -168,19 +168,32 @@ torch::Tensor saved_data_input(const torch::autograd::Node& node) {
   return input;
 }
 
+namespace {
+
+template <typename BatchNormNode>
+bool unpack_running_mean(const torch::autograd::Node& node, torch::Tensor* running_mean) {
+  const auto* bn = dynamic_cast<const BatchNormNode*>(&node);
+  if (bn != nullptr) {
+    *running_mean = unpack_or_undefined(bn->running_mean_, nullptr);
+  }
+  return bn != nullptr;
+}
+
+}  // namespace
+
 torch::Tensor saved_running_mean(const torch::autograd::Node& node) {
-  if (auto* bn = dynamic_cast<const generated::NativeBatchNormBackward0*>(&node)) {
-    return unpack_or_undefined(bn->running_mean_, nullptr);
-  }
-  if (auto* bn = dynamic_cast<const generated::CudnnBatchNormBackward0*>(&node)) {
-    return unpack_or_undefined(bn->running_mean_, nullptr);
-  }
+  torch::Tensor running_mean;
+  unpack_running_mean<generated::NativeBatchNormBackward0>(node, &running_mean) ||
+      unpack_running_mean<generated::CudnnBatchNormBackward0>(node, &running_mean)
 #if DEMON_HAS_BATCH_NORM_LEGIT_NODE
-  if (auto* bn = dynamic_cast<const generated::NativeBatchNormLegitBackward0*>(&node)) {
-    return unpack_or_undefined(bn->running_mean_, nullptr);
-  }
+      || unpack_running_mean<generated::NativeBatchNormLegitBackward0>(node, &running_mean)
 #endif
-  return {};
+#if DEMON_HAS_BATCH_NORM_UPDATE_NODES
+      || unpack_running_mean<generated::BatchNormWithUpdateBackward0>(node, &running_mean) ||
+      unpack_running_mean<generated::BatchNormNoUpdateBackward0>(node, &running_mean)
+#endif
+      ;
+  return running_mean;
 }
 
 torch::Tensor mul_constant_operand(const torch::autograd::Node& node, bool constant_is_other) {

@@ -34,29 +34,21 @@ int64_t conv_transpose_width(const torch::nn::Module& module) {
   return conv.weight.size(1) * conv.options.groups();
 }
 
-// A grouped convolution loses whole groups (the graph makes each group one unit), so its channels
-// per group stay fixed; an ungrouped one stays ungrouped.
-template <typename Conv>
+// Weight dim 0 holds every channel of one side (a convolution's outputs, a transposed one's
+// inputs), dim 1 one group's worth of the other. A grouped convolution loses whole groups (the
+// graph makes each group one unit), so its channels per group stay fixed; an ungrouped one stays
+// ungrouped.
+template <typename Conv, bool kTransposed>
 void sync_conv(torch::nn::Module& module) {
   auto& conv = dynamic_cast<Conv&>(module);
   auto& o = conv.options;
-  const int64_t out = conv.weight.size(0);
-  const int64_t groups = o.groups() == 1 ? 1 : out / (o.out_channels() / o.groups());
-  o.out_channels(out);
+  const int64_t full = conv.weight.size(0);
+  const int64_t full_before = kTransposed ? o.in_channels() : o.out_channels();
+  const int64_t groups = o.groups() == 1 ? 1 : full / (full_before / o.groups());
+  const int64_t other = conv.weight.size(1) * groups;
   o.groups(groups);
-  o.in_channels(conv.weight.size(1) * groups);
-}
-
-// The weight is [in, out/groups, k...].
-template <typename Conv>
-void sync_conv_transpose(torch::nn::Module& module) {
-  auto& conv = dynamic_cast<Conv&>(module);
-  auto& o = conv.options;
-  const int64_t in = conv.weight.size(0);
-  const int64_t groups = o.groups() == 1 ? 1 : in / (o.in_channels() / o.groups());
-  o.in_channels(in);
-  o.groups(groups);
-  o.out_channels(conv.weight.size(1) * groups);
+  o.out_channels(kTransposed ? other : full);
+  o.in_channels(kTransposed ? full : other);
 }
 
 template <typename Conv>
@@ -69,7 +61,7 @@ LayerSpec conv_spec(const char* name) {
   spec.weight_in_dim = 1;
   spec.groups = conv_groups<Conv>;
   spec.width = conv_width<Conv>;
-  spec.sync_options = sync_conv<Conv>;
+  spec.sync_options = sync_conv<Conv, false>;
   return spec;
 }
 
@@ -84,7 +76,7 @@ LayerSpec conv_transpose_spec(const char* name) {
   spec.transposed = true;
   spec.groups = conv_groups<Conv>;
   spec.width = conv_transpose_width<Conv>;
-  spec.sync_options = sync_conv_transpose<Conv>;
+  spec.sync_options = sync_conv<Conv, true>;
   return spec;
 }
 

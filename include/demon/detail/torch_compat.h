@@ -39,11 +39,18 @@ using CollectiveGroup = c10d::Backend;
 using CollectiveGroup = c10d::ProcessGroup;
 #endif
 
-/// 2.x's batch norm may record NativeBatchNormLegitBackward0, a node 1.13 does not have.
+/// Batch norm's autograd nodes: 1.13 records NativeBatchNormBackward0 (CudnnBatchNormBackward0 on
+/// CUDA); 2.x adds NativeBatchNormLegitBackward0, and 2.3 the BatchNormWithUpdateBackward0 /
+/// BatchNormNoUpdateBackward0 that its nn::BatchNorm records.
 #if TORCH_VERSION_MAJOR >= 2
 #define DEMON_HAS_BATCH_NORM_LEGIT_NODE 1
 #else
 #define DEMON_HAS_BATCH_NORM_LEGIT_NODE 0
+#endif
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#define DEMON_HAS_BATCH_NORM_UPDATE_NODES 1
+#else
+#define DEMON_HAS_BATCH_NORM_UPDATE_NODES 0
 #endif
 
 /// The shape of a node's `output_nr`-th forward output, or nullopt when it is not a plain
