@@ -77,15 +77,18 @@ void binary(RuleContext& context, OpCall& call) {
   for (size_t k = 0; k < inputs.size(); ++k) {
     const ChannelFlow& v = inputs[k];
     // Where this operand sits under the output's channel axis (right-aligned broadcast).
-    std::optional<Shape> shape = v.shape;
+    // (A plain vector and a flag, not std::optional: GCC 12 warns about the optional's copy.)
+    bool shape_known = v.shape.has_value();
+    Shape shape = shape_known ? *v.shape : Shape{};
     if (v.kind == ChannelFlow::Kind::kExternal && op == "Mul") {
       const torch::Tensor constant = mul_constant_operand(call.node, /*constant_is_other=*/k == 1);
       if (constant.defined()) {
         shape = constant.sizes().vec();
+        shape_known = true;
         const int buffer = context.tensor_index(constant);
         if (buffer >= 0) {
-          const int64_t d = broadcast_dim(dim, rank, static_cast<int64_t>(shape->size()));
-          if (d >= 0 && (*shape)[d] == channels && channels > 1) {
+          const int64_t d = broadcast_dim(dim, rank, static_cast<int64_t>(shape.size()));
+          if (d >= 0 && shape[d] == channels && channels > 1) {
             context.record_axis(buffer, d, lead->channels);  // a per-channel buffer: sliced too
             continue;
           }
@@ -107,19 +110,19 @@ void binary(RuleContext& context, OpCall& call) {
       continue;
     }
     only_tracked_operands = false;
-    if (!shape) {
+    if (!shape_known) {
       ids.pin_all(lead->channels, op + " with an operand of unknown shape");
       continue;
     }
-    const int64_t d = broadcast_dim(dim, rank, static_cast<int64_t>(shape->size()));
-    const int64_t size_here = d >= 0 ? (*shape)[d] : 1;
+    const int64_t d = broadcast_dim(dim, rank, static_cast<int64_t>(shape.size()));
+    const int64_t size_here = d >= 0 ? shape[d] : 1;
     if (size_here == 1 && channels > 1) {
       continue;  // broadcast along channels: no per-channel interaction
     }
     // A fresh random mask over the whole batch (dropout) holds no per-channel state.
     const bool transient_mask = v.kind == ChannelFlow::Kind::kExternal &&
-                                shape->size() == out_shape.size() && out_shape.size() > 1 &&
-                                (*shape)[0] == out_shape[0];
+                                shape.size() == out_shape.size() && out_shape.size() > 1 &&
+                                shape[0] == out_shape[0];
     if (v.is_param() && !v.transposed) {
       context.record_axis(v.tensor, d, lead->channels);  // per-channel parameter (bias, scale)
     } else if (!transient_mask) {
