@@ -301,6 +301,45 @@ TEST(GraphTest, InstanceNormChannelsArePinnedWithAReason) {
   }
 }
 
+// A frozen weight or bias (requires_grad false) reaches the op as a constant, not as the layer's
+// parameter: it would not be sliced with the channels, so they stay.
+TEST(GraphTest, FrozenLayerTensorsPinTheirChannels) {
+  for (const std::string frozen : {"", "0.bias", "1.weight", "1.bias"}) {
+    torch::nn::Sequential model(conv(3, 6, 3, 1, /*bias=*/true), torch::nn::BatchNorm2d(6),
+                                torch::nn::ReLU(), conv(6, 4), torch::nn::ReLU(),
+                                torch::nn::AdaptiveAvgPool2d(1), torch::nn::Flatten(),
+                                torch::nn::Linear(4, 2));
+    if (!frozen.empty())
+      model->named_parameters()[frozen].set_requires_grad(false);
+    const auto graph =
+        DependencyGraph::discover(*model, model->forward(torch::randn({2, 3, 6, 6})));
+    int64_t prunable = 0;
+    for (size_t u = 0; u < graph.units().size(); ++u)
+      prunable += graph.prunable(u);
+    // The first conv's 6 channels only when nothing is frozen; the second's 4 always.
+    EXPECT_EQ(prunable, frozen.empty() ? 10 : 4) << frozen << "\n" << graph;
+    EXPECT_EQ(prunable_in(graph, group_named(graph, "3")), 4) << frozen;
+  }
+}
+
+// A Conv2d's weight used by conv_transpose2d has the other layout: not followed.
+TEST(GraphTest, AWeightUsedByTheOtherKindOfConvolutionIsPinned) {
+  struct Tied : torch::nn::Module {
+    Tied() { encode = register_module("encode", conv(4, 4)); }
+    torch::Tensor forward(torch::Tensor x) {
+      auto h = torch::relu(encode(x));
+      return torch::conv_transpose2d(h, encode->weight, {}, 1, 1);
+    }
+    torch::nn::Conv2d encode{nullptr};
+  };
+  auto model = std::make_shared<Tied>();
+  const auto graph = DependencyGraph::discover(*model, model->forward(torch::randn({2, 4, 6, 6})));
+  const auto& encode = group_named(graph, "encode");
+  EXPECT_EQ(prunable_in(graph, encode), 0);
+  EXPECT_NE(graph.units()[encode.units[0]].pin_reason.find("transposed"), std::string::npos)
+      << graph;
+}
+
 TEST(GraphTest, GroupNormGroupsAreUnits) {
   auto model = std::make_shared<GroupNormNet>();
   const auto graph = discover(model);

@@ -75,8 +75,8 @@ class SmallScales : public DeathCriterion {
   double fraction_;
 };
 
-/// Per unit id, the largest |γ| of the normalization layers among its tensors (BatchNorm, GroupNorm
-/// weight entries it owns); NaN where it has none.
+/// Per unit id, the largest |γ| of the normalization layers among its tensors (the scale entries
+/// it owns of BatchNorm, GroupNorm, LayerNorm: what the regularizer pushes); NaN where it has none.
 std::vector<double> unit_scales(const DependencyGraph& graph);
 
 }  // namespace demon

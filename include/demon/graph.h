@@ -47,7 +47,8 @@ struct GraphLayer {
   std::string name;
   LayerKind kind = LayerKind::kConv;
   std::shared_ptr<torch::nn::Module> module;
-  /// Output positions per sample (convolution: output H·W; linear: tokens), for FLOPs.
+  /// Positions per sample at which each weight element is applied, for FLOPs (convolution: output
+  /// H·W; transposed convolution: input H·W; linear: tokens).
   int64_t outputs_per_sample = 0;
   int weight = -1;  ///< GraphTensor index of its weight (conv, linear), or -1
 };

@@ -168,6 +168,13 @@ torch::Tensor saved_data_input(const torch::autograd::Node& node) {
   return input;
 }
 
+std::optional<bool> convolution_transposed(const torch::autograd::Node& node) {
+  if (auto* conv = dynamic_cast<const generated::ConvolutionBackward0*>(&node)) {
+    return conv->transposed;
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 template <typename BatchNormNode>

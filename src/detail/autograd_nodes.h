@@ -42,6 +42,10 @@ std::optional<ReducedDims> reduced_dims(const torch::autograd::Node& node);
 /// is (output k = input perm[k]); nullopt for other nodes.
 std::optional<std::vector<int64_t>> permutation(const torch::autograd::Node& node, int64_t rank);
 
+/// For a ConvolutionBackward node: whether the forward was a transposed convolution; nullopt for
+/// other nodes.
+std::optional<bool> convolution_transposed(const torch::autograd::Node& node);
+
 /// The running mean a batch-norm node saved (the module's own buffer, which identifies a
 /// BatchNorm without affine parameters), else undefined.
 torch::Tensor saved_running_mean(const torch::autograd::Node& node);

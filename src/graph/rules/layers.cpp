@@ -13,6 +13,18 @@
 namespace demon::detail::rules {
 namespace {
 
+// Whether the layer's own tensor `local` ("weight", "bias") exists but did not reach the op as
+// that trainable parameter (frozen, or replaced by a computed one): it would not be sliced with
+// the channels.
+bool not_sliceable(RuleContext& context, torch::nn::Module* module, const OpCall& call,
+                   size_t index, const char* local) {
+  const int tensor = context.buffer_of(module, local);
+  if (tensor < 0 || !context.tensor(tensor).defined()) {
+    return false;
+  }
+  return !(call.in.size() > index && call.in[index].is_param() && call.in[index].tensor == tensor);
+}
+
 // The spec of `module` if it is a layer of this kind, else nullptr.
 const LayerSpec* spec_of(const torch::nn::Module* module, LayerKind kind) {
   const LayerSpec* spec = module != nullptr ? find_layer_spec(*module) : nullptr;
@@ -97,6 +109,18 @@ void conv(RuleContext& context, OpCall& call) {
     context.give_up(call, "convolution the engine cannot map to a Conv or ConvTranspose module");
     return;
   }
+  if (not_sliceable(context, module, call, 2, "bias")) {
+    context.give_up(call, std::string(spec->name) + " bias that is not a trainable parameter");
+    return;
+  }
+  // A module's weight used by the other kind of convolution (a tied autoencoder) has the other
+  // layout.
+  const auto transposed = convolution_transposed(call.node);
+  if (transposed && *transposed != spec->transposed) {
+    context.give_up(call, std::string(spec->name) + " weight used by a " +
+                              (*transposed ? "transposed " : "") + "convolution");
+    return;
+  }
   const int64_t groups = spec->groups_of(*module);
   const Shape out = *out_shape;
   const torch::Tensor& w = context.tensor(weight.tensor);
@@ -160,6 +184,11 @@ void batch_norm(RuleContext& context, OpCall& call) {
       weight.is_param() ? context.module_of(weight)
                         : context.module_of(context.tensor_index(saved_running_mean(call.node)));
   const LayerSpec* spec = spec_of(module, LayerKind::kBatchNorm);
+  if (spec != nullptr && (not_sliceable(context, module, call, 1, "weight") ||
+                          not_sliceable(context, module, call, 2, "bias"))) {
+    context.pin_each(call.in, "BatchNorm whose weight or bias is not a trainable parameter");
+    return;
+  }
   if (spec == nullptr || !x.tracked() || x.dim != 1) {
     context.pin_each(call.in, spec != nullptr ? "BatchNorm over an untracked channel axis"
                                               : "BatchNorm without affine parameters or running "
@@ -189,6 +218,10 @@ void group_norm(RuleContext& context, OpCall& call) {
   const LayerSpec* spec = spec_of(module, LayerKind::kGroupNorm);
   if (spec == nullptr || !x.tracked() || x.dim != 1) {
     context.pin_each(call.in, "GroupNorm without affine parameters (cannot map to a module)");
+    return;
+  }
+  if (not_sliceable(context, module, call, 2, "bias")) {
+    context.pin_each(call.in, "GroupNorm whose bias is not a trainable parameter");
     return;
   }
   context.layer_for(module, LayerKind::kGroupNorm);

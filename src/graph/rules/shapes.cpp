@@ -1,6 +1,8 @@
 // Rules for ops that move, merge or drop axes: where the tracked channel axis goes. The
 // arithmetic is in axis_math; these rules apply it to flows and say why when they cannot.
 
+#include <stdexcept>
+
 #include "detail/autograd_nodes.h"
 #include "graph/axis_math.h"
 #include "graph/rule_context.h"
@@ -166,7 +168,13 @@ void reduce_or_select(RuleContext& context, OpCall& call) {
   }
   const std::string& op = call.op;
   if (const auto reduced = reduced_dims(call.node)) {
-    const auto position = axis_after_reduction(in.rank(), in.dim, reduced->dims, reduced->keepdim);
+    std::optional<int64_t> position;
+    try {
+      position = axis_after_reduction(in.rank(), in.dim, reduced->dims, reduced->keepdim);
+    } catch (const std::out_of_range&) {
+      context.give_up(call, op + " whose saved dims do not match its input");
+      return;
+    }
     if (!position) {
       context.give_up(call, op + " over the channel axis");
       return;
