@@ -14,9 +14,9 @@
 #include "demon/pruner.h"
 #include "demon/warnings.h"
 #include "detail/atomic_file.h"
-#include "layers/layer_spec.h"
 #include "detail/module_tree.h"
 #include "detail/optimizer_state.h"
+#include "layers/layer_spec.h"
 
 namespace demon {
 namespace {

@@ -17,8 +17,8 @@
 
 #include "demon/channel_selection.h"
 #include "demon/detail/torch_compat.h"
-#include "layers/layer_spec.h"
 #include "detail/optimizer_state.h"
+#include "layers/layer_spec.h"
 
 namespace demon {
 namespace {

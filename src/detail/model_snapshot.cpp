@@ -1,7 +1,7 @@
 #include "detail/model_snapshot.h"
 
-#include "layers/layer_spec.h"
 #include "detail/module_tree.h"
+#include "layers/layer_spec.h"
 
 namespace demon::detail {
 
