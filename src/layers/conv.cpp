@@ -8,11 +8,6 @@ namespace demon::detail {
 namespace {
 
 template <typename Conv>
-bool is_conv(const torch::nn::Module& module) {
-  return dynamic_cast<const Conv*>(&module) != nullptr;
-}
-
-template <typename Conv>
 const Conv& as_conv(const torch::nn::Module& module) {
   return dynamic_cast<const Conv&>(module);
 }
@@ -22,16 +17,12 @@ int64_t conv_groups(const torch::nn::Module& module) {
   return as_conv<Conv>(module).options.groups();
 }
 
-// Widths come from the weight, which surgery has already cut when it asks.
-template <typename Conv>
+// Widths come from the weight, which surgery has already cut when it asks: dim 0 of a
+// convolution, dim 1 times the groups of a transposed one.
+template <typename Conv, bool kTransposed>
 int64_t conv_width(const torch::nn::Module& module) {
-  return as_conv<Conv>(module).weight.size(0);
-}
-
-template <typename Conv>
-int64_t conv_transpose_width(const torch::nn::Module& module) {
   const auto& conv = as_conv<Conv>(module);
-  return conv.weight.size(1) * conv.options.groups();
+  return kTransposed ? conv.weight.size(1) * conv.options.groups() : conv.weight.size(0);
 }
 
 // Weight dim 0 holds every channel of one side (a convolution's outputs, a transposed one's
@@ -51,44 +42,31 @@ void sync_conv(torch::nn::Module& module) {
   o.in_channels(kTransposed ? full : other);
 }
 
-template <typename Conv>
+// A convolution's weight is [out, in/groups, k...], a transposed one's [in, out/groups, k...].
+template <typename Conv, bool kTransposed>
 LayerSpec conv_spec(const char* name) {
   LayerSpec spec;
   spec.name = name;
   spec.kind = LayerKind::kConv;
-  spec.matches = is_conv<Conv>;
-  spec.weight_out_dim = 0;
-  spec.weight_in_dim = 1;
+  spec.matches = is_module_of_type<Conv>;
+  spec.weight_out_dim = kTransposed ? 1 : 0;
+  spec.weight_in_dim = kTransposed ? 0 : 1;
+  spec.transposed = kTransposed;
   spec.groups = conv_groups<Conv>;
-  spec.width = conv_width<Conv>;
-  spec.sync_options = sync_conv<Conv, false>;
-  return spec;
-}
-
-template <typename Conv>
-LayerSpec conv_transpose_spec(const char* name) {
-  LayerSpec spec;
-  spec.name = name;
-  spec.kind = LayerKind::kConv;
-  spec.matches = is_conv<Conv>;
-  spec.weight_out_dim = 1;
-  spec.weight_in_dim = 0;
-  spec.transposed = true;
-  spec.groups = conv_groups<Conv>;
-  spec.width = conv_transpose_width<Conv>;
-  spec.sync_options = sync_conv<Conv, true>;
+  spec.width = conv_width<Conv, kTransposed>;
+  spec.sync_options = sync_conv<Conv, kTransposed>;
   return spec;
 }
 
 }  // namespace
 
 void add_conv_specs(std::vector<LayerSpec>& specs) {
-  specs.push_back(conv_spec<torch::nn::Conv1dImpl>("Conv1d"));
-  specs.push_back(conv_spec<torch::nn::Conv2dImpl>("Conv2d"));
-  specs.push_back(conv_spec<torch::nn::Conv3dImpl>("Conv3d"));
-  specs.push_back(conv_transpose_spec<torch::nn::ConvTranspose1dImpl>("ConvTranspose1d"));
-  specs.push_back(conv_transpose_spec<torch::nn::ConvTranspose2dImpl>("ConvTranspose2d"));
-  specs.push_back(conv_transpose_spec<torch::nn::ConvTranspose3dImpl>("ConvTranspose3d"));
+  specs.push_back(conv_spec<torch::nn::Conv1dImpl, false>("Conv1d"));
+  specs.push_back(conv_spec<torch::nn::Conv2dImpl, false>("Conv2d"));
+  specs.push_back(conv_spec<torch::nn::Conv3dImpl, false>("Conv3d"));
+  specs.push_back(conv_spec<torch::nn::ConvTranspose1dImpl, true>("ConvTranspose1d"));
+  specs.push_back(conv_spec<torch::nn::ConvTranspose2dImpl, true>("ConvTranspose2d"));
+  specs.push_back(conv_spec<torch::nn::ConvTranspose3dImpl, true>("ConvTranspose3d"));
 }
 
 }  // namespace demon::detail

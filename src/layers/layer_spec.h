@@ -44,6 +44,12 @@ struct LayerSpec {
   }
 };
 
+/// LayerSpec::matches for modules of type Impl.
+template <typename Impl>
+bool is_module_of_type(const torch::nn::Module& module) {
+  return dynamic_cast<const Impl*>(&module) != nullptr;
+}
+
 /// The spec of `module`'s type, or nullptr.
 const LayerSpec* find_layer_spec(const torch::nn::Module& module);
 /// Every spec, in the order they are tried.

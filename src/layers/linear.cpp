@@ -10,9 +10,7 @@ void add_linear_specs(std::vector<LayerSpec>& specs) {
   LayerSpec spec;
   spec.name = "Linear";
   spec.kind = LayerKind::kLinear;
-  spec.matches = [](const torch::nn::Module& m) {
-    return dynamic_cast<const torch::nn::LinearImpl*>(&m) != nullptr;
-  };
+  spec.matches = is_module_of_type<torch::nn::LinearImpl>;
   spec.weight_out_dim = 0;
   spec.weight_in_dim = 1;
   spec.width = [](const torch::nn::Module& m) {

@@ -11,11 +11,6 @@ namespace demon::detail {
 namespace {
 
 template <typename Norm>
-bool is_norm(const torch::nn::Module& module) {
-  return dynamic_cast<const Norm*>(&module) != nullptr;
-}
-
-template <typename Norm>
 torch::Tensor norm_weight(torch::nn::Module& module) {
   return dynamic_cast<Norm&>(module).weight;
 }
@@ -47,7 +42,7 @@ LayerSpec batch_norm_spec(const char* name) {
   LayerSpec spec;
   spec.name = name;
   spec.kind = LayerKind::kBatchNorm;
-  spec.matches = is_norm<BatchNorm>;
+  spec.matches = is_module_of_type<BatchNorm>;
   spec.weight_out_dim = 0;
   spec.channel_buffers = {"running_mean", "running_var"};
   spec.norm_scale = norm_weight<BatchNorm>;
@@ -62,7 +57,7 @@ template <typename InstanceNorm>
 LayerSpec instance_norm_spec(const char* name) {
   LayerSpec spec;
   spec.name = name;
-  spec.matches = is_norm<InstanceNorm>;
+  spec.matches = is_module_of_type<InstanceNorm>;
   spec.weight_out_dim = 0;
   spec.norm_scale = norm_weight<InstanceNorm>;
   spec.width = norm_features<InstanceNorm>;
@@ -80,7 +75,7 @@ void add_norm_specs(std::vector<LayerSpec>& specs) {
   LayerSpec group_norm;
   group_norm.name = "GroupNorm";
   group_norm.kind = LayerKind::kGroupNorm;
-  group_norm.matches = is_norm<GroupNormImpl>;
+  group_norm.matches = is_module_of_type<GroupNormImpl>;
   group_norm.weight_out_dim = 0;
   group_norm.groups = [](const torch::nn::Module& m) {
     return dynamic_cast<const GroupNormImpl&>(m).options.num_groups();
@@ -105,7 +100,7 @@ void add_norm_specs(std::vector<LayerSpec>& specs) {
   LayerSpec layer_norm;
   layer_norm.name = "LayerNorm";
   layer_norm.kind = LayerKind::kLayerNorm;
-  layer_norm.matches = is_norm<LayerNormImpl>;
+  layer_norm.matches = is_module_of_type<LayerNormImpl>;
   layer_norm.weight_out_dim = 0;
   layer_norm.norm_scale = norm_weight<LayerNormImpl>;
   layer_norm.width = [](const torch::nn::Module& m) {

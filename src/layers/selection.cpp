@@ -9,9 +9,7 @@ void add_selection_specs(std::vector<LayerSpec>& specs) {
   LayerSpec spec;
   spec.name = "ChannelSelection";
   spec.kind = LayerKind::kChannelSelection;
-  spec.matches = [](const torch::nn::Module& m) {
-    return dynamic_cast<const ChannelSelectionImpl*>(&m) != nullptr;
-  };
+  spec.matches = is_module_of_type<ChannelSelectionImpl>;
   spec.width = [](const torch::nn::Module& m) {
     return dynamic_cast<const ChannelSelectionImpl&>(m).out_channels();
   };
