@@ -5,6 +5,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "demon/errors.h"
 #include "detail/autograd_nodes.h"
 
 namespace demon {
@@ -33,8 +34,8 @@ torch::Tensor reduce_to_channels(const torch::Tensor& x, int64_t dim, bool large
 
 ActivityTracker::ActivityTracker(double epsilon) : epsilon_(epsilon) {
   if (!(epsilon >= 0.0)) {
-    throw std::invalid_argument("demon::ActivityTracker: epsilon must be >= 0, got " +
-                                std::to_string(epsilon));
+    throw ValueError("demon::ActivityTracker: epsilon must be >= 0, got " +
+                     std::to_string(epsilon));
   }
 }
 

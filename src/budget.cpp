@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "demon/errors.h"
 #include "detail/enum_names.h"
 
 namespace demon {
@@ -17,13 +18,13 @@ std::string to_string(BudgetMetric metric) {
     case BudgetMetric::kCustom:
       return "custom";
   }
-  throw std::invalid_argument("demon: unknown BudgetMetric");
+  throw ValueError("demon: unknown BudgetMetric");
 }
 
 BudgetMetric budget_metric_from_string(const std::string& name) {
   return detail::enum_from_string(
       name, {BudgetMetric::kFlops, BudgetMetric::kParameters, BudgetMetric::kCustom},
-      "unknown budget metric");
+      "demon::budget_metric_from_string: unknown budget metric");
 }
 
 BudgetController::BudgetController(double target, int64_t by_step, double lambda0, double gain,
@@ -37,7 +38,7 @@ BudgetController::BudgetController(double target, int64_t by_step, double lambda
       lambda_(lambda0) {
   if (!(target > 0.0 && target < 1.0) || by_step < 1 || !(lambda0 > 0.0) || !(gain > 0.0) ||
       !(max_growth >= 1.0 && std::isfinite(max_growth)) || interval < 0) {
-    throw std::invalid_argument(
+    throw ValueError(
         "demon::BudgetController: needs 0 < target < 1, by_step >= 1, lambda0 > 0, gain > 0, "
         "finite max_growth >= 1 and interval >= 0, got " +
         std::to_string(target) + ", " + std::to_string(by_step) + ", " + std::to_string(lambda0) +

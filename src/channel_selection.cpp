@@ -1,14 +1,17 @@
 #include "demon/channel_selection.h"
 
+#include <sstream>
 #include <stdexcept>
 #include <string>
+
+#include "demon/errors.h"
 
 namespace demon {
 
 ChannelSelectionImpl::ChannelSelectionImpl(int64_t num_channels) : initial_channels_(num_channels) {
   if (num_channels < 1) {
-    throw std::invalid_argument("demon::ChannelSelection: channels must be >= 1, got " +
-                                std::to_string(num_channels));
+    throw ValueError("demon::ChannelSelection: channels must be >= 1, got " +
+                     std::to_string(num_channels));
   }
   reset();
 }
@@ -35,9 +38,12 @@ void ChannelSelectionImpl::sync_from_buffers() {
 }
 
 torch::Tensor ChannelSelectionImpl::forward(const torch::Tensor& input) {
-  TORCH_CHECK(input.dim() >= 2 && input.size(1) == in_channels_,
-              "demon::ChannelSelection: expected ", in_channels_, " channels in dim 1, got input ",
-              input.sizes());
+  if (input.dim() < 2 || input.size(1) != in_channels_) {
+    std::ostringstream message;
+    message << "demon::ChannelSelection: expected " << in_channels_
+            << " channels in dim 1, got an input of shape " << input.sizes();
+    throw ValueError(message.str());
+  }
   auto picked = input.index_select(1, source);
   if (dense_) {
     return picked;
@@ -51,13 +57,19 @@ void ChannelSelectionImpl::select(const std::vector<int64_t>& keep_inputs,
                                   const std::vector<int64_t>& keep_outputs) {
   std::vector<int64_t> new_input(in_channels_, -1), new_output(out_channels_, -1);
   for (size_t i = 0; i < keep_inputs.size(); ++i) {
-    TORCH_CHECK(keep_inputs[i] >= 0 && keep_inputs[i] < in_channels_,
-                "demon::ChannelSelection: input index out of range");
+    if (keep_inputs[i] < 0 || keep_inputs[i] >= in_channels_) {
+      throw IndexError("demon::ChannelSelection::select: input index " +
+                       std::to_string(keep_inputs[i]) + " is outside [0, " +
+                       std::to_string(in_channels_) + ")");
+    }
     new_input[keep_inputs[i]] = static_cast<int64_t>(i);
   }
   for (size_t i = 0; i < keep_outputs.size(); ++i) {
-    TORCH_CHECK(keep_outputs[i] >= 0 && keep_outputs[i] < out_channels_,
-                "demon::ChannelSelection: output index out of range");
+    if (keep_outputs[i] < 0 || keep_outputs[i] >= out_channels_) {
+      throw IndexError("demon::ChannelSelection::select: output index " +
+                       std::to_string(keep_outputs[i]) + " is outside [0, " +
+                       std::to_string(out_channels_) + ")");
+    }
     new_output[keep_outputs[i]] = static_cast<int64_t>(i);
   }
   const auto old_source = source.to(torch::kCPU).contiguous();

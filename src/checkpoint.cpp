@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "demon/detail/torch_compat.h"
+#include "demon/errors.h"
 #include "demon/pruner.h"
 #include "demon/warnings.h"
 #include "detail/atomic_file.h"
@@ -66,13 +67,12 @@ void from_bytes(Stateful& object, const std::string& bytes) {
 }
 
 [[noreturn]] void damaged(const std::string& path, const std::string& what) {
-  throw std::invalid_argument("demon::load_checkpoint: \"" + path + "\" has a damaged manifest (" +
-                              what + ")");
+  throw ValueError("demon::load_checkpoint: \"" + path + "\" has a damaged manifest (" + what +
+                   ")");
 }
 
 [[noreturn]] void mismatch(const std::string& path, const std::string& what) {
-  throw std::invalid_argument("demon::load_checkpoint: \"" + path +
-                              "\" does not fit the model: " + what);
+  throw ValueError("demon::load_checkpoint: \"" + path + "\" does not fit the model: " + what);
 }
 
 // Each optimizer state tensor must have the shape (and, for built-in optimizers, the dtype) its
@@ -117,7 +117,7 @@ void save_checkpoint(const std::string& path, const ModelRef& model_ref,
                      const OptimizerRef& optimizer_ref, const DemonPruner* pruner,
                      const nlohmann::json& extra) {
   if (!model_ref) {
-    throw std::invalid_argument("demon::save_checkpoint: the model is null");
+    throw ValueError("demon::save_checkpoint: the model is null");
   }
   const torch::nn::Module& model = model_ref.get();
   const torch::optim::Optimizer* optimizer = optimizer_ref.get();
@@ -162,7 +162,7 @@ void save_checkpoint(const std::string& path, const ModelRef& model_ref,
 nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_ref,
                                const OptimizerRef& optimizer_ref, DemonPruner* pruner) {
   if (!model_ref) {
-    throw std::invalid_argument("demon::load_checkpoint: the model is null");
+    throw ValueError("demon::load_checkpoint: the model is null");
   }
   torch::nn::Module& model = model_ref.get();
   torch::optim::Optimizer* optimizer = optimizer_ref.get();
@@ -173,13 +173,13 @@ nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_re
   try {
     archive.load_from(path, device);
   } catch (const c10::Error& error) {
-    throw std::invalid_argument("demon::load_checkpoint: cannot read \"" + path +
-                                "\": " + error.what_without_backtrace());
+    throw ValueError("demon::load_checkpoint: cannot read \"" + path +
+                     "\": " + error.what_without_backtrace());
   }
   c10::IValue value;
   if (!archive.try_read("manifest", value) || !value.isString()) {
-    throw std::invalid_argument("demon::load_checkpoint: \"" + path +
-                                "\" is not a demon checkpoint (no manifest)");
+    throw ValueError("demon::load_checkpoint: \"" + path +
+                     "\" is not a demon checkpoint (no manifest)");
   }
   const auto manifest = nlohmann::json::parse(value.toStringRef(), nullptr, /*exceptions=*/false);
   if (!manifest.is_object() || !manifest.contains("tensors") || !manifest["tensors"].is_array()) {
@@ -191,9 +191,9 @@ nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_re
                           ? manifest["version"].get<int>()
                           : 0;
   if (format != kFormat || version != kVersion) {
-    throw std::invalid_argument("demon::load_checkpoint: \"" + path + "\" is format \"" + format +
-                                "\" version " + std::to_string(version) + "; this demon reads \"" +
-                                kFormat + "\" version " + std::to_string(kVersion));
+    throw ValueError("demon::load_checkpoint: \"" + path + "\" is format \"" + format +
+                     "\" version " + std::to_string(version) + "; this demon reads \"" + kFormat +
+                     "\" version " + std::to_string(kVersion));
   }
   const auto& entries = manifest.at("tensors");
 
@@ -320,9 +320,9 @@ nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_re
   } catch (const c10::Error& error) {
     // LibTorch's own message ("isInt() INTERNAL ASSERT FAILED") names neither file nor section.
     restore();
-    throw std::invalid_argument("demon::load_checkpoint: \"" + path + "\": its " + section +
-                                " state does not load (another " + section +
-                                ", or damaged): " + error.what_without_backtrace());
+    throw ValueError("demon::load_checkpoint: \"" + path + "\": its " + section +
+                     " state does not load (another " + section +
+                     ", or damaged): " + error.what_without_backtrace());
   } catch (...) {
     restore();
     throw;

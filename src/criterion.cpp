@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "demon/errors.h"
 #include "layers/layer_spec.h"
 
 namespace demon {
@@ -17,7 +18,7 @@ namespace {
 void require_evidence(const UnitEvidence& evidence, bool scales) {
   if (evidence.graph == nullptr || evidence.peak.size() != evidence.graph->units().size() ||
       (scales && evidence.scale.size() != evidence.graph->units().size())) {
-    throw std::invalid_argument("demon::DeathCriterion: evidence does not cover the graph's units");
+    throw ValueError("demon::DeathCriterion: evidence does not cover the graph's units");
   }
 }
 
@@ -25,8 +26,7 @@ void require_evidence(const UnitEvidence& evidence, bool scales) {
 
 DeadUnits::DeadUnits(double epsilon) : epsilon_(epsilon) {
   if (!(epsilon >= 0.0)) {
-    throw std::invalid_argument("demon::DeadUnits: epsilon must be >= 0, got " +
-                                std::to_string(epsilon));
+    throw ValueError("demon::DeadUnits: epsilon must be >= 0, got " + std::to_string(epsilon));
   }
 }
 
@@ -44,8 +44,8 @@ std::vector<int64_t> DeadUnits::select(const UnitEvidence& evidence) const {
 
 QuasiDeadUnits::QuasiDeadUnits(double ratio) : ratio_(ratio) {
   if (!(ratio >= 0.0 && ratio < 1.0)) {
-    throw std::invalid_argument("demon::QuasiDeadUnits: ratio must be in [0, 1), got " +
-                                std::to_string(ratio));
+    throw ValueError("demon::QuasiDeadUnits: ratio must be in [0, 1), got " +
+                     std::to_string(ratio));
   }
 }
 
@@ -75,9 +75,8 @@ std::vector<int64_t> QuasiDeadUnits::select(const UnitEvidence& evidence) const 
 SmallScales::SmallScales(double threshold, double fraction)
     : threshold_(threshold), fraction_(fraction) {
   if (!(threshold >= 0.0) || !(fraction >= 0.0 && fraction < 1.0)) {
-    throw std::invalid_argument(
-        "demon::SmallScales: threshold must be >= 0 and fraction in [0, 1), got " +
-        std::to_string(threshold) + " and " + std::to_string(fraction));
+    throw ValueError("demon::SmallScales: threshold must be >= 0 and fraction in [0, 1), got " +
+                     std::to_string(threshold) + " and " + std::to_string(fraction));
   }
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "demon/errors.h"
 #include "detail/data_parallel.h"
 
 namespace demon {
@@ -26,10 +27,10 @@ void wait_for(const WorkPtr& work, ProcessGroup& group, const std::string& what)
   try {
     work->wait();
   } catch (const std::exception& e) {
-    throw std::runtime_error("demon: the data-parallel " + what + " failed on " + where(group) +
-                             " (another rank died, stopped answering within the group's "
-                             "timeout, or left the loop early): " +
-                             e.what());
+    throw RuntimeError("demon: the data-parallel " + what + " failed on " + where(group) +
+                       " (another rank died, stopped answering within the group's "
+                       "timeout, or left the loop early): " +
+                       e.what());
   }
 }
 
@@ -38,8 +39,8 @@ auto launch(Launch&& start, ProcessGroup& group, const std::string& what) {
   try {
     return start();
   } catch (const std::exception& e) {
-    throw std::runtime_error("demon: the data-parallel " + what + " could not start on " +
-                             where(group) + ": " + e.what());
+    throw RuntimeError("demon: the data-parallel " + what + " could not start on " + where(group) +
+                       ": " + e.what());
   }
 }
 
@@ -65,8 +66,8 @@ int64_t fingerprint(const std::vector<int64_t>& units) {
 void allreduce_gradients(const std::vector<torch::Tensor>& parameters, ProcessGroup& group,
                          int64_t bucket_bytes) {
   if (bucket_bytes < 1) {
-    throw std::invalid_argument("demon::allreduce_gradients: bucket_bytes must be >= 1, got " +
-                                std::to_string(bucket_bytes));
+    throw ValueError("demon::allreduce_gradients: bucket_bytes must be >= 1, got " +
+                     std::to_string(bucket_bytes));
   }
   if (parameters.empty())
     return;
@@ -78,9 +79,8 @@ void allreduce_gradients(const std::vector<torch::Tensor>& parameters, ProcessGr
   for (size_t i = 0; i < parameters.size(); ++i) {
     const auto& grad = parameters[i].grad();
     if (grad.defined() && grad.is_sparse()) {
-      throw std::invalid_argument(
-          "demon::allreduce_gradients: parameter " + std::to_string(i) +
-          " has a sparse gradient; data-parallel demon averages dense gradients only");
+      throw ValueError("demon::allreduce_gradients: parameter " + std::to_string(i) +
+                       " has a sparse gradient; data-parallel demon averages dense gradients only");
     }
     if (grad.defined())
       has_grad[static_cast<int64_t>(i)] = 1.0f;
@@ -148,8 +148,8 @@ void allreduce_gradients(const std::vector<torch::Tensor>& parameters, ProcessGr
 
 void broadcast_tensors(const std::vector<torch::Tensor>& tensors, ProcessGroup& group, int root) {
   if (root < 0 || root >= group.getSize()) {
-    throw std::invalid_argument("demon::broadcast_tensors: root must be a rank in [0, " +
-                                std::to_string(group.getSize()) + "), got " + std::to_string(root));
+    throw ValueError("demon::broadcast_tensors: root must be a rank in [0, " +
+                     std::to_string(group.getSize()) + "), got " + std::to_string(root));
   }
   torch::NoGradGuard no_grad;
   c10d::BroadcastOptions options;
@@ -177,11 +177,11 @@ namespace detail {
 DataParallel::DataParallel(c10::intrusive_ptr<ProcessGroup> group, DataParallelOptions options)
     : group_(std::move(group)), options_(options) {
   if (!group_) {
-    throw std::invalid_argument("demon::DemonPruner::set_process_group: the group is null");
+    throw ValueError("demon::DemonPruner::set_process_group: the group is null");
   }
   if (options_.bucket_bytes() < 1) {
-    throw std::invalid_argument("demon::DataParallelOptions: bucket_bytes must be >= 1, got " +
-                                std::to_string(options_.bucket_bytes()));
+    throw ValueError("demon::DataParallelOptions: bucket_bytes must be >= 1, got " +
+                     std::to_string(options_.bucket_bytes()));
   }
 }
 
@@ -231,7 +231,7 @@ void DataParallel::require_same_units(const std::vector<int64_t>& units, int64_t
   const auto result = tensors[0].to(torch::kCPU);
   const auto* v = result.data_ptr<int64_t>();
   if (v[0] != -v[1] || v[2] != -v[3]) {
-    throw std::runtime_error(
+    throw RuntimeError(
         "demon::DemonPruner: at the prune event of step " + std::to_string(step) + ", " +
         where(*group_) + " would cut " + std::to_string(count) +
         " units, and the ranks disagree (between " + std::to_string(-v[1]) + " and " +

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "demon/errors.h"
+
 namespace demon {
 namespace {
 
@@ -104,7 +106,7 @@ void AsymmetricNoise::apply(double sigma) {
   } else if (buckets.empty() && !params_.empty()) {
     for (const auto& param : params_) {
       if (param.grad().defined()) {
-        throw std::logic_error(
+        throw StateError(
             "demon::AsymmetricNoise: apply() without capture_live_mask() after backward");
       }
     }
@@ -118,7 +120,7 @@ void AsymmetricNoise::apply(double sigma) {
       total += param.numel();
     }
     if (bucket.live.defined() && bucket.live.numel() != total) {
-      throw std::logic_error(
+      throw StateError(
           "demon::AsymmetricNoise: parameters changed size between capture_live_mask() and "
           "apply()");
     }
@@ -153,10 +155,15 @@ void AsymmetricNoise::set_generator_states(const std::map<std::string, torch::Te
   // without a state start afresh from the seed, as they would in a new run.
   std::map<std::string, at::Generator> generators;
   for (const auto& [device, state] : states) {
-    const torch::Device parsed(device);
-    at::Generator generator = fresh_generator(parsed);
-    generator.set_state(state);
-    generators.emplace(parsed.str(), std::move(generator));
+    try {
+      const torch::Device parsed(device);
+      at::Generator generator = fresh_generator(parsed);
+      generator.set_state(state);
+      generators.emplace(parsed.str(), std::move(generator));
+    } catch (const c10::Error& error) {
+      throw ValueError("demon::AsymmetricNoise::set_generator_states: the state for device \"" +
+                       device + "\" was refused: " + error.what_without_backtrace());
+    }
   }
   generators_ = std::move(generators);
 }

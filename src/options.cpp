@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "demon/errors.h"
 #include "detail/atomic_file.h"
 #include "detail/enum_names.h"
 
@@ -18,7 +19,7 @@ namespace {
 using json = nlohmann::json;
 
 [[noreturn]] void fail(const std::string& message) {
-  throw std::invalid_argument("DemonOptions: " + message);
+  throw ValueError("demon::DemonOptions: " + message);
 }
 
 std::string describe(const json& value) {
@@ -196,7 +197,7 @@ std::string to_string(Regularizer regularizer) {
     case Regularizer::kL2:
       return "l2";
   }
-  throw std::invalid_argument("demon: unknown Regularizer");
+  throw ValueError("demon: unknown Regularizer");
 }
 
 std::string to_string(NoiseMode mode) {
@@ -206,7 +207,7 @@ std::string to_string(NoiseMode mode) {
     case NoiseMode::kAll:
       return "all";
   }
-  throw std::invalid_argument("demon: unknown NoiseMode");
+  throw ValueError("demon: unknown NoiseMode");
 }
 
 std::string to_string(DeathCheck check) {
@@ -218,7 +219,7 @@ std::string to_string(DeathCheck check) {
     case DeathCheck::kBoth:
       return "both";
   }
-  throw std::invalid_argument("demon: unknown DeathCheck");
+  throw ValueError("demon: unknown DeathCheck");
 }
 
 std::string to_string(CriterionKind kind) {
@@ -230,13 +231,13 @@ std::string to_string(CriterionKind kind) {
     case CriterionKind::kSmallScale:
       return "small_scale";
   }
-  throw std::invalid_argument("demon: unknown CriterionKind");
+  throw ValueError("demon: unknown CriterionKind");
 }
 
 CriterionKind criterion_kind_from_string(const std::string& name) {
   return detail::enum_from_string(
       name, {CriterionKind::kDead, CriterionKind::kQuasiDead, CriterionKind::kSmallScale},
-      "unknown criterion");
+      "demon::criterion_kind_from_string: unknown criterion");
 }
 
 std::string to_string(ForwardCheck check) {
@@ -248,13 +249,13 @@ std::string to_string(ForwardCheck check) {
     case ForwardCheck::kOff:
       return "off";
   }
-  throw std::invalid_argument("demon: unknown ForwardCheck");
+  throw ValueError("demon: unknown ForwardCheck");
 }
 
 ForwardCheck forward_check_from_string(const std::string& name) {
   return detail::enum_from_string(name,
                                   {ForwardCheck::kPin, ForwardCheck::kError, ForwardCheck::kOff},
-                                  "unknown forward check");
+                                  "demon::forward_check_from_string: unknown forward check");
 }
 
 std::string to_string(NonFiniteGradients action) {
@@ -266,18 +267,18 @@ std::string to_string(NonFiniteGradients action) {
     case NonFiniteGradients::kOff:
       return "off";
   }
-  throw std::invalid_argument("demon: unknown NonFiniteGradients");
+  throw ValueError("demon: unknown NonFiniteGradients");
 }
 
 NonFiniteGradients nonfinite_gradients_from_string(const std::string& name) {
   return detail::enum_from_string(
       name, {NonFiniteGradients::kSkip, NonFiniteGradients::kError, NonFiniteGradients::kOff},
-      "unknown nonfinite_gradients action");
+      "demon::nonfinite_gradients_from_string: unknown nonfinite_gradients action");
 }
 
 int64_t steps_per_epoch(int64_t dataset_size, int64_t batch_size, bool drop_last) {
   if (dataset_size < 1 || batch_size < 1) {
-    throw std::invalid_argument(
+    throw ValueError(
         "demon::steps_per_epoch: dataset_size and batch_size must be >= 1, "
         "got " +
         std::to_string(dataset_size) + " and " + std::to_string(batch_size));
@@ -287,17 +288,17 @@ int64_t steps_per_epoch(int64_t dataset_size, int64_t batch_size, bool drop_last
 
 DeathCheck death_check_from_string(const std::string& name) {
   return detail::enum_from_string(name, {DeathCheck::kTrain, DeathCheck::kEval, DeathCheck::kBoth},
-                                  "unknown death check");
+                                  "demon::death_check_from_string: unknown death check");
 }
 
 Regularizer regularizer_from_string(const std::string& name) {
   return detail::enum_from_string(name, {Regularizer::kNone, Regularizer::kLasso, Regularizer::kL2},
-                                  "unknown regularizer");
+                                  "demon::regularizer_from_string: unknown regularizer");
 }
 
 NoiseMode noise_mode_from_string(const std::string& name) {
   return detail::enum_from_string(name, {NoiseMode::kLiveOnly, NoiseMode::kAll},
-                                  "unknown noise mode");
+                                  "demon::noise_mode_from_string: unknown noise mode");
 }
 
 void DemonOptions::validate() const {
@@ -381,7 +382,7 @@ int64_t DemonOptions::effective_span() const {
 
 Schedule DemonOptions::lambda_schedule() const {
   if (!lambda_peak()) {
-    throw std::logic_error(
+    throw StateError(
         "demon::DemonOptions::lambda_schedule: lambda_peak is auto; DemonPruner resolves it from "
         "the optimizer (see options() of the pruner)");
   }

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "demon/errors.h"
+
 // Gloo's and NCCL's process groups need those libraries' headers, which not every LibTorch
 // install carries; the build defines these when it found them (src/CMakeLists.txt).
 #if DEMON_HAS_GLOO
@@ -20,18 +22,18 @@ namespace {
 
 void check_rank(const char* function, int rank, int world_size) {
   if (world_size < 1) {
-    throw std::invalid_argument(std::string("demon::") + function +
-                                ": world_size must be >= 1, got " + std::to_string(world_size));
+    throw ValueError(std::string("demon::") + function + ": world_size must be >= 1, got " +
+                     std::to_string(world_size));
   }
   if (rank < 0 || rank >= world_size) {
-    throw std::invalid_argument(std::string("demon::") + function + ": rank must be in [0, " +
-                                std::to_string(world_size) + "), got " + std::to_string(rank));
+    throw ValueError(std::string("demon::") + function + ": rank must be in [0, " +
+                     std::to_string(world_size) + "), got " + std::to_string(rank));
   }
 }
 
 void check_store(const char* function, const c10::intrusive_ptr<c10d::Store>& store) {
   if (!store)
-    throw std::invalid_argument(std::string("demon::") + function + ": the store is null");
+    throw ValueError(std::string("demon::") + function + ": the store is null");
 }
 
 }  // namespace
@@ -39,7 +41,7 @@ void check_store(const char* function, const c10::intrusive_ptr<c10d::Store>& st
 c10::intrusive_ptr<c10d::Store> make_file_store(const std::string& path, int world_size) {
   check_rank("make_file_store", 0, world_size);
   if (path.empty())
-    throw std::invalid_argument("demon::make_file_store: the path is empty");
+    throw ValueError("demon::make_file_store: the path is empty");
   return c10::make_intrusive<c10d::FileStore>(path, world_size);
 }
 
@@ -69,8 +71,8 @@ c10::intrusive_ptr<ProcessGroup> make_gloo_group(const c10::intrusive_ptr<c10d::
   check_rank("make_gloo_group", rank, world_size);
   check_store("make_gloo_group", store);
   if (options.threads() < 1) {
-    throw std::invalid_argument("demon::make_gloo_group: threads must be >= 1, got " +
-                                std::to_string(options.threads()));
+    throw ValueError("demon::make_gloo_group: threads must be >= 1, got " +
+                     std::to_string(options.threads()));
   }
 #if DEMON_HAS_GLOO
   auto gloo_options = c10d::ProcessGroupGloo::Options::create(options.timeout());
@@ -81,7 +83,7 @@ c10::intrusive_ptr<ProcessGroup> make_gloo_group(const c10::intrusive_ptr<c10d::
   gloo_options->threads = options.threads();
   return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world_size, gloo_options);
 #else
-  throw std::runtime_error(
+  throw RuntimeError(
       "demon::make_gloo_group: this demon was built without Gloo's headers (Debian: "
       "libgloo-dev); install them and rebuild demon");
 #endif
@@ -98,7 +100,7 @@ c10::intrusive_ptr<ProcessGroup> make_nccl_group(const c10::intrusive_ptr<c10d::
   return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world_size, nccl_options);
 #else
   (void)options;
-  throw std::runtime_error(
+  throw RuntimeError(
       "demon::make_nccl_group: this demon was built without NCCL (it needs a LibTorch with "
       "CUDA and nccl.h)");
 #endif

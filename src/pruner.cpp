@@ -21,6 +21,7 @@
 #include <string>
 #include <utility>
 
+#include "demon/errors.h"
 #include "demon/surgery.h"
 #include "demon/warnings.h"
 #include "detail/autograd_nodes.h"
@@ -53,8 +54,8 @@ nlohmann::json parse_state(const std::string& text) {
                (item.is_number_unsigned() &&
                 item.get<uint64_t>() >
                     static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))) {
-      throw std::invalid_argument("demon::DemonPruner::load: damaged state: the number " +
-                                  item.dump() + " is out of range");
+      throw ValueError("demon::DemonPruner::load: damaged state: the number " + item.dump() +
+                       " is out of range");
     }
   };
   check(json);
@@ -64,7 +65,7 @@ nlohmann::json parse_state(const std::string& text) {
 template <typename Ref>
 Ref require_non_null(Ref ref, const char* what) {
   if (!ref) {
-    throw std::invalid_argument(std::string("demon::DemonPruner: ") + what + " is null");
+    throw ValueError(std::string("demon::DemonPruner: ") + what + " is null");
   }
   return ref;
 }
@@ -161,7 +162,7 @@ DemonPruner::DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions op
       activity_(options_.epsilon()),
       forward_(model_.forward()) {
   if (dynamic_cast<torch::optim::LBFGS*>(optimizer_.get()) != nullptr) {
-    throw std::invalid_argument(
+    throw ValueError(
         "demon::DemonPruner: LBFGS needs a closure per step and keeps flat history; use a "
         "first-order optimizer (SGD, Adam, AdamW, RMSprop, Adagrad)");
   }
@@ -182,8 +183,7 @@ DemonPruner::DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions op
   }
   if (options_.target() > 0.0) {
     if (!(*options_.lambda_peak() > 0.0)) {
-      throw std::invalid_argument(
-          "demon::DemonPruner: a budget (target) needs a starting lambda_peak > 0");
+      throw ValueError("demon::DemonPruner: a budget (target) needs a starting lambda_peak > 0");
     }
     const auto by = std::max<int64_t>(
         1, std::llround(options_.target_by() * static_cast<double>(options_.total_steps())));
@@ -239,17 +239,17 @@ void DemonPruner::require_death_check_data(int64_t step) const {
   const DeathCheck check = options_.death_check();
   if (options_.prune() && check != DeathCheck::kTrain && check_batches_.empty() &&
       prune_due_at(step)) {
-    throw std::logic_error("demon::DemonPruner: step " + std::to_string(step) +
-                           " is a prune event, and death_check \"" + to_string(check) +
-                           "\" needs set_death_check() with batches to check; nothing was "
-                           "changed");
+    throw StateError("demon::DemonPruner: step " + std::to_string(step) +
+                     " is a prune event, and death_check \"" + to_string(check) +
+                     "\" needs set_death_check() with batches to check; nothing was "
+                     "changed");
   }
 }
 
 void DemonPruner::report_problem(const std::string& message, bool inaction) {
   if (inaction && options_.error_if_inactive()) {
     flush_output();
-    throw std::invalid_argument("demon::DemonPruner: " + message);
+    throw ValueError("demon::DemonPruner: " + message);
   }
   if (std::find(warnings_.begin(), warnings_.end(), message) == warnings_.end()) {
     warnings_.push_back(message);
@@ -269,14 +269,14 @@ double DemonPruner::current_sigma() const {
 
 void DemonPruner::set_criterion(std::shared_ptr<DeathCriterion> criterion) {
   if (!criterion) {
-    throw std::invalid_argument("demon::DemonPruner::set_criterion: the criterion is null");
+    throw ValueError("demon::DemonPruner::set_criterion: the criterion is null");
   }
   criterion_ = std::move(criterion);
 }
 
 void DemonPruner::set_cost(std::function<double(const DependencyGraph&)> cost) {
   if (!cost) {
-    throw std::invalid_argument("demon::DemonPruner::set_cost: needs a function");
+    throw ValueError("demon::DemonPruner::set_cost: needs a function");
   }
   cost_ = std::move(cost);
   if (graph_)
@@ -324,7 +324,7 @@ void DemonPruner::zero_grad() {
 
 void DemonPruner::set_forward(Forward forward) {
   if (!forward) {
-    throw std::invalid_argument("demon::DemonPruner::set_forward: needs a function");
+    throw ValueError("demon::DemonPruner::set_forward: needs a function");
   }
   forward_ = std::move(forward);
   probe_unusable_ = false;
@@ -332,7 +332,7 @@ void DemonPruner::set_forward(Forward forward) {
 
 void DemonPruner::set_discovery_options(DiscoveryOptions options) {
   if (graph_) {
-    throw std::logic_error(
+    throw StateError(
         "demon::DemonPruner::set_discovery_options: the structure was discovered at the first "
         "backward(); set the options before it");
   }
@@ -341,7 +341,7 @@ void DemonPruner::set_discovery_options(DiscoveryOptions options) {
 
 void DemonPruner::set_probe_input(const torch::Tensor& input) {
   if (!input.defined() || input.dim() == 0 || input.size(0) == 0) {
-    throw std::invalid_argument(
+    throw ValueError(
         "demon::DemonPruner::set_probe_input: needs a batch (a tensor with samples along dim 0)");
   }
   probe_input_ = input.slice(0, 0, std::min<int64_t>(2, input.size(0))).detach().clone();
@@ -434,7 +434,7 @@ void DemonPruner::discover(const torch::Tensor& root) {
 
 void DemonPruner::backward(const torch::Tensor& loss) {
   if (budget_ && options_.target_metric() == BudgetMetric::kCustom && !cost_) {
-    throw std::logic_error(
+    throw StateError(
         "demon::DemonPruner: target_metric \"custom\" needs set_cost() before the first "
         "backward()");
   }
@@ -504,7 +504,7 @@ void DemonPruner::step() {
       const std::string what =
           "step " + std::to_string(step_) + ": the gradient of " + bad + " holds NaN or Inf";
       if (options_.nonfinite_gradients() == NonFiniteGradients::kError)
-        throw std::runtime_error("demon::DemonPruner: " + what);
+        throw RuntimeError("demon::DemonPruner: " + what);
       // Every skip up to 10, then every 100th: a diverged run says so without flooding the log.
       if (skipped_steps_ < 10 || (skipped_steps_ + 1) % 100 == 0) {
         warn("demon::DemonPruner: " + what + "; step skipped (" +
@@ -558,12 +558,12 @@ bool DemonPruner::prune_due_at(int64_t step) const {
 std::vector<double> DemonPruner::eval_peaks(const std::vector<torch::Tensor>& batches,
                                             const Forward& forward) {
   if (!graph_) {
-    throw std::logic_error(
+    throw StateError(
         "demon::DemonPruner::check_death: the model's structure is not known yet; call "
         "backward() once first");
   }
   if (batches.empty() || !forward) {
-    throw std::invalid_argument("demon::DemonPruner::check_death: needs batches and a forward");
+    throw ValueError("demon::DemonPruner::check_death: needs batches and a forward");
   }
   ActivityTracker tracker(options_.epsilon());
   {
@@ -574,7 +574,7 @@ std::vector<double> DemonPruner::eval_peaks(const std::vector<torch::Tensor>& ba
       const torch::Tensor out = forward(like_model(batch, model_.get()));
       if (!tracker.observe(*graph_, out, /*same_structure=*/false)) {
         flush_output();
-        throw std::runtime_error(
+        throw RuntimeError(
             "demon::DemonPruner::check_death: the eval-mode forward pass does not run the "
             "activations of the training graph (in the same order, kinds and widths)");
       }
@@ -599,7 +599,7 @@ void DemonPruner::set_death_check(std::vector<torch::Tensor> batches, Forward fo
     forward = forward_;
   }
   if (batches.empty() || !forward) {
-    throw std::invalid_argument(
+    throw ValueError(
         "demon::DemonPruner::set_death_check: needs batches and a forward (the model's own is "
         "not known: pass one, or call set_forward first)");
   }
@@ -881,9 +881,9 @@ PruneResult DemonPruner::checked_cut(const std::vector<int64_t>& dead, PruneRepo
     snapshot.restore();
     graph_ = std::move(graph_before);
     flush_output();
-    throw std::runtime_error("demon::DemonPruner: prune event at step " + std::to_string(step_) +
-                             ": the cut model no longer runs its forward; " + hint +
-                             ". Model, optimizer and pruner are as before the event." + detail);
+    throw RuntimeError("demon::DemonPruner: prune event at step " + std::to_string(step_) +
+                       ": the cut model no longer runs its forward; " + hint +
+                       ". Model, optimizer and pruner are as before the event." + detail);
   }
   for (const auto& [group, what] : broken) {
     pin_group(group, "cutting it broke the model's forward: " + what);
@@ -909,8 +909,8 @@ PruneReport DemonPruner::prune_now() {
   const DeathCheck check = options_.death_check();
   if (check != DeathCheck::kTrain && check_batches_.empty()) {
     flush_output();
-    throw std::logic_error("demon::DemonPruner: death_check \"" + to_string(check) +
-                           "\" needs set_death_check() with batches to check");
+    throw StateError("demon::DemonPruner: death_check \"" + to_string(check) +
+                     "\" needs set_death_check() with batches to check");
   }
   report.rule = criterion_->name();
   report.exact = criterion_->exact();
@@ -1000,11 +1000,10 @@ void DemonPruner::load(torch::serialize::InputArchive& archive) {
   try {
     load_state(archive);
   } catch (const nlohmann::json::exception& error) {
-    throw std::invalid_argument(std::string("demon::DemonPruner::load: damaged state: ") +
-                                error.what());
+    throw ValueError(std::string("demon::DemonPruner::load: damaged state: ") + error.what());
   } catch (const c10::Error& error) {
-    throw std::invalid_argument(std::string("demon::DemonPruner::load: damaged state: ") +
-                                error.what_without_backtrace());
+    throw ValueError(std::string("demon::DemonPruner::load: damaged state: ") +
+                     error.what_without_backtrace());
   }
 }
 
@@ -1016,7 +1015,7 @@ void DemonPruner::load_state(torch::serialize::InputArchive& archive) {
   const auto saved = options_from_json(nlohmann::json::parse(value.toStringRef()));
   if (to_json(saved) != to_json(options_)) {
     // Different options would make a "resumed" run a different run.
-    throw std::invalid_argument(
+    throw ValueError(
         "demon::DemonPruner::load: the checkpoint was written with other DemonOptions: " +
         to_json(saved).dump());
   }
@@ -1053,8 +1052,8 @@ void DemonPruner::load_state(torch::serialize::InputArchive& archive) {
   // One entry per site follows: a count beyond the archive's entries is damage, not a size.
   const int64_t sites = value.toInt();
   if (sites < 0 || sites > static_cast<int64_t>(archive.keys().size())) {
-    throw std::invalid_argument(
-        "demon::DemonPruner::load: damaged state: " + std::to_string(sites) + " activity sites");
+    throw ValueError("demon::DemonPruner::load: damaged state: " + std::to_string(sites) +
+                     " activity sites");
   }
   std::vector<torch::Tensor> records(static_cast<size_t>(sites));
   const auto parameters = model_.get().parameters();

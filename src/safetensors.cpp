@@ -9,6 +9,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "demon/errors.h"
 #include "detail/atomic_file.h"
 
 namespace demon {
@@ -30,16 +31,15 @@ std::string dtype_name(torch::ScalarType type, const std::string& tensor) {
   for (const auto& [t, name] : dtype_names())
     if (t == type)
       return name;
-  throw std::invalid_argument("save_safetensors: tensor \"" + tensor + "\" has dtype " +
-                              std::string(c10::toString(type)) +
-                              ", which safetensors cannot hold here");
+  throw ValueError("demon::save_safetensors: tensor \"" + tensor + "\" has dtype " +
+                   std::string(c10::toString(type)) + ", which safetensors cannot hold here");
 }
 
 torch::ScalarType dtype_of(const std::string& name) {
   for (const auto& [t, n] : dtype_names())
     if (n == name)
       return t;
-  throw std::runtime_error("unsupported dtype \"" + name + "\"");
+  throw RuntimeError("unsupported dtype \"" + name + "\"");
 }
 
 }  // namespace
@@ -54,9 +54,9 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   int64_t offset = 0;
   for (const auto& [name, tensor] : tensors) {
     if (name.empty() || name == "__metadata__")
-      throw std::invalid_argument("save_safetensors: invalid tensor name \"" + name + "\"");
+      throw ValueError("demon::save_safetensors: invalid tensor name \"" + name + "\"");
     if (!seen.insert(name).second)
-      throw std::invalid_argument("save_safetensors: tensor name \"" + name + "\" repeated");
+      throw ValueError("demon::save_safetensors: tensor name \"" + name + "\" repeated");
     const std::string dtype = dtype_name(tensor.scalar_type(), name);
     auto cpu = tensor.detach().to(torch::kCPU).contiguous();
     const auto bytes = static_cast<int64_t>(cpu.numel() * cpu.element_size());
@@ -81,36 +81,36 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
                 static_cast<std::streamsize>(tensor.numel() * tensor.element_size()));
     out.flush();
     if (!out)
-      throw std::runtime_error("save_safetensors: cannot write " + temp);
+      throw RuntimeError("demon::save_safetensors: cannot write " + temp);
   });
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {
-  const std::string where = "load_safetensors(" + path + ")";
+  const std::string where = "demon::load_safetensors(\"" + path + "\")";
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in)
-    throw std::runtime_error(where + ": cannot open the file");
+    throw RuntimeError(where + ": cannot open the file");
   const auto file_size = static_cast<uint64_t>(in.tellg());
   in.seekg(0);
   unsigned char prefix[8];
   if (file_size < 8 || !in.read(reinterpret_cast<char*>(prefix), 8))
-    throw std::runtime_error(where + ": shorter than the 8-byte header size");
+    throw RuntimeError(where + ": shorter than the 8-byte header size");
   uint64_t header_size = 0;
   for (int i = 7; i >= 0; --i)
     header_size = (header_size << 8) | prefix[i];
   if (header_size > file_size - 8)
-    throw std::runtime_error(where + ": header size " + std::to_string(header_size) +
-                             " exceeds the file (" + std::to_string(file_size) + " bytes)");
+    throw RuntimeError(where + ": header size " + std::to_string(header_size) +
+                       " exceeds the file (" + std::to_string(file_size) + " bytes)");
   std::string text(header_size, '\0');
   in.read(text.data(), static_cast<std::streamsize>(header_size));
   json header;
   try {
     header = json::parse(text);
   } catch (const json::exception& error) {
-    throw std::runtime_error(where + ": malformed header: " + error.what());
+    throw RuntimeError(where + ": malformed header: " + error.what());
   }
   if (!header.is_object())
-    throw std::runtime_error(where + ": the header is not a JSON object");
+    throw RuntimeError(where + ": the header is not a JSON object");
   const uint64_t data_size = file_size - 8 - header_size;
   SafetensorsFile file;
   std::vector<std::pair<uint64_t, std::pair<std::string, torch::Tensor>>> by_offset;
@@ -118,7 +118,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
     if (name == "__metadata__") {
       for (const auto& [key, value] : entry.items()) {
         if (!value.is_string())
-          throw std::runtime_error(where + ": metadata \"" + key + "\" is not a string");
+          throw RuntimeError(where + ": metadata \"" + key + "\" is not a string");
         file.metadata[key] = value.get<std::string>();
       }
       continue;
@@ -128,26 +128,26 @@ SafetensorsFile load_safetensors(const std::string& path) {
       const auto shape = entry.at("shape").get<std::vector<int64_t>>();
       const auto type = dtype_of(entry.at("dtype").get<std::string>());
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size)
-        throw std::runtime_error("data offsets outside the data (" + std::to_string(data_size) +
-                                 " bytes)");
+        throw RuntimeError("data offsets outside the data (" + std::to_string(data_size) +
+                           " bytes)");
       uint64_t numel = 1;
       for (int64_t d : shape) {
         if (d < 0)
-          throw std::runtime_error("negative dimension");
+          throw RuntimeError("negative dimension");
         numel *= static_cast<uint64_t>(d);
       }
       const uint64_t bytes = numel * c10::elementSize(type);
       if (bytes != offsets[1] - offsets[0])
-        throw std::runtime_error("shape and dtype make " + std::to_string(bytes) +
-                                 " bytes, the offsets " + std::to_string(offsets[1] - offsets[0]));
+        throw RuntimeError("shape and dtype make " + std::to_string(bytes) +
+                           " bytes, the offsets " + std::to_string(offsets[1] - offsets[0]));
       auto tensor = torch::empty(shape, torch::TensorOptions().dtype(type));
       in.seekg(static_cast<std::streamoff>(8 + header_size + offsets[0]));
       in.read(static_cast<char*>(tensor.data_ptr()), static_cast<std::streamsize>(bytes));
       if (!in)
-        throw std::runtime_error("data unreadable");
+        throw RuntimeError("data unreadable");
       by_offset.push_back({offsets[0], {name, tensor}});
     } catch (const std::exception& error) {  // json's errors and the checks above
-      throw std::runtime_error(where + ": tensor \"" + name + "\": " + error.what());
+      throw RuntimeError(where + ": tensor \"" + name + "\": " + error.what());
     }
   }
   // The header comes back sorted by name; the file's order is the data's (ties: empty

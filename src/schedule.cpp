@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "demon/errors.h"
 #include "detail/enum_names.h"
 
 namespace demon {
@@ -20,7 +21,7 @@ double cosine_interpolate(double start, double end, double pct) {
 
 void require(bool ok, const std::string& message) {
   if (!ok) {
-    throw std::invalid_argument("demon::Schedule: " + message);
+    throw ValueError("demon::Schedule: " + message);
   }
 }
 
@@ -39,7 +40,7 @@ std::string to_string(ScheduleKind kind) {
     case ScheduleKind::kHold:
       return "hold";
   }
-  throw std::invalid_argument("demon: unknown ScheduleKind");
+  throw ValueError("demon: unknown ScheduleKind");
 }
 
 ScheduleKind schedule_kind_from_string(const std::string& name) {
@@ -47,7 +48,7 @@ ScheduleKind schedule_kind_from_string(const std::string& name) {
       name,
       {ScheduleKind::kOneCycle, ScheduleKind::kConstant, ScheduleKind::kCosineDecay,
        ScheduleKind::kLinearWarmup, ScheduleKind::kHold},
-      "demon: unknown schedule");
+      "demon::schedule_kind_from_string: unknown schedule");
 }
 
 Schedule::Schedule(ScheduleOptions options) : options_(options) {
@@ -94,7 +95,7 @@ double Schedule::value(int64_t step) const {
       return end;
     }
   }
-  throw std::logic_error("demon::Schedule: unknown kind");
+  throw StateError("demon::Schedule: unknown kind");
 }
 
 }  // namespace demon

@@ -17,6 +17,7 @@
 
 #include "demon/channel_selection.h"
 #include "demon/detail/torch_compat.h"
+#include "demon/errors.h"
 #include "detail/optimizer_state.h"
 #include "layers/layer_spec.h"
 
@@ -181,16 +182,16 @@ torch::Tensor keep_along(const torch::Tensor& tensor, int64_t dim,
 PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& units,
                         torch::optim::Optimizer* optimizer, PruneOptions options) {
   if (options.min_width() < 1) {
-    throw std::invalid_argument("demon::prune_units: min_width must be >= 1, got " +
-                                std::to_string(options.min_width()));
+    throw ValueError("demon::prune_units: min_width must be >= 1, got " +
+                     std::to_string(options.min_width()));
   }
   if (!(options.min_width_fraction() >= 0.0 && options.min_width_fraction() <= 1.0)) {
-    throw std::invalid_argument("demon::prune_units: min_width_fraction must be in [0, 1], got " +
-                                std::to_string(options.min_width_fraction()));
+    throw ValueError("demon::prune_units: min_width_fraction must be in [0, 1], got " +
+                     std::to_string(options.min_width_fraction()));
   }
   if (options.width_multiple() < 1) {
-    throw std::invalid_argument("demon::prune_units: width_multiple must be >= 1, got " +
-                                std::to_string(options.width_multiple()));
+    throw ValueError("demon::prune_units: width_multiple must be >= 1, got " +
+                     std::to_string(options.width_multiple()));
   }
   PruneResult result;
   result.parameters_before = parameter_count(graph);
@@ -199,17 +200,15 @@ PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& unit
   std::map<int, std::vector<int64_t>> requested;
   for (int64_t u : units) {
     if (u < 0 || u >= static_cast<int64_t>(graph.units().size())) {
-      throw std::invalid_argument("demon::prune_units: no unit " + std::to_string(u));
+      throw ValueError("demon::prune_units: no unit " + std::to_string(u));
     }
     const GraphUnit& unit = graph.units()[u];
     if (unit.removed) {
-      throw std::invalid_argument("demon::prune_units: unit " + std::to_string(u) +
-                                  " was already removed");
+      throw ValueError("demon::prune_units: unit " + std::to_string(u) + " was already removed");
     }
     if (unit.pinned) {
-      throw std::invalid_argument("demon::prune_units: unit " + std::to_string(u) + " of group \"" +
-                                  graph.groups()[unit.group].name +
-                                  "\" is unprunable: " + unit.pin_reason);
+      throw ValueError("demon::prune_units: unit " + std::to_string(u) + " of group \"" +
+                       graph.groups()[unit.group].name + "\" is unprunable: " + unit.pin_reason);
     }
     auto& list = requested[unit.group];
     if (std::find(list.begin(), list.end(), u) == list.end())
@@ -282,19 +281,18 @@ PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& unit
           const auto old_shape = entry.tensor.sizes().vec();
           const Slice slice = [&](const torch::Tensor& value) {
             if (value.sizes().vec() != old_shape) {
-              throw std::invalid_argument("demon::prune_units: optimizer state of \"" + entry.name +
-                                          "\" has shape " + c10::str(value.sizes()) +
-                                          ", not the parameter's " +
-                                          c10::str(entry.tensor.sizes()));
+              throw ValueError("demon::prune_units: optimizer state of \"" + entry.name +
+                               "\" has shape " + c10::str(value.sizes()) +
+                               ", not the parameter's " + c10::str(entry.tensor.sizes()));
             }
             return keep_all(value, keeps);
           };
           if (!detail::slice_optimizer_state(*s.state, slice)) {
             const auto& state_object = *found->second;
-            throw std::invalid_argument(std::string("demon::prune_units: cannot slice optimizer "
-                                                    "state of type ") +
-                                        typeid(state_object).name() + " for \"" + entry.name +
-                                        "\"; register a demon::StateSlicer for it");
+            throw ValueError(std::string("demon::prune_units: cannot slice optimizer "
+                                         "state of type ") +
+                             typeid(state_object).name() + " for \"" + entry.name +
+                             "\"; register a demon::StateSlicer for it");
           }
         }
       }

@@ -293,6 +293,49 @@ struct ChannelsLastHeadNet : TestModel {
   nn::Linear fc{nullptr}, fc_max{nullptr};
 };
 
+/// Max and min over one dim each, then unbind, on an 8-channel 8×8 map: every dim but the batch
+/// has size 8, so only the autograd nodes' saved dims say where the channels went.
+struct MaxUnbindNet : TestModel {
+  MaxUnbindNet() {
+    c1 = register_module("c1", conv(3, 8));
+    bn = register_module("bn", nn::BatchNorm2d(8));
+    head = register_module("head", nn::Linear(8, 3));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    x = torch::relu(bn(c1(x)));                                      // [N, C, H, W]
+    auto rows = std::get<0>(x.max(2));                               // [N, C, W]
+    auto cols = std::get<0>(x.min(3, /*keepdim=*/true)).squeeze(3);  // [N, C, H]
+    auto parts = (rows + cols).unbind(2);                            // 8 × [N, C]
+    return head(parts[0] + parts[7]);
+  }
+  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 8, 8}); }
+  nn::Conv2d c1{nullptr};
+  nn::BatchNorm2d bn{nullptr};
+  nn::Linear head{nullptr};
+};
+
+/// PReLU after the ReLU that shows deaths, one slope per channel (cut with c1's channels), and a
+/// shared slope after c2 (left alone).
+struct PReluNet : TestModel {
+  PReluNet() {
+    c1 = register_module("c1", conv(3, 8));
+    bn = register_module("bn", nn::BatchNorm2d(8));
+    act1 = register_module("act1", nn::PReLU(nn::PReLUOptions().num_parameters(8).init(0.2)));
+    c2 = register_module("c2", conv(8, 6));
+    act2 = register_module("act2", nn::PReLU());
+    head = register_module("head", nn::Linear(6, 3));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    x = act1(torch::relu(bn(c1(x))));
+    return head(act2(c2(x)).mean({2, 3}));
+  }
+  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 6, 6}); }
+  nn::Conv2d c1{nullptr}, c2{nullptr};
+  nn::BatchNorm2d bn{nullptr};
+  nn::PReLU act1{nullptr}, act2{nullptr};
+  nn::Linear head{nullptr};
+};
+
 /// Sub-pixel convolutions: pixel_shuffle(2) makes c1's 16 channels 4 of twice the resolution
 /// (so c1's channels go in blocks of 4), pixel_unshuffle(2) spreads each of c2's 6 channels over
 /// 4 of c3's inputs.

@@ -355,6 +355,22 @@ TEST(GraphTest, GroupNormGroupsAreUnits) {
   EXPECT_EQ(prunable_in(graph, c1), 4);
 }
 
+TEST(GraphTest, PReluSlopesGoWithTheirChannels) {
+  auto model = std::make_shared<PReluNet>();
+  const auto graph = discover(model);
+  const auto& c1 = group_named(graph, "c1");
+  EXPECT_EQ(prunable_in(graph, c1), 8);
+  const auto slope_owners = owners_of(graph, "act1.weight", 0);
+  ASSERT_EQ(slope_owners.size(), 8u);
+  EXPECT_EQ(slope_owners, owners_of(graph, "c1.weight", 0));
+  EXPECT_TRUE(owners_of(graph, "act2.weight", 0).empty());  // shared: no channel axis
+  EXPECT_TRUE(graph.unknown_ops().empty());
+  const auto& layers = graph.layers();
+  EXPECT_TRUE(std::any_of(layers.begin(), layers.end(), [](const auto& layer) {
+    return layer.name == "act1" && layer.kind == demon::LayerKind::kPReLU;
+  }));
+}
+
 // An op the walker does not know makes the channels it touches unprunable, by name.
 struct FlipNet : TestModel {
   FlipNet() {

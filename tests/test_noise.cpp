@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "demon/errors.h"
 #include "demon/noise.h"
 #include "demon/pruner.h"
 #include "support.h"
@@ -151,9 +152,10 @@ TEST(NoiseTest, SettingGeneratorStatesIsAllOrNothing) {
   const auto drawn = noise.generator_states();
   ASSERT_EQ(drawn.count("cpu"), 1u);
 
-  EXPECT_THROW(noise.set_generator_states({{"cpu", torch::zeros({3}, torch::kUInt8)}}), c10::Error);
+  EXPECT_THROW(noise.set_generator_states({{"cpu", torch::zeros({3}, torch::kUInt8)}}),
+               demon::ValueError);
   EXPECT_THROW(noise.set_generator_states({{"cpu", drawn.at("cpu")}, {"no such device", {}}}),
-               c10::Error);
+               demon::ValueError);
   const auto after_errors = noise.generator_states();
   ASSERT_EQ(after_errors.size(), 1u);
   EXPECT_TRUE(torch::equal(after_errors.at("cpu"), drawn.at("cpu")));

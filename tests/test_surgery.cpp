@@ -10,6 +10,7 @@
 
 #include "demon/channel_selection.h"
 #include "demon/detail/torch_compat.h"
+#include "demon/errors.h"
 #include "demon/graph.h"
 #include "demon/surgery.h"
 #include "graph_support.h"
@@ -184,6 +185,10 @@ std::vector<Case> cases() {
        [] { return std::make_shared<ChannelsLastHeadNet>(); },
        {{"c1", 0}, {"c1", 6}},
        2 * 35},
+      // Max(dim), Min(dim) and Unbind, located by their nodes: c1 unit 27 + 2 + 3.
+      {"MaxUnbind", [] { return std::make_shared<MaxUnbindNet>(); }, {{"c1", 2}}, 32},
+      // A per-channel PReLU slope goes with c1's unit: 27 + 2 + 1 + c2's input column (6·9).
+      {"PReLU", [] { return std::make_shared<PReluNet>(); }, {{"c1", 1}, {"c1", 6}}, 2 * 84},
       // A pixel_shuffle block: 4 c1 filters (4·27) + bn (4·2) + c2's input column (6·9) = 170;
       // a c2 channel: 36 + its 4 input columns of c3 (5·4·9) = 216; counted twice: the 9
       // weights of c2's filter 4 that read the block.
@@ -515,7 +520,7 @@ TEST(ChannelSelectionTest, IdentityThenSelection) {
   EXPECT_TRUE(torch::equal(y.select(1, 0), x.select(1, 0)));
   EXPECT_TRUE(torch::equal(y.select(1, 1), torch::zeros_like(y.select(1, 1))));
   EXPECT_TRUE(torch::equal(y.select(1, 2), x.select(1, 2)));
-  EXPECT_THROW(selection(x), c10::Error);  // 4 channels no longer fit
+  EXPECT_THROW(selection(x), demon::ValueError);  // 4 channels no longer fit
   std::ostringstream printed;
   selection->pretty_print(printed);
   EXPECT_EQ(printed.str(), "demon::ChannelSelection(in=3, out=3, entries=2)");

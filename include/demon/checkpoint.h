@@ -32,7 +32,7 @@ void save_checkpoint(const std::string& path, const ModelRef& model,
 ///
 /// LibTorch's torch::load would silently adopt the saved shapes and leave module options stale;
 /// this refuses instead: a checkpoint that does not fit the model (a tensor missing on either
-/// side, another rank or dtype, a dimension larger than the model's) is a std::invalid_argument
+/// side, another rank or dtype, a dimension larger than the model's) is a demon::ValueError
 /// naming the first mismatch, and nothing is changed. The optimizer's and the pruner's sections
 /// are read before the model is touched; should one of them fail (another optimizer type, other
 /// DemonOptions), the model is left as it was.

@@ -35,8 +35,8 @@ struct DataParallelOptions {
 /// Averages the gradients of `parameters` over the group's ranks, in place, with bucketed
 /// all-reduces. A parameter with a gradient on some rank only gets zeros on the others first
 /// (one small collective decides), so every rank steps the same parameters. Every rank must call
-/// it with the same parameters in the same order. Throws std::runtime_error naming the rank when
-/// a collective fails (another rank died, or the group's timeout ran out), std::invalid_argument
+/// it with the same parameters in the same order. Throws demon::RuntimeError naming the rank when
+/// a collective fails (another rank died, or the group's timeout ran out), demon::ValueError
 /// for sparse gradients.
 void allreduce_gradients(const std::vector<torch::Tensor>& parameters, ProcessGroup& group,
                          int64_t bucket_bytes = int64_t{25} << 20);

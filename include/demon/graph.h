@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "demon/layer_kinds.h"
+
 namespace torch::optim {
 class Optimizer;
 }  // namespace torch::optim
@@ -25,14 +27,6 @@ namespace detail {
 struct GraphRecord;
 DependencyGraph assemble_graph(GraphRecord&& record, const DiscoveryOptions& options);
 }  // namespace detail
-
-/// Activations whose outputs the engine reads to find dead units.
-enum class ActivationKind { kRelu, kLeakyRelu, kGelu, kSilu, kSigmoid, kTanh, kHardtanh };
-std::string to_string(ActivationKind kind);
-
-/// Layers whose shapes the engine changes; their module options follow the new shapes.
-enum class LayerKind { kConv, kLinear, kBatchNorm, kGroupNorm, kLayerNorm, kChannelSelection };
-std::string to_string(LayerKind kind);
 
 /// A parameter or buffer of the model.
 struct GraphTensor {
@@ -150,7 +144,7 @@ struct DiscoveryOptions {
 class DependencyGraph {
  public:
   /// Walks the autograd graph from `root` (the model's output, or a loss computed from it).
-  /// Throws std::invalid_argument if `root` has no autograd graph.
+  /// Throws demon::ValueError if `root` has no autograd graph.
   static DependencyGraph discover(torch::nn::Module& model, const torch::Tensor& root,
                                   const DiscoveryOptions& options = {});
 

@@ -68,7 +68,7 @@ enum class NonFiniteGradients {
   /// are untouched; the step counter still advances (schedules and prune events stay in step with
   /// the loop), and a warning counts the skips (DemonPruner::skipped_steps()).
   kSkip,
-  /// Throw std::runtime_error naming the step and the parameter, before anything changes.
+  /// Throw demon::RuntimeError naming the step and the parameter, before anything changes.
   kError,
   /// No check (no sync): the optimizer steps on whatever the gradients hold.
   kOff,
@@ -194,7 +194,7 @@ struct DemonOptions {
   TORCH_ARG(bool, error_if_inactive) = false;
 
  public:
-  /// Throws std::invalid_argument naming the first invalid option.
+  /// Throws demon::ValueError naming the first invalid option.
   void validate() const;
   /// The run's length: total_steps, or epochs × steps_per_epoch.
   int64_t run_steps() const;
@@ -215,7 +215,7 @@ struct DemonOptions {
 /// an unset lambda_peak as "auto".
 nlohmann::json to_json(const DemonOptions& options);
 /// Starts from the defaults and applies each key of `json` (an object). Throws
-/// std::invalid_argument naming the key for an unknown key, a wrong type or an invalid value.
+/// demon::ValueError naming the key for an unknown key, a wrong type or an invalid value.
 /// The run's length may be absent (left 0, to be set before the pruner is built).
 DemonOptions options_from_json(const nlohmann::json& json);
 

@@ -35,14 +35,14 @@ c10::intrusive_ptr<c10d::Store> make_tcp_store(
     std::chrono::milliseconds timeout = std::chrono::minutes(5));
 
 /// A Gloo group (CPU tensors, and CUDA ones through host copies) of `world_size` ranks. Throws
-/// std::runtime_error when demon was built without Gloo's headers (Debian: libgloo-dev), and
-/// std::invalid_argument for a rank outside [0, world_size).
+/// demon::RuntimeError when demon was built without Gloo's headers (Debian: libgloo-dev), and
+/// demon::ValueError for a rank outside [0, world_size).
 c10::intrusive_ptr<ProcessGroup> make_gloo_group(const c10::intrusive_ptr<c10d::Store>& store,
                                                  int rank, int world_size,
                                                  ProcessGroupOptions options = {});
 
 /// An NCCL group (CUDA tensors): one GPU per rank, the current CUDA device. Throws
-/// std::runtime_error when demon was built without NCCL (a LibTorch without CUDA, or no nccl.h).
+/// demon::RuntimeError when demon was built without NCCL (a LibTorch without CUDA, or no nccl.h).
 c10::intrusive_ptr<ProcessGroup> make_nccl_group(const c10::intrusive_ptr<c10d::Store>& store,
                                                  int rank, int world_size,
                                                  ProcessGroupOptions options = {});

@@ -72,7 +72,7 @@ class DemonPruner {
   using Forward = std::function<torch::Tensor(const torch::Tensor&)>;
 
   /// `model` and `optimizer` as the loop holds them: shared_ptr, TORCH_MODULE holder, or by
-  /// reference (then not owned: they must outlive the pruner). Throws std::invalid_argument for
+  /// reference (then not owned: they must outlive the pruner). Throws demon::ValueError for
   /// a null model or optimizer, invalid options, or an optimizer that cannot be stepped without
   /// a closure (LBFGS). Warns (or throws, with error_if_inactive) when no normalization scale is
   /// there for λ to act on.
@@ -113,7 +113,7 @@ class DemonPruner {
   void set_forward(Forward forward);
   /// How the structure is discovered from the first loss (couplings and pins the walker cannot
   /// see, the model's own element-wise ops; see graph.h). Before the first backward(): throws
-  /// std::logic_error after it.
+  /// demon::StateError after it.
   void set_discovery_options(DiscoveryOptions options);
   /// The input of the forward check after each prune event; its first two samples are kept.
   /// Without it, the network input found in the autograd graph at discovery is used.
@@ -174,7 +174,7 @@ class DemonPruner {
   /// The pruner's own state (step, prune count, noise generators, activity since the last prune,
   /// the initial summary, groups pinned by the forward check) for checkpoints; see checkpoint.h.
   void save(torch::serialize::OutputArchive& archive) const;
-  /// Throws std::invalid_argument, and changes nothing, for state of other options or damaged.
+  /// Throws demon::ValueError, and changes nothing, for state of other options or damaged.
   void load(torch::serialize::InputArchive& archive);
 
  private:

@@ -17,7 +17,7 @@ using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 /// `safetensors.torch.load_file` in Python. Tensors are copied to the CPU and made contiguous;
 /// float32/64, float16, bfloat16, int8/16/32/64, uint8 and bool are supported. `metadata` goes
 /// into the header's "__metadata__". The file is replaced atomically: on error, `path` is left as
-/// it was. Throws std::invalid_argument for an empty or repeated name or an unsupported dtype.
+/// it was. Throws demon::ValueError for an empty or repeated name or an unsupported dtype.
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
@@ -27,7 +27,7 @@ struct SafetensorsFile {
   std::map<std::string, std::string> metadata;
 };
 
-/// Reads a safetensors file (any writer's); throws std::runtime_error naming the file and the
+/// Reads a safetensors file (any writer's); throws demon::RuntimeError naming the file and the
 /// problem for a truncated file, a malformed header or offsets outside the data.
 SafetensorsFile load_safetensors(const std::string& path);
 

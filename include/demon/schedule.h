@@ -25,7 +25,7 @@ enum class ScheduleKind {
 
 /// "one_cycle", "constant", "cosine_decay", "linear_warmup", "hold".
 std::string to_string(ScheduleKind kind);
-/// Inverse of to_string(); throws std::invalid_argument listing the valid names.
+/// Inverse of to_string(); throws demon::ValueError listing the valid names.
 ScheduleKind schedule_kind_from_string(const std::string& name);
 
 /// Options of a Schedule. Example:
@@ -54,7 +54,7 @@ struct ScheduleOptions {
 /// (double precision). Steps before 0 take the value at step 0.
 class Schedule {
  public:
-  /// Throws std::invalid_argument naming the offending option.
+  /// Throws demon::ValueError naming the offending option.
   explicit Schedule(ScheduleOptions options);
 
   double operator()(int64_t step) const { return value(step); }

@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "demon/errors.h"
+
 namespace demon::detail {
 
 void replace_file_atomically(const std::string& path,
@@ -35,7 +37,7 @@ void replace_file_atomically(const std::string& path, const std::string& bytes) 
   replace_file_atomically(path, [&](const std::string& temp) {
     const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
-      throw std::runtime_error("cannot create \"" + temp + "\": " + std::strerror(errno));
+      throw RuntimeError("demon: cannot create \"" + temp + "\": " + std::strerror(errno));
     size_t written = 0;
     while (written < bytes.size()) {
       const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
@@ -44,17 +46,16 @@ void replace_file_atomically(const std::string& path, const std::string& bytes) 
       if (n <= 0) {
         const int error = n < 0 ? errno : ENOSPC;
         ::close(fd);
-        throw std::runtime_error("cannot write \"" + path + "\": " + std::strerror(error) +
-                                 " (wrote " + std::to_string(written) + " of " +
-                                 std::to_string(bytes.size()) +
-                                 " bytes; the previous file is "
-                                 "left as it was)");
+        throw RuntimeError("demon: cannot write \"" + path + "\": " + std::strerror(error) + " (wrote " +
+                           std::to_string(written) + " of " + std::to_string(bytes.size()) +
+                           " bytes; the previous file is "
+                           "left as it was)");
       }
       written += static_cast<size_t>(n);
     }
     if (::fsync(fd) != 0 || ::close(fd) != 0) {
-      throw std::runtime_error("cannot write \"" + path + "\": " + std::strerror(errno) +
-                               " (the previous file is left as it was)");
+      throw RuntimeError("demon: cannot write \"" + path + "\": " + std::strerror(errno) +
+                         " (the previous file is left as it was)");
     }
   });
 }

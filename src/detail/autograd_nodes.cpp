@@ -112,8 +112,17 @@ std::optional<ReducedDims> reduced_dims(const torch::autograd::Node& node) {
   } else if (const auto* amax = dynamic_cast<const generated::AmaxBackward0*>(&node)) {
     if (!amax->dim.empty())
       return ReducedDims{amax->dim, amax->keepdim};
+  } else if (const auto* amin = dynamic_cast<const generated::AminBackward0*>(&node)) {
+    if (!amin->dim.empty())
+      return ReducedDims{amin->dim, amin->keepdim};
   } else if (const auto* select = dynamic_cast<const generated::SelectBackward0*>(&node)) {
     return ReducedDims{{select->dim}, /*keepdim=*/false};  // one index of one dim
+  } else if (const auto* max = dynamic_cast<const generated::MaxBackward0*>(&node)) {
+    return ReducedDims{{max->dim}, max->keepdim};  // max(dim): its values (indices have no node)
+  } else if (const auto* min = dynamic_cast<const generated::MinBackward0*>(&node)) {
+    return ReducedDims{{min->dim}, min->keepdim};
+  } else if (const auto* unbind = dynamic_cast<const generated::UnbindBackward0*>(&node)) {
+    return ReducedDims{{unbind->dim}, /*keepdim=*/false};  // every output drops the dim
   }
   return std::nullopt;
 }

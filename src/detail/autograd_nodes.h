@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "demon/graph.h"
+#include "demon/layer_kinds.h"
 
 namespace demon::detail {
 
@@ -28,10 +28,10 @@ std::optional<ActivationKind> activation_kind(const torch::autograd::Node& node)
 torch::Tensor activation_output(const std::shared_ptr<torch::autograd::Node>& node,
                                 ActivationKind kind);
 
-/// The dims a reduction node removed (Mean and Sum over dims, Amax, and Select's one), as the op
-/// was called (they
-/// may be negative), and whether it kept them as size 1; nullopt for other nodes and for
-/// reductions over every dim.
+/// The dims a reduction node removed (Mean and Sum over dims, Amax and Amin, Max and Min over
+/// one dim, Select's one, and Unbind's, which every output lost), as the op was called (they may
+/// be negative), and whether it kept them as size 1; nullopt for other nodes and for reductions
+/// over every dim.
 struct ReducedDims {
   std::vector<int64_t> dims;
   bool keepdim = false;

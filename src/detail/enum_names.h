@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "demon/errors.h"
+
 namespace demon::detail {
 
 /// The value of `values` whose to_string() is `name`; otherwise throws std::invalid_argument
@@ -18,7 +20,7 @@ Enum enum_from_string(const std::string& name, std::initializer_list<Enum> value
       return value;
     names += (names.empty() ? "" : ", ") + to_string(value);
   }
-  throw std::invalid_argument(unknown + " \"" + name + "\" (expected one of: " + names + ")");
+  throw ValueError(unknown + " \"" + name + "\" (expected one of: " + names + ")");
 }
 
 }  // namespace demon::detail

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "demon/errors.h"
 #include "layers/layer_spec.h"
 
 namespace demon::detail {
@@ -14,13 +15,13 @@ void apply_user_options(GraphRecord& record, const DiscoveryOptions& options) {
   auto axis_ids = [&](const std::string& name, int64_t dim) -> const std::vector<int64_t>& {
     const int t = record.find_tensor(name);
     if (t < 0) {
-      throw std::invalid_argument("demon::DiscoveryOptions: no parameter or buffer named \"" +
-                                  name + "\" in the model");
+      throw ValueError("demon::DiscoveryOptions: no parameter or buffer named \"" + name +
+                       "\" in the model");
     }
     const auto found = record.axes.find({t, -1, dim});
     if (found == record.axes.end()) {
-      throw std::invalid_argument("demon::DiscoveryOptions: axis " + std::to_string(dim) +
-                                  " of \"" + name + "\" is not a channel axis in the graph");
+      throw ValueError("demon::DiscoveryOptions: axis " + std::to_string(dim) + " of \"" + name +
+                       "\" is not a channel axis in the graph");
     }
     return found->second;
   };
@@ -28,16 +29,16 @@ void apply_user_options(GraphRecord& record, const DiscoveryOptions& options) {
     const auto& a = axis_ids(c.tensor_a, c.dim_a);
     const auto& b = axis_ids(c.tensor_b, c.dim_b);
     if (a.size() != b.size()) {
-      throw std::invalid_argument("demon::DiscoveryOptions::couple: \"" + c.tensor_a + "\" and \"" +
-                                  c.tensor_b + "\" have different sizes");
+      throw ValueError("demon::DiscoveryOptions::couple: \"" + c.tensor_a + "\" and \"" +
+                       c.tensor_b + "\" have different sizes");
     }
     record.ids.unite_all(a, b);
   }
   for (const auto& name : options.pinned_tensors) {
     const int t = record.find_tensor(name);
     if (t < 0) {
-      throw std::invalid_argument("demon::DiscoveryOptions::pin: no parameter or buffer named \"" +
-                                  name + "\" in the model");
+      throw ValueError("demon::DiscoveryOptions::pin: no parameter or buffer named \"" + name +
+                       "\" in the model");
     }
     record.pinned_tensors.emplace(t, "pinned by DiscoveryOptions");
   }

@@ -3,6 +3,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "demon/errors.h"
+
 namespace demon::detail {
 
 int64_t product(const Shape& shape, size_t begin, size_t end) {
@@ -70,8 +72,8 @@ std::optional<int64_t> axis_after_reduction(int64_t rank, int64_t dim,
   for (int64_t r : reduced) {
     const int64_t normalized = r < 0 ? r + rank : r;
     if (normalized < 0 || normalized >= rank) {
-      throw std::out_of_range("demon: reduction dim " + std::to_string(r) + " out of range for " +
-                              std::to_string(rank) + " dims");
+      throw IndexError("demon: reduction dim " + std::to_string(r) + " out of range for " +
+                       std::to_string(rank) + " dims");
     }
     removed.insert(normalized);
   }

@@ -39,7 +39,7 @@ std::vector<ReshapedAxis> reshape_candidates(const Shape& in, int64_t dim, const
 
 /// Where axis `dim` of a rank-`rank` input is after removing `reduced` (as the op was called:
 /// negative dims count from the end; keepdim leaves them as size 1); nullopt if `dim` itself is
-/// removed. Out-of-range dims throw std::out_of_range.
+/// removed. Out-of-range dims throw IndexError.
 std::optional<int64_t> axis_after_reduction(int64_t rank, int64_t dim,
                                             const std::vector<int64_t>& reduced, bool keepdim);
 

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "demon/detail/torch_compat.h"
+#include "demon/errors.h"
 #include "detail/autograd_nodes.h"
 #include "graph/assemble.h"
 #include "graph/op_table.h"
@@ -23,7 +24,7 @@ class GraphBuilder {
 
   DependencyGraph build(const torch::Tensor& root) {
     if (!root.defined() || !root.grad_fn()) {
-      throw std::invalid_argument(
+      throw ValueError(
           "demon::DependencyGraph::discover: the root tensor has no autograd graph; run the "
           "forward pass with gradients enabled (not under NoGradGuard) on a model with "
           "trainable parameters");

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "demon/errors.h"
 #include "demon/graph.h"
 #include "graph/builder.h"
 
@@ -21,7 +22,7 @@ int DependencyGraph::find_tensor(const std::string& name) const {
 
 void DependencyGraph::pin(int64_t unit, const std::string& reason) {
   if (unit < 0 || unit >= static_cast<int64_t>(units_.size())) {
-    throw std::invalid_argument("demon::DependencyGraph::pin: no unit " + std::to_string(unit));
+    throw ValueError("demon::DependencyGraph::pin: no unit " + std::to_string(unit));
   }
   GraphUnit& target = units_[unit];
   if (!target.pinned) {

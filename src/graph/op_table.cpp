@@ -17,6 +17,8 @@ const OpRow kOpRows[] = {
     {"AccumulateGrad", rules::accumulate_grad},
     {"Mm", rules::mm},
     {"Addmm", rules::addmm},
+    {"Prelu", rules::prelu},        // LibTorch 1.13
+    {"PreluKernel", rules::prelu},  // 2.x: the weight reshaped to [C, 1, ...] first
     // Per element, f(0) = 0 for the values DemP produces.
     {"Neg", rules::unary_zero_preserving},       {"Clone", rules::unary_zero_preserving},
     {"ToCopy", rules::unary_zero_preserving},    {"Alias", rules::unary_zero_preserving},
@@ -46,6 +48,7 @@ const OpRow kOpRows[] = {
     {"Narrow", rules::reduce_or_select}, {"Split", rules::reduce_or_select},
     {"SplitWithSizes", rules::reduce_or_select}, {"Unbind", rules::reduce_or_select},
     {"Amax", rules::reduce_or_select},   {"Max", rules::reduce_or_select},
+    {"Amin", rules::reduce_or_select},   {"Min", rules::reduce_or_select},
     {"PixelShuffle", rules::pixel_shuffle}, {"PixelUnshuffle", rules::pixel_shuffle},
     {"Expand", rules::expand},
     {"Cat", rules::cat},

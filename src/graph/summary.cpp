@@ -42,6 +42,8 @@ std::string to_string(LayerKind kind) {
       return "LayerNorm";
     case LayerKind::kChannelSelection:
       return "ChannelSelection";
+    case LayerKind::kPReLU:
+      return "PReLU";
   }
   return "?";
 }

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "demon/graph.h"
+#include "demon/layer_kinds.h"
 
 namespace demon::detail {
 
@@ -68,5 +68,6 @@ void add_conv_specs(std::vector<LayerSpec>& specs);
 void add_linear_specs(std::vector<LayerSpec>& specs);
 void add_norm_specs(std::vector<LayerSpec>& specs);
 void add_selection_specs(std::vector<LayerSpec>& specs);
+void add_prelu_specs(std::vector<LayerSpec>& specs);
 
 }  // namespace demon::detail

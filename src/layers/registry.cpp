@@ -9,6 +9,7 @@ const std::vector<LayerSpec>& layer_specs() {
     add_linear_specs(all);
     add_norm_specs(all);
     add_selection_specs(all);
+    add_prelu_specs(all);
     return all;
   }();
   return specs;

@@ -56,6 +56,7 @@ if(TORCH_CUDA_ARCH_LIST)
 endif()
 run_step("configure" ${CMAKE_COMMAND} -S "${DOWNSTREAM_SOURCE_DIR}" -B "${build}" -G "${GENERATOR}"
   -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${prefix_path}" "-DREADME_SNIPPETS_DIR=${snippets}"
+  "-DDEMON_HEADERS_DIR=${prefix}/include/demon"
   ${torch_args})
 run_step("build" ${CMAKE_COMMAND} --build "${build}")
 run_step("run" "${build}/downstream")

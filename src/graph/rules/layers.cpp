@@ -36,6 +36,29 @@ const ChannelFlow* param_input(const OpCall& call, size_t index) {
   return call.in.size() > index && call.in[index].is_param() ? &call.in[index] : nullptr;
 }
 
+// The model's tensor that reaches input `index` of `node` directly or through views of it alone
+// (2.x's prelu reshapes its weight to [C, 1, ...] before the kernel), or -1.
+int parameter_behind_views(const RuleContext& context, const torch::autograd::Node& node,
+                           size_t index) {
+  if (index >= node.next_edges().size()) {
+    return -1;
+  }
+  const torch::autograd::Node* producer = node.next_edges()[index].function.get();
+  for (int hops = 0; producer != nullptr && hops < 4; ++hops) {
+    if (const auto* accumulate = dynamic_cast<const torch::autograd::AccumulateGrad*>(producer)) {
+      return context.tensor_index(accumulate->variable);
+    }
+    const std::string op = op_name(*producer);
+    const bool view = op == "View" || op == "Reshape" || op == "ReshapeAlias" ||
+                      op == "UnsafeView" || op == "Unsqueeze" || op == "Squeeze";
+    if (!view || producer->next_edges().empty()) {
+      return -1;
+    }
+    producer = producer->next_edges()[0].function.get();
+  }
+  return -1;
+}
+
 // Linear is mm(x, W.t()) or addmm(b, x, W.t()).
 void linear(RuleContext& context, OpCall& call, const ChannelFlow* bias, const ChannelFlow& x,
             const ChannelFlow& weight_t) {
@@ -239,6 +262,33 @@ void group_norm(RuleContext& context, OpCall& call) {
     context.record_axis(bias->tensor, 0, x.channels);
   }
   call.out[0] = ChannelFlow::tracked(*x.shape, 1, x.channels);
+}
+
+void prelu(RuleContext& context, OpCall& call) {
+  const ChannelFlow& x = call.in.at(0);
+  const int weight = parameter_behind_views(context, call.node, 1);
+  auto* module = context.module_of(weight);
+  const LayerSpec* spec = spec_of(module, LayerKind::kPReLU);
+  // A frozen slope has no AccumulateGrad: no module is found, and the channels stay.
+  if (spec == nullptr || context.buffer_of(module, "weight") != weight ||
+      context.tensor(weight).dim() != 1) {
+    context.give_up(call, "PReLU whose slope is not its module's trainable weight");
+    return;
+  }
+  context.layer_for(module, LayerKind::kPReLU);
+  if (!x.tracked()) {
+    return;
+  }
+  // One slope per channel of dim 1: it goes with that channel. A shared slope, or channels
+  // tracked on another dim, pass through. prelu(0) = 0 keeps where zeros come from.
+  if (x.dim == 1 && context.tensor(weight).size(0) > 1) {
+    if (context.tensor(weight).size(0) != x.width()) {
+      context.give_up(call, "PReLU with a slope per channel of another width");
+      return;
+    }
+    context.record_axis(weight, 0, x.channels);
+  }
+  call.out[0] = ChannelFlow::tracked(*x.shape, x.dim, x.channels, x.zero_sources);
 }
 
 void layer_norm(RuleContext& context, OpCall& call) {

@@ -20,6 +20,7 @@ void conv(RuleContext& context, OpCall& call);
 void batch_norm(RuleContext& context, OpCall& call);
 void group_norm(RuleContext& context, OpCall& call);
 void layer_norm(RuleContext& context, OpCall& call);
+void prelu(RuleContext& context, OpCall& call);
 void mm(RuleContext& context, OpCall& call);     // Linear without bias
 void addmm(RuleContext& context, OpCall& call);  // Linear with bias
 

@@ -179,13 +179,17 @@ void reduce_or_select(RuleContext& context, OpCall& call) {
       context.give_up(call, op + " over the channel axis");
       return;
     }
-    const auto& o = call.out.at(0).shape;
-    if (call.out.size() != 1 || !o || *position >= static_cast<int64_t>(o->size()) ||
-        (*o)[*position] != in.width()) {
-      context.give_up(call, op + " whose saved dims do not match its output");
-      return;
+    // Every output (unbind has one per index) lost the same dims.
+    for (const auto& output : call.out) {
+      const auto& o = output.shape;
+      if (!o || *position >= static_cast<int64_t>(o->size()) || (*o)[*position] != in.width()) {
+        context.give_up(call, op + " whose saved dims do not match its output");
+        return;
+      }
     }
-    call.out[0] = ChannelFlow::tracked(*o, *position, in.channels, in.zero_sources);
+    for (auto& output : call.out) {
+      output = ChannelFlow::tracked(*output.shape, *position, in.channels, in.zero_sources);
+    }
     return;
   }
   for (auto& output : call.out) {
