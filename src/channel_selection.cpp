@@ -55,23 +55,21 @@ torch::Tensor ChannelSelectionImpl::forward(const torch::Tensor& input) {
 
 void ChannelSelectionImpl::select(const std::vector<int64_t>& keep_inputs,
                                   const std::vector<int64_t>& keep_outputs) {
-  std::vector<int64_t> new_input(in_channels_, -1), new_output(out_channels_, -1);
-  for (size_t i = 0; i < keep_inputs.size(); ++i) {
-    if (keep_inputs[i] < 0 || keep_inputs[i] >= in_channels_) {
-      throw IndexError("demon::ChannelSelection::select: input index " +
-                       std::to_string(keep_inputs[i]) + " is outside [0, " +
-                       std::to_string(in_channels_) + ")");
+  // New position of each old channel of a side (-1: dropped), checked before anything changes.
+  const auto positions = [](const std::vector<int64_t>& keep, int64_t count, const char* side) {
+    std::vector<int64_t> at(static_cast<size_t>(count), -1);
+    for (size_t i = 0; i < keep.size(); ++i) {
+      if (keep[i] < 0 || keep[i] >= count) {
+        throw IndexError(std::string("demon::ChannelSelection::select: ") + side + " index " +
+                         std::to_string(keep[i]) + " is outside [0, " + std::to_string(count) +
+                         ")");
+      }
+      at[static_cast<size_t>(keep[i])] = static_cast<int64_t>(i);
     }
-    new_input[keep_inputs[i]] = static_cast<int64_t>(i);
-  }
-  for (size_t i = 0; i < keep_outputs.size(); ++i) {
-    if (keep_outputs[i] < 0 || keep_outputs[i] >= out_channels_) {
-      throw IndexError("demon::ChannelSelection::select: output index " +
-                       std::to_string(keep_outputs[i]) + " is outside [0, " +
-                       std::to_string(out_channels_) + ")");
-    }
-    new_output[keep_outputs[i]] = static_cast<int64_t>(i);
-  }
+    return at;
+  };
+  const auto new_input = positions(keep_inputs, in_channels_, "input");
+  const auto new_output = positions(keep_outputs, out_channels_, "output");
   const auto old_source = source.to(torch::kCPU).contiguous();
   const auto old_target = target.to(torch::kCPU).contiguous();
   const int64_t* source_data = old_source.data_ptr<int64_t>();

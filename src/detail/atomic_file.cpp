@@ -46,8 +46,9 @@ void replace_file_atomically(const std::string& path, const std::string& bytes) 
       if (n <= 0) {
         const int error = n < 0 ? errno : ENOSPC;
         ::close(fd);
-        throw RuntimeError("demon: cannot write \"" + path + "\": " + std::strerror(error) + " (wrote " +
-                           std::to_string(written) + " of " + std::to_string(bytes.size()) +
+        throw RuntimeError("demon: cannot write \"" + path + "\": " + std::strerror(error) +
+                           " (wrote " + std::to_string(written) + " of " +
+                           std::to_string(bytes.size()) +
                            " bytes; the previous file is "
                            "left as it was)");
       }
