@@ -53,7 +53,9 @@ inline void plant_dead(const DependencyGraph& graph, int64_t unit) {
     if (layer < 0)
       continue;
     const auto kind = graph.layers()[layer].kind;
-    if ((kind == LayerKind::kBatchNorm || kind == LayerKind::kGroupNorm) && axis.dim == 0) {
+    if ((kind == LayerKind::kBatchNorm || kind == LayerKind::kGroupNorm ||
+         kind == LayerKind::kInstanceNorm) &&
+        axis.dim == 0) {
       for (size_t i = 0; i < axis.owner.size(); ++i) {
         if (axis.owner[i] != unit)
           continue;

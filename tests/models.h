@@ -336,6 +336,28 @@ struct PReluNet : TestModel {
   nn::Linear head{nullptr};
 };
 
+/// InstanceNorm after c1 (LibTorch runs it as a BatchNorm over [1, N·C, H, W]): with affine
+/// parameters and, optionally, running statistics; or with neither (each sample's channel
+/// normalized alone).
+struct InstanceNormNet : TestModel {
+  InstanceNormNet(bool affine, bool track) {
+    c1 = register_module("c1", conv(3, 8));
+    norm = register_module(
+        "norm",
+        nn::InstanceNorm2d(nn::InstanceNorm2dOptions(8).affine(affine).track_running_stats(track)));
+    c2 = register_module("c2", conv(8, 6));
+    head = register_module("head", nn::Linear(6, 3));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    x = torch::relu(norm(c1(x)));
+    return head(torch::relu(c2(x)).mean({2, 3}));
+  }
+  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 6, 6}); }
+  nn::Conv2d c1{nullptr}, c2{nullptr};
+  nn::InstanceNorm2d norm{nullptr};
+  nn::Linear head{nullptr};
+};
+
 /// Sub-pixel convolutions: pixel_shuffle(2) makes c1's 16 channels 4 of twice the resolution
 /// (so c1's channels go in blocks of 4), pixel_unshuffle(2) spreads each of c2's 6 channels over
 /// 4 of c3's inputs.

@@ -280,24 +280,47 @@ TEST(GraphTest, MultiheadAttentionBlockOnlyMlpHiddenUnitsArePrunable) {
             (std::set<std::string>{"fc1.weight[0]", "fc1.bias[0]", "fc2.weight[1]"}));
 }
 
-// LibTorch runs InstanceNorm as a BatchNorm over [1, N·C, ...]: the batch is mixed into the
-// channels, so the channels before it stay (with a reason), and nothing throws.
-TEST(GraphTest, InstanceNormChannelsArePinnedWithAReason) {
+// LibTorch runs InstanceNorm as a BatchNorm over [1, N·C, ...] with its tensors repeated N times:
+// the channels, tiled once per sample, still go with their own weight, bias and statistics.
+TEST(GraphTest, InstanceNormChannelsGoWithTheirCopiesPerSample) {
   for (const bool track : {false, true}) {
-    torch::nn::Sequential model(
-        conv(3, 6),
-        torch::nn::InstanceNorm2d(
-            torch::nn::InstanceNorm2dOptions(6).affine(true).track_running_stats(track)),
-        torch::nn::ReLU(), conv(6, 4), torch::nn::ReLU(), torch::nn::AdaptiveAvgPool2d(1),
-        torch::nn::Flatten(), torch::nn::Linear(4, 2));
+    auto model = std::make_shared<InstanceNormNet>(/*affine=*/true, track);
     for (const int64_t batch : {1, 4}) {
       const auto graph =
-          DependencyGraph::discover(*model, model->forward(torch::randn({batch, 3, 6, 6})));
-      const auto& first = group_named(graph, "0");
-      EXPECT_EQ(prunable_in(graph, first), 0) << "batch " << batch << " track " << track;
-      EXPECT_FALSE(graph.units()[first.units[0]].pin_reason.empty());
-      EXPECT_EQ(prunable_in(graph, group_named(graph, "3")), 4);
+          DependencyGraph::discover(*model, model->forward(model->example_input(batch)));
+      const auto& first = group_named(graph, "c1");
+      EXPECT_EQ(prunable_in(graph, first), 8) << "batch " << batch << " track " << track << "\n"
+                                              << graph;
+      std::set<std::string> expected = {"c1.weight[0]", "norm.weight[0]", "norm.bias[0]",
+                                        "c2.weight[1]"};
+      if (track)
+        expected.insert({"norm.running_mean[0]", "norm.running_var[0]"});
+      EXPECT_EQ(axis_names(graph, first), expected);
+      EXPECT_EQ(prunable_in(graph, group_named(graph, "c2")), 6);
+      EXPECT_TRUE(std::any_of(graph.layers().begin(), graph.layers().end(), [](const auto& layer) {
+        return layer.name == "norm" && layer.kind == demon::LayerKind::kInstanceNorm;
+      }));
     }
+  }
+}
+
+// Without affine parameters: with no running statistics each sample's channel is normalized
+// alone, so the channels pass (an all-zero one stays zero, so c1's ReLU still shows deaths);
+// with running statistics nothing names the module (its repeated copies are what the node saw),
+// so the channels stay, with a reason.
+TEST(GraphTest, InstanceNormWithoutAffineParameters) {
+  for (const bool track : {false, true}) {
+    auto model = std::make_shared<InstanceNormNet>(/*affine=*/false, track);
+    const auto graph = DependencyGraph::discover(*model, model->forward(model->example_input(4)));
+    const auto& first = group_named(graph, "c1");
+    EXPECT_EQ(prunable_in(graph, first), track ? 0 : 8) << "track " << track << "\n" << graph;
+    if (track) {
+      EXPECT_NE(graph.units()[first.units[0]].pin_reason.find("InstanceNorm"), std::string::npos)
+          << graph.units()[first.units[0]].pin_reason;
+    } else {
+      EXPECT_EQ(axis_names(graph, first), (std::set<std::string>{"c1.weight[0]", "c2.weight[1]"}));
+    }
+    EXPECT_EQ(prunable_in(graph, group_named(graph, "c2")), 6);
   }
 }
 

@@ -87,17 +87,26 @@ TEST(AxisMathTest, Reshapes) {
       {{2, 8, 4, 4}, 1, {2, 128}, {{1, 16, 1}}},
       // flatten(2): the channel axis itself is untouched
       {{2, 8, 4, 4}, 1, {2, 8, 16}, {{1, 1, 1}}},
-      // unflatten of 32 features into 8 x 4: blocks of 4 (one channel only if uniform)
-      {{2, 32}, 1, {2, 8, 4}, {{1, 1, 4}}},
-      // channels on the last dim merged with the dim before: interleaved, not representable
-      {{2, 3, 3}, 2, {2, 9}, {}},
+      // unflatten of 32 features into 8 x 4: blocks of 4 (one channel only if uniform), or 8
+      // tiles of 4 (only if the channels repeat with period 4)
+      {{2, 32}, 1, {2, 8, 4}, {{1, 1, 4}, {2, 1, 1, 8}}},
+      // channels on the last dim merged with the dim before: the run of 3 channels, 3 times
+      {{2, 3, 3}, 2, {2, 9}, {{1, 1, 1, 3}}},
       // a split that mixes the axis with the next one
       {{2, 8, 4}, 1, {2, 4, 8}, {}},
       // the batch dim merged with the channels
-      {{2, 6, 5}, 1, {12, 5}, {}},
+      {{2, 6, 5}, 1, {12, 5}, {{0, 1, 1, 2}}},
+      // InstanceNorm's view to [1, N·C, H, W] and back; the fold over 6 comes first (it needs
+      // uniform blocks, which tiled channels are not)
+      {{4, 6, 5, 5}, 1, {1, 24, 5, 5}, {{1, 1, 1, 4}}},
+      {{1, 24, 5, 5}, 1, {4, 6, 5, 5}, {{0, 1, 6, 1}, {1, 1, 1, 4}}},
+      // merged both ways: batch in front, the map after
+      {{2, 3, 4}, 1, {24}, {{0, 4, 1, 2}}},
+      // the batch does not split evenly off 24 channels here
+      {{1, 24, 5}, 1, {5, 24}, {}},
       // unsqueeze: the channels stay whole, the fold over the size-1 dim comes second
       {{2, 8}, 1, {2, 1, 8}, {{2, 1, 1}, {1, 1, 8}}},
-      {{2, 8}, 1, {2, 8, 1}, {{1, 1, 1}}},
+      {{2, 8}, 1, {2, 8, 1}, {{1, 1, 1}, {2, 1, 1, 8}}},
       // squeeze of a leading size-1 dim
       {{1, 8, 3}, 1, {8, 3}, {{0, 1, 1}}},
       // a dim out of range has no mapping

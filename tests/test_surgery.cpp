@@ -189,6 +189,21 @@ std::vector<Case> cases() {
       {"MaxUnbind", [] { return std::make_shared<MaxUnbindNet>(); }, {{"c1", 2}}, 32},
       // A per-channel PReLU slope goes with c1's unit: 27 + 2 + 1 + c2's input column (6·9).
       {"PReLU", [] { return std::make_shared<PReluNet>(); }, {{"c1", 1}, {"c1", 6}}, 2 * 84},
+      // InstanceNorm's weight and bias go with c1's unit: 27 + 2 + c2's input column (6·9); its
+      // running statistics too (buffers, not counted).
+      {"InstanceNorm",
+       [] { return std::make_shared<InstanceNormNet>(true, false); },
+       {{"c1", 0}, {"c1", 5}},
+       2 * 83},
+      {"InstanceNormStats",
+       [] { return std::make_shared<InstanceNormNet>(true, true); },
+       {{"c1", 3}},
+       83},
+      // Without affine parameters: 27 + 54.
+      {"InstanceNormPlain",
+       [] { return std::make_shared<InstanceNormNet>(false, false); },
+       {{"c1", 7}},
+       81},
       // A pixel_shuffle block: 4 c1 filters (4·27) + bn (4·2) + c2's input column (6·9) = 170;
       // a c2 channel: 36 + its 4 input columns of c3 (5·4·9) = 216; counted twice: the 9
       // weights of c2's filter 4 that read the block.

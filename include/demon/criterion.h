@@ -76,7 +76,8 @@ class SmallScales : public DeathCriterion {
 };
 
 /// Per unit id, the largest |γ| of the normalization layers among its tensors (the scale entries
-/// it owns of BatchNorm, GroupNorm, LayerNorm: what the regularizer pushes); NaN where it has none.
+/// it owns of BatchNorm, InstanceNorm, GroupNorm, LayerNorm: what the regularizer pushes); NaN
+/// where it has none.
 std::vector<double> unit_scales(const DependencyGraph& graph);
 
 }  // namespace demon

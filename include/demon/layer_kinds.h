@@ -17,6 +17,7 @@ enum class LayerKind {
   kLayerNorm,
   kChannelSelection,
   kPReLU,
+  kInstanceNorm,
 };
 std::string to_string(LayerKind kind);
 

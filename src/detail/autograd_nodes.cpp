@@ -187,29 +187,30 @@ std::optional<bool> convolution_transposed(const torch::autograd::Node& node) {
 namespace {
 
 template <typename BatchNormNode>
-bool unpack_running_mean(const torch::autograd::Node& node, torch::Tensor* running_mean) {
+bool unpack_batch_norm(const torch::autograd::Node& node, std::optional<BatchNormSaved>* saved) {
   const auto* bn = dynamic_cast<const BatchNormNode*>(&node);
   if (bn != nullptr) {
-    *running_mean = unpack_or_undefined(bn->running_mean_, nullptr);
+    *saved = BatchNormSaved{unpack_or_undefined(bn->weight_, nullptr),
+                            unpack_or_undefined(bn->running_mean_, nullptr)};
   }
   return bn != nullptr;
 }
 
 }  // namespace
 
-torch::Tensor saved_running_mean(const torch::autograd::Node& node) {
-  torch::Tensor running_mean;
-  unpack_running_mean<generated::NativeBatchNormBackward0>(node, &running_mean) ||
-      unpack_running_mean<generated::CudnnBatchNormBackward0>(node, &running_mean)
+std::optional<BatchNormSaved> batch_norm_saved(const torch::autograd::Node& node) {
+  std::optional<BatchNormSaved> saved;
+  unpack_batch_norm<generated::NativeBatchNormBackward0>(node, &saved) ||
+      unpack_batch_norm<generated::CudnnBatchNormBackward0>(node, &saved)
 #if DEMON_HAS_BATCH_NORM_LEGIT_NODE
-      || unpack_running_mean<generated::NativeBatchNormLegitBackward0>(node, &running_mean)
+      || unpack_batch_norm<generated::NativeBatchNormLegitBackward0>(node, &saved)
 #endif
 #if DEMON_HAS_BATCH_NORM_UPDATE_NODES
-      || unpack_running_mean<generated::BatchNormWithUpdateBackward0>(node, &running_mean) ||
-      unpack_running_mean<generated::BatchNormNoUpdateBackward0>(node, &running_mean)
+      || unpack_batch_norm<generated::BatchNormWithUpdateBackward0>(node, &saved) ||
+      unpack_batch_norm<generated::BatchNormNoUpdateBackward0>(node, &saved)
 #endif
       ;
-  return running_mean;
+  return saved;
 }
 
 torch::Tensor mul_constant_operand(const torch::autograd::Node& node, bool constant_is_other) {

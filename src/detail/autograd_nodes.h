@@ -46,9 +46,14 @@ std::optional<std::vector<int64_t>> permutation(const torch::autograd::Node& nod
 /// other nodes.
 std::optional<bool> convolution_transposed(const torch::autograd::Node& node);
 
-/// The running mean a batch-norm node saved (the module's own buffer, which identifies a
-/// BatchNorm without affine parameters), else undefined.
-torch::Tensor saved_running_mean(const torch::autograd::Node& node);
+/// What a batch-norm node saved of its forward's optional inputs: the weight and the running
+/// mean (the module's own buffer, which identifies a BatchNorm without affine parameters), each
+/// undefined where the forward had none; nullopt for other nodes.
+struct BatchNormSaved {
+  torch::Tensor weight;
+  torch::Tensor running_mean;
+};
+std::optional<BatchNormSaved> batch_norm_saved(const torch::autograd::Node& node);
 
 /// The index tensor saved by IndexSelectBackward / IndexCopyBackward, else undefined.
 torch::Tensor saved_index(const torch::autograd::Node& node);

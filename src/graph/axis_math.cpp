@@ -25,40 +25,72 @@ std::string shape_string(const Shape& shape) {
   return out.str();
 }
 
+namespace {
+
+// The first `end` with product(shape, begin, end) == size, searching from `begin`; -1 if none.
+int64_t whole_dims_after(const Shape& shape, size_t begin, int64_t size) {
+  for (size_t end = begin; end <= shape.size(); ++end) {
+    if (product(shape, begin, end) == size) {
+      return static_cast<int64_t>(end);
+    }
+  }
+  return -1;
+}
+
+// Whether `size` is the product of the dims of `shape` right before `end` (1: none of them).
+bool whole_dims_before(const Shape& shape, size_t end, int64_t size) {
+  for (size_t begin = end + 1; begin-- > 0;) {
+    if (product(shape, begin, end) == size) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 std::vector<ReshapedAxis> reshape_candidates(const Shape& in, int64_t dim, const Shape& out) {
   std::vector<ReshapedAxis> found;
-  std::vector<ReshapedAxis> changed;  // flattened or split: after every unchanged candidate
+  std::vector<ReshapedAxis> changed;  // merged or split: after every unchanged candidate
   if (dim < 0 || dim >= static_cast<int64_t>(in.size())) {
     return found;
   }
   const size_t d = static_cast<size_t>(dim);
   const int64_t before = product(in, 0, d);
   const int64_t c = in[d];
+  if (c <= 0) {
+    return found;
+  }
   for (size_t k = 0; k < out.size(); ++k) {
-    // The output axis must start where the channel axis starts in row-major order.
-    if (product(out, 0, k) != before || out[k] <= 0 || c <= 0) {
+    const auto at = static_cast<int64_t>(k);
+    const int64_t outer = product(out, 0, k);
+    if (out[k] <= 0 || outer <= 0) {
       continue;
     }
-    const auto at = static_cast<int64_t>(k);
-    if (out[k] == c) {
-      found.push_back({at, 1, 1});
-    } else if (out[k] > c && out[k] % c == 0) {
-      // Merged with following dims: they must be whole dims of the input.
-      const int64_t m = out[k] / c;
-      for (size_t e = d + 1; e <= in.size(); ++e) {
-        if (product(in, d + 1, e) == m) {
-          changed.push_back({at, m, 1});
-          break;
-        }
+    // Merged: output axis k spans whole input dims, `tile` of them before the channel axis and
+    // `repeat` after it.
+    if (before % outer == 0 && out[k] % c == 0) {
+      const int64_t tile = before / outer;
+      const int64_t inner = out[k] / c;
+      if (inner % tile == 0 && whole_dims_before(in, d, tile) &&
+          whole_dims_after(in, d + 1, inner / tile) >= 0) {
+        const ReshapedAxis mapped{at, inner / tile, 1, tile};
+        (mapped == ReshapedAxis{at} ? found : changed).push_back(mapped);
+        continue;
       }
-    } else if (out[k] < c && c % out[k] == 0) {
-      // Split: the inner part must be whole dims of the output.
-      const int64_t m = c / out[k];
-      for (size_t e = k + 1; e <= out.size(); ++e) {
-        if (product(out, k + 1, e) == m) {
-          changed.push_back({at, 1, m});
-          break;
+    }
+    // Split: the channel axis spans whole output dims starting where it starts; axis k is one
+    // of them, `tile` indices of the dims before it and `fold` of those after.
+    if (c % out[k] == 0) {
+      for (size_t s = 0; s <= k; ++s) {
+        if (product(out, 0, s) != before) {
+          continue;
         }
+        const int64_t tile = product(out, s, k);
+        if (c % (tile * out[k]) == 0 && whole_dims_after(out, k + 1, c / (tile * out[k])) >= 0) {
+          changed.push_back({at, 1, c / (tile * out[k]), tile});
+        }
+        break;
       }
     }
   }

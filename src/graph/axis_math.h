@@ -19,15 +19,18 @@ int64_t product(const Shape& shape, size_t begin, size_t end);
 std::string shape_string(const Shape& shape);
 
 /// How a row-major reshape carries a channel axis of width c to output axis `dim`: each channel
-/// unchanged (repeat = fold = 1), merged with the dims after it (flatten: each channel spans
-/// `repeat` consecutive indices), or split back (unflatten: `fold` consecutive indices of the
-/// input become one, which is only one channel if those indices are).
+/// unchanged (repeat = fold = tile = 1), merged with the dims after it (flatten: each channel
+/// spans `repeat` consecutive indices), split back (unflatten: `fold` consecutive indices of the
+/// input become one, which is only one channel if those indices are), and merged with (or split
+/// from) the dims before it: the whole run of channels appears `tile` times along the axis
+/// (LibTorch's InstanceNorm views [N, C, ...] as [1, N·C, ...] and back).
 struct ReshapedAxis {
   int64_t dim = -1;
   int64_t repeat = 1;
   int64_t fold = 1;
+  int64_t tile = 1;
   bool operator==(const ReshapedAxis& other) const {
-    return dim == other.dim && repeat == other.repeat && fold == other.fold;
+    return dim == other.dim && repeat == other.repeat && fold == other.fold && tile == other.tile;
   }
 };
 

@@ -44,6 +44,8 @@ std::string to_string(LayerKind kind) {
       return "ChannelSelection";
     case LayerKind::kPReLU:
       return "PReLU";
+    case LayerKind::kInstanceNorm:
+      return "InstanceNorm";
   }
   return "?";
 }

@@ -51,16 +51,19 @@ LayerSpec batch_norm_spec(const char* name) {
   return spec;
 }
 
-// The graph does not cut InstanceNorm: LibTorch runs it as a BatchNorm over [1, N·C, ...], a
-// reshape that mixes the batch into the channels. Its scale is still regularized.
+// InstanceNorm: LibTorch runs it as a BatchNorm over [1, N·C, ...] with its tensors repeated N
+// times; the graph's batch_norm rule finds the module through the repeated weight.
 template <typename InstanceNorm>
 LayerSpec instance_norm_spec(const char* name) {
   LayerSpec spec;
   spec.name = name;
+  spec.kind = LayerKind::kInstanceNorm;
   spec.matches = is_module_of_type<InstanceNorm>;
   spec.weight_out_dim = 0;
+  spec.channel_buffers = {"running_mean", "running_var"};
   spec.norm_scale = norm_weight<InstanceNorm>;
   spec.width = norm_features<InstanceNorm>;
+  spec.sync_options = sync_batch_norm<InstanceNorm>;
   return spec;
 }
 

@@ -4,6 +4,10 @@
 
 #include <torch/csrc/autograd/functions/accumulate_grad.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "detail/autograd_nodes.h"
 #include "graph/axis_math.h"
 #include "graph/rule_context.h"
@@ -36,10 +40,22 @@ const ChannelFlow* param_input(const OpCall& call, size_t index) {
   return call.in.size() > index && call.in[index].is_param() ? &call.in[index] : nullptr;
 }
 
-// The model's tensor that reaches input `index` of `node` directly or through views of it alone
-// (2.x's prelu reshapes its weight to [C, 1, ...] before the kernel), or -1.
-int parameter_behind_views(const RuleContext& context, const torch::autograd::Node& node,
-                           size_t index) {
+// The layer's per-channel buffers (running statistics) that exist, along `channels`.
+void record_channel_buffers(RuleContext& context, torch::nn::Module* module, const LayerSpec& spec,
+                            const std::vector<int64_t>& channels) {
+  for (const auto& buffer : spec.channel_buffers) {
+    const int t = context.buffer_of(module, buffer);
+    if (t >= 0 && context.tensor(t).defined()) {
+      context.record_axis(t, 0, channels);
+    }
+  }
+}
+
+// The model's tensor that reaches input `index` of `node` directly or through ops in `through`
+// alone, each on that tensor only (2.x's prelu reshapes its weight to [C, 1, ...] before the
+// kernel; InstanceNorm repeats its weight N times), or -1.
+int parameter_behind(const RuleContext& context, const torch::autograd::Node& node, size_t index,
+                     const std::vector<std::string>& through) {
   if (index >= node.next_edges().size()) {
     return -1;
   }
@@ -49,14 +65,55 @@ int parameter_behind_views(const RuleContext& context, const torch::autograd::No
       return context.tensor_index(accumulate->variable);
     }
     const std::string op = op_name(*producer);
-    const bool view = op == "View" || op == "Reshape" || op == "ReshapeAlias" ||
-                      op == "UnsafeView" || op == "Unsqueeze" || op == "Squeeze";
-    if (!view || producer->next_edges().empty()) {
+    if (std::find(through.begin(), through.end(), op) == through.end() ||
+        producer->next_edges().size() != 1) {
       return -1;
     }
     producer = producer->next_edges()[0].function.get();
   }
   return -1;
+}
+
+int parameter_behind_views(const RuleContext& context, const torch::autograd::Node& node,
+                           size_t index) {
+  static const std::vector<std::string> views = {"View",       "Reshape",   "ReshapeAlias",
+                                                 "UnsafeView", "Unsqueeze", "Squeeze"};
+  return parameter_behind(context, node, index, views);
+}
+
+// InstanceNorm runs as a BatchNorm over [1, N·C, ...] (the batch merged into the channels, which
+// the reshape rule tracks as N tiles of the C channels) with its weight, bias and running
+// statistics repeated N times. Index j of every tile is channel j: cut together with the module's
+// own tensors. Without running statistics each (sample, channel) is normalized alone.
+void instance_norm(RuleContext& context, OpCall& call, torch::nn::Module* module,
+                   const LayerSpec& spec) {
+  static const std::vector<std::string> repeat = {"Repeat"};
+  const ChannelFlow& x = call.in.at(0);
+  const int64_t width = spec.width(*module);
+  const int weight = context.buffer_of(module, "weight");
+  const int bias = context.buffer_of(module, "bias");
+  if (parameter_behind(context, call.node, 1, repeat) != weight ||
+      (bias >= 0 && context.tensor(bias).defined() &&
+       parameter_behind(context, call.node, 2, repeat) != bias)) {
+    context.pin_each(call.in, spec.name + std::string(" whose weight or bias is not a trainable "
+                                                      "parameter"));
+    return;
+  }
+  if (!x.tracked() || x.dim != 1 || width <= 0 || x.width() % width != 0) {
+    context.pin_each(call.in, std::string(spec.name) + " over an untracked channel axis");
+    return;
+  }
+  context.layer_for(module, LayerKind::kInstanceNorm);
+  const std::vector<int64_t> channels(x.channels.begin(), x.channels.begin() + width);
+  for (int64_t i = width; i < x.width(); ++i) {
+    context.ids().unite(channels[i % width], x.channels[i]);
+  }
+  context.record_axis(weight, 0, channels);
+  if (bias >= 0 && context.tensor(bias).defined()) {
+    context.record_axis(bias, 0, channels);
+  }
+  record_channel_buffers(context, module, spec, channels);
+  call.out[0] = ChannelFlow::tracked(*x.shape, 1, x.channels);
 }
 
 // Linear is mm(x, W.t()) or addmm(b, x, W.t()).
@@ -202,10 +259,32 @@ void conv(RuleContext& context, OpCall& call) {
 void batch_norm(RuleContext& context, OpCall& call) {
   const ChannelFlow& x = call.in.at(0);
   const ChannelFlow weight = call.in.size() > 1 ? call.in[1] : ChannelFlow{};
+  const auto saved = batch_norm_saved(call.node);
+  // InstanceNorm reaches here with its weight repeated.
+  static const std::vector<std::string> repeat = {"Repeat"};
+  if (auto* instance = context.module_of(parameter_behind(context, call.node, 1, repeat))) {
+    if (const LayerSpec* spec = spec_of(instance, LayerKind::kInstanceNorm)) {
+      instance_norm(context, call, instance, *spec);
+      return;
+    }
+  }
+  // Without weight or running statistics, each channel is normalized by its own batch
+  // statistics alone (InstanceNorm's default, functional batch_norm): the channels pass, and an
+  // all-zero channel stays zero.
+  if (saved && !saved->weight.defined() && !saved->running_mean.defined() &&
+      !(call.in.size() > 2 && call.in[2].kind != ChannelFlow::Kind::kExternal)) {
+    if (x.tracked() && x.dim != 1) {
+      context.give_up(call, "batch normalization over another axis than the tracked channels");
+    } else if (x.tracked()) {
+      call.out[0] = ChannelFlow::tracked(*x.shape, 1, x.channels, x.zero_sources);
+    }
+    return;
+  }
   // The weight names the module; without affine parameters, the running mean the node saved.
   torch::nn::Module* module =
-      weight.is_param() ? context.module_of(weight)
-                        : context.module_of(context.tensor_index(saved_running_mean(call.node)));
+      weight.is_param()
+          ? context.module_of(weight)
+          : context.module_of(context.tensor_index(saved ? saved->running_mean : torch::Tensor()));
   const LayerSpec* spec = spec_of(module, LayerKind::kBatchNorm);
   if (spec != nullptr && (not_sliceable(context, module, call, 1, "weight") ||
                           not_sliceable(context, module, call, 2, "bias"))) {
@@ -213,9 +292,11 @@ void batch_norm(RuleContext& context, OpCall& call) {
     return;
   }
   if (spec == nullptr || !x.tracked() || x.dim != 1) {
-    context.pin_each(call.in, spec != nullptr ? "BatchNorm over an untracked channel axis"
-                                              : "BatchNorm without affine parameters or running "
-                                                "statistics (cannot map to a module)");
+    context.pin_each(call.in, spec != nullptr
+                                  ? "BatchNorm over an untracked channel axis"
+                                  : "batch normalization whose weight or running statistics "
+                                    "belong to no BatchNorm or InstanceNorm module (an "
+                                    "InstanceNorm with running statistics needs affine=true)");
     return;
   }
   context.layer_for(module, LayerKind::kBatchNorm);
@@ -225,12 +306,7 @@ void batch_norm(RuleContext& context, OpCall& call) {
   if (const ChannelFlow* bias = param_input(call, 2)) {
     context.record_axis(bias->tensor, 0, x.channels);
   }
-  for (const auto& buffer : spec->channel_buffers) {
-    const int t = context.buffer_of(module, buffer);
-    if (t >= 0 && context.tensor(t).defined()) {
-      context.record_axis(t, 0, x.channels);
-    }
-  }
+  record_channel_buffers(context, module, *spec, x.channels);
   call.out[0] = ChannelFlow::tracked(*x.shape, 1, x.channels);
 }
 

@@ -11,31 +11,43 @@
 namespace demon::detail::rules {
 namespace {
 
-// Each channel of `in` spread over `repeat` consecutive indices (flatten, pixel_unshuffle).
-ChannelFlow repeated(const ChannelFlow& in, const Shape& shape, int64_t dim, int64_t repeat) {
+// Each channel of `in` spread over `repeat` consecutive indices (flatten, pixel_unshuffle), the
+// whole run `tile` times over (the batch merged in front).
+ChannelFlow repeated(const ChannelFlow& in, const Shape& shape, int64_t dim, int64_t repeat,
+                     int64_t tile = 1) {
   std::vector<int64_t> channels;
   std::vector<int32_t> sources;
-  for (size_t i = 0; i < in.channels.size(); ++i) {
-    channels.insert(channels.end(), repeat, in.channels[i]);
-    sources.insert(sources.end(), repeat, in.zero_sources[i]);
+  for (int64_t t = 0; t < tile; ++t) {
+    for (size_t i = 0; i < in.channels.size(); ++i) {
+      channels.insert(channels.end(), repeat, in.channels[i]);
+      sources.insert(sources.end(), repeat, in.zero_sources[i]);
+    }
   }
   return ChannelFlow::tracked(shape, dim, channels, sources);
 }
 
-// Blocks of `fold` consecutive channels of `in` as one index each (unflatten, pixel_shuffle),
-// if each block is one channel; nullopt otherwise.
+// Output index j of a split: the input indices ((t·width + j)·fold + r) for every tile t and
+// r < fold, which must all be one channel (unflatten, pixel_shuffle, the batch split off again);
+// nullopt otherwise. Zero where all of them are.
 std::optional<ChannelFlow> folded(const ChannelFlow& in, const Shape& shape, int64_t dim,
-                                  int64_t fold) {
+                                  int64_t fold, int64_t tile, ZeroSources& zero_sources) {
+  const int64_t width = in.width() / (fold * tile);
   std::vector<int64_t> channels;
   std::vector<int32_t> sources;
-  for (int64_t start = 0; start < in.width(); start += fold) {
-    for (int64_t r = 1; r < fold; ++r) {
-      if (in.channels[start + r] != in.channels[start]) {
-        return std::nullopt;
+  for (int64_t j = 0; j < width; ++j) {
+    const int64_t channel = in.channels[j * fold];
+    int32_t zero = in.zero_sources[j * fold];
+    for (int64_t t = 0; t < tile; ++t) {
+      for (int64_t r = 0; r < fold; ++r) {
+        const int64_t index = (t * width + j) * fold + r;
+        if (in.channels[index] != channel) {
+          return std::nullopt;
+        }
+        zero = zero_sources.both(zero, in.zero_sources[index]);
       }
     }
-    channels.push_back(in.channels[start]);
-    sources.push_back(in.zero_sources[start]);
+    channels.push_back(channel);
+    sources.push_back(zero);
   }
   return ChannelFlow::tracked(shape, dim, channels, sources);
 }
@@ -73,11 +85,12 @@ void reshape(RuleContext& context, OpCall& call) {
   }
   const Shape o = *out;
   for (const auto& mapped : reshape_candidates(*in.shape, in.dim, o)) {
-    if (mapped.fold == 1) {
-      call.out[0] = repeated(in, o, mapped.dim, mapped.repeat);
+    // Merged (or unchanged) axes grow; split ones shrink.
+    if (o[mapped.dim] >= in.width()) {
+      call.out[0] = repeated(in, o, mapped.dim, mapped.repeat, mapped.tile);
       return;
     }
-    if (auto flow = folded(in, o, mapped.dim, mapped.fold)) {
+    if (auto flow = folded(in, o, mapped.dim, mapped.fold, mapped.tile, context.zero_sources())) {
       call.out[0] = std::move(*flow);
       return;
     }
