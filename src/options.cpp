@@ -164,6 +164,7 @@ const std::vector<Field>& fields() {
       DEMON_FIELD(controller_gain, read_double),
       DEMON_FIELD(controller_every, read_int),
       DEMON_FIELD(controller_max_growth, read_double),
+      DEMON_FIELD(controller_lead, read_double),
       DEMON_FIELD(error_if_inactive, read_bool),
   };
   return table;
@@ -357,6 +358,8 @@ void DemonOptions::validate() const {
   require(target() == 0.0 || regularizer() != Regularizer::kNone,
           "target needs a regularizer: the budget steers λ, and regularizer is \"none\"");
   require(target() == 0.0 || prune(), "target needs prune(true): nothing is cut without it");
+  require(controller_lead() >= 0.0 && controller_lead() < 1.0,
+          "controller_lead must be in [0, 1), got " + std::to_string(controller_lead()));
   require(controller_every() >= 0,
           "controller_every must be >= 0, got " + std::to_string(controller_every()));
   require(std::isfinite(epsilon()) && epsilon() >= 0.0,

@@ -442,7 +442,9 @@ void DemonPruner::backward(const torch::Tensor& loss) {
     // Same structure as discovered: read it. Otherwise (first step, or a model whose graph
     // changed) discover it anew; activity gathered for the old structure is dropped.
     if (!graph_ || !activity_.observe(*graph_, loss, /*same_structure=*/true)) {
-      if (graph_) {
+      // A cut may change the forward itself (a ChannelSelection that was the identity now
+      // selects): no reason to warn about the user's control flow.
+      if (graph_ && !cut_since_backward_) {
         report_problem(
             "the model's autograd graph changed between steps (data-dependent control flow?): "
             "each change discovers the structure anew and drops the activity seen since the "
@@ -453,6 +455,7 @@ void DemonPruner::backward(const torch::Tensor& loss) {
       discover(loss);
       activity_.observe(*graph_, loss, /*same_structure=*/true);
     }
+    cut_since_backward_ = false;
   }
   loss.backward();
 }
@@ -538,9 +541,17 @@ void DemonPruner::finish_step() {
                               ? options_.controller_every()
                               : std::max<int64_t>(1, options_.prune_every() / 4);
     if (step_ % every == 0) {
-      // Between events: the cost if the units dead so far were cut.
-      budget_->project(step_,
-                       cost_ratio_without(criterion_->select(evidence(/*train_only=*/true))));
+      // Between events: the cost if the units dead so far, and with a lead the dying ones,
+      // were cut.
+      const UnitEvidence seen = evidence(/*train_only=*/true);
+      std::vector<int64_t> units = criterion_->select(seen);
+      if (options_.controller_lead() > 0.0) {
+        const auto dying = QuasiDeadUnits(options_.controller_lead()).select(seen);
+        units.insert(units.end(), dying.begin(), dying.end());
+        std::sort(units.begin(), units.end());
+        units.erase(std::unique(units.begin(), units.end()), units.end());
+      }
+      budget_->project(step_, cost_ratio_without(units));
     }
   }
 }
@@ -924,6 +935,7 @@ PruneReport DemonPruner::prune_now() {
     sizes_before[static_cast<int>(g)] = static_cast<int64_t>(graph_->groups()[g].units.size());
   }
   const PruneResult result = checked_cut(dead, report);
+  cut_since_backward_ = cut_since_backward_ || !result.removed.empty();
   activity_.reset();
   protect_floors();
   if (budget_) {

@@ -384,6 +384,40 @@ TEST(BudgetTest, ControllerGrowthIsRateLimited) {
   EXPECT_THROW(demon::BudgetController(0.3, 100, 1e-2, 2.0, 2.0, -1), std::invalid_argument);
 }
 
+// With a lead, the projections between events count units that are fading as well as dead
+// ones, so λ rises less while they fade. The weights do not move (lr 0), so the quiet units'
+// activity is all that differs.
+TEST(BudgetTest, ALeadCountsFadingUnitsInTheProjections) {
+  double lambda[2] = {0.0, 0.0};
+  for (const int lead : {0, 1}) {
+    torch::manual_seed(0);
+    auto model = small_resnet();
+    auto optimizer =
+        std::make_shared<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(0.0));
+    {
+      // Quiet units: 0.05 everywhere after ReLU, a few percent of their group's mean peak.
+      torch::NoGradGuard no_grad;
+      for (int64_t c = 0; c < 4; ++c) {
+        model->blocks[0]->bn1->weight[c] = 0.0;
+        model->blocks[0]->bn1->bias[c] = 0.05;
+      }
+    }
+    DemonPruner pruner(model, optimizer,
+                       DemonOptions(100)
+                           .noise(false)
+                           .lambda_peak(1e-2)
+                           .prune_every(50)
+                           .target(0.5)
+                           .controller_every(1)
+                           .controller_lead(lead ? 0.1 : 0.0));
+    train(pruner, model, 0, 10);
+    EXPECT_EQ(pruner.prune_events(), 0);
+    lambda[lead] = pruner.current_lambda();
+  }
+  EXPECT_GT(lambda[0], 1e-2);  // no unit is dead: behind the plan, λ rose
+  EXPECT_LT(lambda[1], lambda[0]);
+}
+
 TEST(BudgetTest, ReachesAFlopsTargetOnASmallModel) {
   auto model = small_resnet(seed_from_env());
   auto optimizer = std::make_shared<torch::optim::AdamW>(

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "demon/demon.h"
+#include "graph_support.h"
 #include "support.h"
+#include "training_support.h"
 
 namespace {
 
@@ -125,6 +127,26 @@ TEST(WrongInputsTest, AGraphThatChangesBetweenStepsIsNamedOnce) {
   EXPECT_EQ(std::count_if(pruner.warnings().begin(), pruner.warnings().end(),
                           [&](const std::string& w) { return w.find(text) != std::string::npos; }),
             1);
+}
+
+// A cut can change the forward itself: once the stem loses a channel that layer1_0's output
+// keeps, the block's ChannelSelection scatters into zeros (index_copy) instead of a plain
+// index_select. The next backward discovers the structure anew without blaming control flow
+// (such a warning also made a resumed run's summary differ from the uninterrupted one).
+TEST(WrongInputsTest, AForwardChangedByACutIsNoControlFlow) {
+  auto model = small_resnet();
+  auto optimizer = std::make_shared<torch::optim::SGD>(model->parameters(), 0.01);
+  DemonPruner pruner(model, optimizer, DemonOptions(100).lambda_peak(0.0).noise(false));
+  train(pruner, model, 0, 1);
+  const auto nodes = pruner.graph()->node_count();
+  plant_dead(*pruner.graph(), unit_of(*pruner.graph(), "stem", 0));
+  pruner.prune_now();  // the evidence so far saw the unit alive
+  train(pruner, model, 1, 2);
+  pruner.prune_now();
+  ASSERT_EQ(model->stem->weight.size(0), 7);
+  train(pruner, model, 2, 4);
+  EXPECT_GT(pruner.graph()->node_count(), nodes);  // discovered anew: the selection scatters
+  EXPECT_FALSE(any_warning_has(pruner, "autograd graph changed")) << pruner.warnings().front();
 }
 
 // A model moved after the pruner was built (here to float64; a device works the same way): the

@@ -184,6 +184,11 @@ struct DemonOptions {
   /// steps after the pressure rises, and an unlimited controller keeps raising λ meanwhile
   /// (wind-up), then kills far more than it asked for. Shrinking is not limited.
   TORCH_ARG(double, controller_max_growth) = 2.0;
+  /// A leading signal for the controller's projections: they also count the units that are
+  /// dying, whose peak activation since the last event is at most `controller_lead` times their
+  /// group's mean (as the quasi_dead criterion), so that λ stops rising when units start to
+  /// fade, before they are dead. 0: only the units the criterion would cut.
+  TORCH_ARG(double, controller_lead) = 0.0;
   /// After each prune event, check that the cut model still runs (see ForwardCheck and
   /// DemonPruner::set_probe_input).
   TORCH_ARG(ForwardCheck, forward_check) = ForwardCheck::kPin;

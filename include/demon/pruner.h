@@ -230,6 +230,7 @@ class DemonPruner {
   torch::Tensor probe_input_;
   bool probe_input_given_ = false;
   bool probe_unusable_ = false;
+  bool cut_since_backward_ = false;  // a new structure at the next backward is the cut's doing
   // Groups pinned because cutting them broke the forward: name -> reason (kept across
   // rediscovery and checkpoints).
   std::map<std::string, std::string> pinned_groups_;
