@@ -165,6 +165,7 @@ const std::vector<Field>& fields() {
       DEMON_FIELD(controller_every, read_int),
       DEMON_FIELD(controller_max_growth, read_double),
       DEMON_FIELD(controller_lead, read_double),
+      DEMON_FIELD(controller_anticipate, read_bool),
       DEMON_FIELD(error_if_inactive, read_bool),
   };
   return table;

@@ -318,6 +318,31 @@ double DemonPruner::cost_ratio_without(const std::vector<int64_t>& units) const 
   return cost_ratio();
 }
 
+std::pair<double, int64_t> DemonPruner::anticipated_ratio(const std::vector<int64_t>& dead,
+                                                          const std::vector<double>& scales) {
+  if (!options_.controller_anticipate())
+    return {BudgetController::kNoAnticipation, 0};
+  const bool comparable = last_scales_.size() == scales.size() && step_ > last_scales_step_;
+  const int64_t horizon = step_ - last_scales_step_;
+  std::vector<int64_t> units = dead;
+  if (comparable) {
+    // A scale that keeps shrinking at the rate seen since the last measurement reaches zero
+    // within as many steps again when it at least halved. (Extrapolating over a whole prune
+    // interval counted two to three times the units that then died, and made runs late.)
+    for (size_t u = 0; u < scales.size(); ++u) {
+      if (scales[u] <= 0.5 * last_scales_[u] && graph_->prunable(static_cast<int64_t>(u)))
+        units.push_back(static_cast<int64_t>(u));
+    }
+    std::sort(units.begin(), units.end());
+    units.erase(std::unique(units.begin(), units.end()), units.end());
+  }
+  last_scales_ = scales;
+  last_scales_step_ = step_;
+  if (!comparable)
+    return {BudgetController::kNoAnticipation, 0};
+  return {cost_ratio_without(units), horizon};
+}
+
 void DemonPruner::zero_grad() {
   optimizer_.get()->zero_grad();
 }
@@ -351,6 +376,7 @@ void DemonPruner::set_probe_input(const torch::Tensor& input) {
 
 void DemonPruner::discover(const torch::Tensor& root) {
   graph_ = DependencyGraph::discover(model_.get(), root, discovery_);
+  last_scales_.clear();  // unit ids of the old structure
   const bool first = !initial_;
   if (!initial_) {
     initial_ = summarize(*graph_, model_.get());
@@ -551,7 +577,8 @@ void DemonPruner::finish_step() {
         std::sort(units.begin(), units.end());
         units.erase(std::unique(units.begin(), units.end()), units.end());
       }
-      budget_->project(step_, cost_ratio_without(units));
+      const auto [ahead, horizon] = anticipated_ratio(units, seen.scale);
+      budget_->project(step_, cost_ratio_without(units), ahead, horizon);
     }
   }
 }
@@ -927,6 +954,9 @@ PruneReport DemonPruner::prune_now() {
   report.exact = criterion_->exact();
   const UnitEvidence found = evidence(/*train_only=*/false);
   const std::vector<int64_t> dead = limit_cut(criterion_->select(found), found, report);
+  const auto [ahead, horizon] = budget_ ? anticipated_ratio(dead, found.scale)
+                                        : std::make_pair(BudgetController::kNoAnticipation,
+                                                         int64_t{0});
   if (data_parallel_)
     data_parallel_->require_same_units(dead, step_, collective_device());
   report.before = summary();
@@ -943,7 +973,14 @@ PruneReport DemonPruner::prune_now() {
     // A cut held back at the target (and carried out in full) has met it, to a unit.
     const bool met = cut_stopped_at_target_ && result.removed.size() == dead.size();
     report.lambda_after = budget_->update(
-        step_, met ? std::min(report.cost_ratio, budget_->target()) : report.cost_ratio);
+        step_, met ? std::min(report.cost_ratio, budget_->target()) : report.cost_ratio, ahead,
+        horizon);
+    report.cost_ahead = ahead;
+    if (options_.controller_anticipate() && !result.removed.empty()) {
+      // The cut renumbered the units: the next rates start from the scales as they are now.
+      last_scales_ = unit_scales(*graph_);
+      last_scales_step_ = step_;
+    }
   }
   report.units_removed = static_cast<int64_t>(result.removed.size());
   report.units_kept_by_floor = static_cast<int64_t>(result.kept_by_floor.size());

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -31,6 +32,13 @@ BudgetMetric budget_metric_from_string(const std::string& name);
 /// does not shrink, so an unlimited λ climbs until a mass death. Once a prune event measures
 /// r <= target, λ and σ stay at their floors (0) for the rest of the run: no more units die, and
 /// cuts stop at the target.
+///
+/// Anticipation (optional): a measurement may also carry `ahead`, the cost ratio expected
+/// `horizon` steps later (DemonPruner: the units whose scales at least halved over the last
+/// `horizon` steps, also cut). The error is then min(ahead, r) − r*(step + horizon): λ stops
+/// rising once the scales answer the pressure, before the units are dead. It is the response to
+/// λ, which differs by an order of magnitude between optimizers (SGD's scales shrink by lr·λ a
+/// step, AdamW's by far less), that the count of dead units alone cannot tell.
 class BudgetController {
  public:
   /// `lambda0`: the starting λ (DemonOptions::lambda_peak or the optimizer family's default).
@@ -40,13 +48,17 @@ class BudgetController {
 
   /// r*(step).
   double planned(int64_t step) const;
-  /// Feeds the cost ratio measured at a prune event at `step`; returns the λ to use from now on.
-  double update(int64_t step, double ratio);
+  /// Feeds the cost ratio measured at a prune event at `step` (and, if not NaN, the ratio
+  /// anticipated `horizon` steps later); returns the λ to use from now on.
+  double update(int64_t step, double ratio, double ahead = kNoAnticipation, int64_t horizon = 0);
   /// Feeds a projection between events (the cost if the units dead so far were cut). It steers
   /// λ like update() but never declares the target reached: a projection at or under the target
   /// holds λ where it is, so that the units it counted stay dead until the next event cuts them
   /// (zeroing λ on a projection let them revive: a run aimed at 0.3 ended at 0.317).
-  double project(int64_t step, double ratio);
+  double project(int64_t step, double ratio, double ahead = kNoAnticipation,
+                 int64_t horizon = 0);
+
+  static constexpr double kNoAnticipation = std::numeric_limits<double>::quiet_NaN();
 
   double lambda() const noexcept { return reached() ? 0.0 : lambda_; }
   double target() const noexcept { return target_; }

@@ -197,6 +197,12 @@ class DemonPruner {
   std::vector<double> eval_peaks(const std::vector<torch::Tensor>& batches, const Forward& forward);
   // What a cut of `units` would leave of the budget's cost, as a fraction of the initial cost.
   double cost_ratio_without(const std::vector<int64_t>& units) const;
+  // controller_anticipate: the cost ratio expected as many steps on as have passed since the
+  // last measurement, if `dead` and the units whose scales at least halved meanwhile were cut,
+  // and that horizon ({NaN, 0} until two measurements of the same structure exist); records
+  // `scales` for the next measurement.
+  std::pair<double, int64_t> anticipated_ratio(const std::vector<int64_t>& dead,
+                                               const std::vector<double>& scales);
   // The collapse guard's cap and the budget's stop, applied to a selection.
   std::vector<int64_t> limit_cut(std::vector<int64_t> units, const UnitEvidence& evidence,
                                  PruneReport& report);
@@ -240,6 +246,10 @@ class DemonPruner {
   // Set by limit_cut when the budget held back units: this event's cut meets the target as
   // closely as whole units allow.
   bool cut_stopped_at_target_ = false;
+  // controller_anticipate: each unit's |γ| at the last measurement (unit ids of the graph then;
+  // emptied when the structure changes) and its step.
+  std::vector<double> last_scales_;
+  int64_t last_scales_step_ = 0;
   std::function<double(const DependencyGraph&)> cost_;
   double initial_cost_ = 0.0;
   // Each group's width when first discovered (rediscovery after a cut starts them anew).
