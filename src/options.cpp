@@ -165,7 +165,7 @@ const std::vector<Field>& fields() {
       DEMON_FIELD(controller_every, read_int),
       DEMON_FIELD(controller_max_growth, read_double),
       DEMON_FIELD(controller_lead, read_double),
-      DEMON_FIELD(controller_anticipate, read_bool),
+      DEMON_FIELD(controller_scale_drop, read_double),
       DEMON_FIELD(error_if_inactive, read_bool),
   };
   return table;
@@ -361,6 +361,9 @@ void DemonOptions::validate() const {
   require(target() == 0.0 || prune(), "target needs prune(true): nothing is cut without it");
   require(controller_lead() >= 0.0 && controller_lead() < 1.0,
           "controller_lead must be in [0, 1), got " + std::to_string(controller_lead()));
+  require(
+      controller_scale_drop() >= 0.0 && controller_scale_drop() < 1.0,
+      "controller_scale_drop must be in [0, 1), got " + std::to_string(controller_scale_drop()));
   require(controller_every() >= 0,
           "controller_every must be >= 0, got " + std::to_string(controller_every()));
   require(std::isfinite(epsilon()) && epsilon() >= 0.0,

@@ -318,29 +318,25 @@ double DemonPruner::cost_ratio_without(const std::vector<int64_t>& units) const 
   return cost_ratio();
 }
 
-std::pair<double, int64_t> DemonPruner::anticipated_ratio(const std::vector<int64_t>& dead,
-                                                          const std::vector<double>& scales) {
-  if (!options_.controller_anticipate())
-    return {BudgetController::kNoAnticipation, 0};
-  const bool comparable = last_scales_.size() == scales.size() && step_ > last_scales_step_;
-  const int64_t horizon = step_ - last_scales_step_;
-  std::vector<int64_t> units = dead;
-  if (comparable) {
-    // A scale that keeps shrinking at the rate seen since the last measurement reaches zero
-    // within as many steps again when it at least halved. (Extrapolating over a whole prune
-    // interval counted two to three times the units that then died, and made runs late.)
-    for (size_t u = 0; u < scales.size(); ++u) {
-      if (scales[u] <= 0.5 * last_scales_[u] && graph_->prunable(static_cast<int64_t>(u)))
-        units.push_back(static_cast<int64_t>(u));
-    }
-    std::sort(units.begin(), units.end());
-    units.erase(std::unique(units.begin(), units.end()), units.end());
+double DemonPruner::median_scale(const std::vector<double>& scales) const {
+  std::vector<double> values;
+  for (size_t u = 0; u < scales.size(); ++u) {
+    if (!std::isnan(scales[u]) && graph_->prunable(static_cast<int64_t>(u)))
+      values.push_back(scales[u]);
   }
-  last_scales_ = scales;
-  last_scales_step_ = step_;
-  if (!comparable)
-    return {BudgetController::kNoAnticipation, 0};
-  return {cost_ratio_without(units), horizon};
+  if (values.empty())
+    return std::numeric_limits<double>::quiet_NaN();
+  const auto middle = values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2);
+  std::nth_element(values.begin(), middle, values.end());
+  return *middle;
+}
+
+bool DemonPruner::scales_crushed(double median) {
+  if (!(options_.controller_scale_drop() > 0.0))
+    return false;
+  const double before = last_median_scale_;
+  last_median_scale_ = median;
+  return median < (1.0 - options_.controller_scale_drop()) * before;  // false while NaN
 }
 
 void DemonPruner::zero_grad() {
@@ -376,7 +372,6 @@ void DemonPruner::set_probe_input(const torch::Tensor& input) {
 
 void DemonPruner::discover(const torch::Tensor& root) {
   graph_ = DependencyGraph::discover(model_.get(), root, discovery_);
-  last_scales_.clear();  // unit ids of the old structure
   const bool first = !initial_;
   if (!initial_) {
     initial_ = summarize(*graph_, model_.get());
@@ -577,8 +572,7 @@ void DemonPruner::finish_step() {
         std::sort(units.begin(), units.end());
         units.erase(std::unique(units.begin(), units.end()), units.end());
       }
-      const auto [ahead, horizon] = anticipated_ratio(units, seen.scale);
-      budget_->project(step_, cost_ratio_without(units), ahead, horizon);
+      budget_->project(step_, cost_ratio_without(units), scales_crushed(median_scale(seen.scale)));
     }
   }
 }
@@ -954,9 +948,8 @@ PruneReport DemonPruner::prune_now() {
   report.exact = criterion_->exact();
   const UnitEvidence found = evidence(/*train_only=*/false);
   const std::vector<int64_t> dead = limit_cut(criterion_->select(found), found, report);
-  const auto [ahead, horizon] = budget_ ? anticipated_ratio(dead, found.scale)
-                                        : std::make_pair(BudgetController::kNoAnticipation,
-                                                         int64_t{0});
+  const double scale_median =
+      budget_ ? median_scale(found.scale) : std::numeric_limits<double>::quiet_NaN();
   if (data_parallel_)
     data_parallel_->require_same_units(dead, step_, collective_device());
   report.before = summary();
@@ -973,13 +966,12 @@ PruneReport DemonPruner::prune_now() {
     // A cut held back at the target (and carried out in full) has met it, to a unit.
     const bool met = cut_stopped_at_target_ && result.removed.size() == dead.size();
     report.lambda_after = budget_->update(
-        step_, met ? std::min(report.cost_ratio, budget_->target()) : report.cost_ratio, ahead,
-        horizon);
-    report.cost_ahead = ahead;
-    if (options_.controller_anticipate() && !result.removed.empty()) {
-      // The cut renumbered the units: the next rates start from the scales as they are now.
-      last_scales_ = unit_scales(*graph_);
-      last_scales_step_ = step_;
+        step_, met ? std::min(report.cost_ratio, budget_->target()) : report.cost_ratio,
+        scales_crushed(scale_median));
+    report.scale_median = scale_median;
+    if (options_.controller_scale_drop() > 0.0 && !result.removed.empty()) {
+      // The cut took the smallest scales: the next drop is measured from what is left.
+      last_median_scale_ = median_scale(unit_scales(*graph_));
     }
   }
   report.units_removed = static_cast<int64_t>(result.removed.size());

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <limits>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -33,12 +32,11 @@ BudgetMetric budget_metric_from_string(const std::string& name);
 /// r <= target, λ and σ stay at their floors (0) for the rest of the run: no more units die, and
 /// cuts stop at the target.
 ///
-/// Anticipation (optional): a measurement may also carry `ahead`, the cost ratio expected
-/// `horizon` steps later (DemonPruner: the units whose scales at least halved over the last
-/// `horizon` steps, also cut). The error is then min(ahead, r) − r*(step + horizon): λ stops
-/// rising once the scales answer the pressure, before the units are dead. It is the response to
-/// λ, which differs by an order of magnitude between optimizers (SGD's scales shrink by lr·λ a
-/// step, AdamW's by far less), that the count of dead units alone cannot tell.
+/// Crush guard (optional): a measurement may say `hold_growth`, and λ then does not grow at it
+/// (DemonPruner: when the median scale of the prunable units fell by more than
+/// controller_scale_drop since the last measurement). With SGD, λ acts on the scales with a
+/// step of lr·λ, and a λ that outgrows the loss gradient shrinks every scale at once, useful
+/// units too, long before any is dead; the count of dead units cannot see that.
 class BudgetController {
  public:
   /// `lambda0`: the starting λ (DemonOptions::lambda_peak or the optimizer family's default).
@@ -48,17 +46,14 @@ class BudgetController {
 
   /// r*(step).
   double planned(int64_t step) const;
-  /// Feeds the cost ratio measured at a prune event at `step` (and, if not NaN, the ratio
-  /// anticipated `horizon` steps later); returns the λ to use from now on.
-  double update(int64_t step, double ratio, double ahead = kNoAnticipation, int64_t horizon = 0);
+  /// Feeds the cost ratio measured at a prune event at `step`; returns the λ to use from now on.
+  /// `hold_growth`: λ may shrink but not grow.
+  double update(int64_t step, double ratio, bool hold_growth = false);
   /// Feeds a projection between events (the cost if the units dead so far were cut). It steers
   /// λ like update() but never declares the target reached: a projection at or under the target
   /// holds λ where it is, so that the units it counted stay dead until the next event cuts them
   /// (zeroing λ on a projection let them revive: a run aimed at 0.3 ended at 0.317).
-  double project(int64_t step, double ratio, double ahead = kNoAnticipation,
-                 int64_t horizon = 0);
-
-  static constexpr double kNoAnticipation = std::numeric_limits<double>::quiet_NaN();
+  double project(int64_t step, double ratio, bool hold_growth = false);
 
   double lambda() const noexcept { return reached() ? 0.0 : lambda_; }
   double target() const noexcept { return target_; }

@@ -189,11 +189,10 @@ struct DemonOptions {
   /// group's mean (as the quasi_dead criterion), so that λ stops rising when units start to
   /// fade, before they are dead. 0: only the units the criterion would cut.
   TORCH_ARG(double, controller_lead) = 0.0;
-  /// The controller also anticipates: at each measurement it counts the units whose scale |γ|
-  /// at least halved since the last measurement (at that rate, zero as many steps on) and
-  /// compares that cost with the plan as many steps on. λ then stops rising when the scales
-  /// answer the pressure, before units are dead (see BudgetController).
-  TORCH_ARG(bool, controller_anticipate) = false;
+  /// Crush guard for the controller: λ does not grow at a measurement where the median scale
+  /// |γ| of the prunable units fell by more than this fraction since the last one (a λ that
+  /// outgrows the loss gradient shrinks useful scales too, before any unit is dead). 0: off.
+  TORCH_ARG(double, controller_scale_drop) = 0.0;
   /// After each prune event, check that the cut model still runs (see ForwardCheck and
   /// DemonPruner::set_probe_input).
   TORCH_ARG(ForwardCheck, forward_check) = ForwardCheck::kPin;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -197,13 +198,11 @@ class DemonPruner {
   std::vector<double> eval_peaks(const std::vector<torch::Tensor>& batches, const Forward& forward);
   // What a cut of `units` would leave of the budget's cost, as a fraction of the initial cost.
   double cost_ratio_without(const std::vector<int64_t>& units) const;
-  // controller_anticipate: the cost ratio expected as many steps on as have passed since the
-  // last measurement, if `dead` and the units whose scales at least halved meanwhile were cut,
-  // and that horizon ({NaN, 0} until two measurements of the same structure exist); records
-  // `scales` for the next measurement.
-  std::pair<double, int64_t> anticipated_ratio(const std::vector<int64_t>& dead,
-                                               const std::vector<double>& scales);
-  // The collapse guard's cap and the budget's stop, applied to a selection.
+  // The median |γ| of the prunable units with a scale (NaN if none).
+  double median_scale(const std::vector<double>& scales) const;
+  // controller_scale_drop: true when `median` fell by more than the allowed fraction since the
+  // last measurement; records it for the next one.
+  bool scales_crushed(double median);
   std::vector<int64_t> limit_cut(std::vector<int64_t> units, const UnitEvidence& evidence,
                                  PruneReport& report);
   void protect_floors();
@@ -246,10 +245,8 @@ class DemonPruner {
   // Set by limit_cut when the budget held back units: this event's cut meets the target as
   // closely as whole units allow.
   bool cut_stopped_at_target_ = false;
-  // controller_anticipate: each unit's |γ| at the last measurement (unit ids of the graph then;
-  // emptied when the structure changes) and its step.
-  std::vector<double> last_scales_;
-  int64_t last_scales_step_ = 0;
+  // controller_scale_drop: the median scale at the last measurement (NaN: none yet).
+  double last_median_scale_ = std::numeric_limits<double>::quiet_NaN();
   std::function<double(const DependencyGraph&)> cost_;
   double initial_cost_ = 0.0;
   // Each group's width when first discovered (rediscovery after a cut starts them anew).
