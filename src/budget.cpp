@@ -55,7 +55,7 @@ double BudgetController::planned(int64_t step) const {
   return target_ + (1.0 - target_) * 0.5 * (1.0 + std::cos(kPi * progress));
 }
 
-double BudgetController::update(int64_t step, double ratio, bool hold_growth) {
+double BudgetController::update(int64_t step, double ratio) {
   last_ratio_ = ratio;
   if (reached())
     return 0.0;
@@ -64,8 +64,6 @@ double BudgetController::update(int64_t step, double ratio, bool hold_growth) {
     return 0.0;
   }
   double log_step = gain_ * (ratio - planned(step)) / (1.0 - target_);
-  if (hold_growth)
-    log_step = std::min(log_step, 0.0);
   if (interval_ > 0) {
     const auto elapsed = static_cast<double>(std::max<int64_t>(step - last_step_, 0));
     log_step = std::min(log_step, std::log(max_growth_) * elapsed / interval_);
@@ -75,12 +73,12 @@ double BudgetController::update(int64_t step, double ratio, bool hold_growth) {
   return lambda_;
 }
 
-double BudgetController::project(int64_t step, double ratio, bool hold_growth) {
+double BudgetController::project(int64_t step, double ratio) {
   if (reached())
     return 0.0;
   if (ratio <= target_)
     return lambda_;  // hold: the units counted dead must stay dead until an event cuts them
-  return update(step, ratio, hold_growth);
+  return update(step, ratio);
 }
 
 nlohmann::json BudgetController::state() const {

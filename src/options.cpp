@@ -163,9 +163,8 @@ const std::vector<Field>& fields() {
       DEMON_FIELD(target_by, read_double),
       DEMON_FIELD(controller_gain, read_double),
       DEMON_FIELD(controller_every, read_int),
-      DEMON_FIELD(controller_max_growth, read_double),
+      DEMON_AUTO_FIELD(controller_max_growth),
       DEMON_FIELD(controller_lead, read_double),
-      DEMON_FIELD(controller_scale_drop, read_double),
       DEMON_FIELD(error_if_inactive, read_bool),
   };
   return table;
@@ -353,17 +352,15 @@ void DemonOptions::validate() const {
           "target_by must be in (0, 1], got " + std::to_string(target_by()));
   require(controller_gain() > 0.0,
           "controller_gain must be > 0, got " + std::to_string(controller_gain()));
-  require(std::isfinite(controller_max_growth()) && controller_max_growth() >= 1.0,
-          "controller_max_growth must be finite and >= 1, got " +
-              std::to_string(controller_max_growth()));
+  require(!controller_max_growth() ||
+              (std::isfinite(*controller_max_growth()) && *controller_max_growth() >= 1.0),
+          "controller_max_growth must be finite and >= 1 (or unset: auto), got " +
+              std::to_string(controller_max_growth().value_or(0.0)));
   require(target() == 0.0 || regularizer() != Regularizer::kNone,
           "target needs a regularizer: the budget steers λ, and regularizer is \"none\"");
   require(target() == 0.0 || prune(), "target needs prune(true): nothing is cut without it");
   require(controller_lead() >= 0.0 && controller_lead() < 1.0,
           "controller_lead must be in [0, 1), got " + std::to_string(controller_lead()));
-  require(
-      controller_scale_drop() >= 0.0 && controller_scale_drop() < 1.0,
-      "controller_scale_drop must be in [0, 1), got " + std::to_string(controller_scale_drop()));
   require(controller_every() >= 0,
           "controller_every must be >= 0, got " + std::to_string(controller_every()));
   require(std::isfinite(epsilon()) && epsilon() >= 0.0,

@@ -160,8 +160,6 @@ std::string PruneReport::table() const {
   }
   if (!std::isnan(cost_ratio)) {
     out << ", cost ratio " << cost_ratio << ", lambda now " << lambda_after;
-    if (!std::isnan(scale_median))
-      out << ", median scale " << scale_median;
   }
   out << "\n";
   for (const auto& group : groups) {
@@ -190,7 +188,6 @@ nlohmann::json PruneReport::to_json() const {
           {"units_deferred", units_deferred},
           {"cost_ratio", number(cost_ratio)},
           {"lambda_after", number(lambda_after)},
-          {"scale_median", number(scale_median)},
           {"groups", groups_json},
           {"before", before.to_json()},
           {"after", after.to_json()}};

@@ -186,6 +186,11 @@ TEST(OptionsTest, LambdaPeakIsAutoUntilSet) {
   EXPECT_EQ(demon::options_from_json(json{{"lambda_peak", 0.02}}).lambda_peak(), 0.02);
   EXPECT_NE(parse_error(json{{"lambda_peak", "lots"}}).find("a number or \"auto\""),
             std::string::npos);
+  // The controller's growth limit is auto in the same way.
+  EXPECT_FALSE(DemonOptions(100).controller_max_growth().has_value());
+  EXPECT_EQ(demon::to_json(DemonOptions(100)).at("controller_max_growth"), "auto");
+  EXPECT_EQ(demon::options_from_json(json{{"controller_max_growth", 8}}).controller_max_growth(),
+            8.0);
   // Only DemonPruner knows the optimizer; before that the schedule cannot exist.
   EXPECT_THROW(DemonOptions(100).lambda_schedule(), std::logic_error);
   EXPECT_EQ(demon::options_from_json(json{{"forward_check", "off"}}).forward_check(),

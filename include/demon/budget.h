@@ -31,12 +31,6 @@ BudgetMetric budget_metric_from_string(const std::string& name);
 /// does not shrink, so an unlimited λ climbs until a mass death. Once a prune event measures
 /// r <= target, λ and σ stay at their floors (0) for the rest of the run: no more units die, and
 /// cuts stop at the target.
-///
-/// Crush guard (optional): a measurement may say `hold_growth`, and λ then does not grow at it
-/// (DemonPruner: when the median scale of the prunable units fell by more than
-/// controller_scale_drop since the last measurement). With SGD, λ acts on the scales with a
-/// step of lr·λ, and a λ that outgrows the loss gradient shrinks every scale at once, useful
-/// units too, long before any is dead; the count of dead units cannot see that.
 class BudgetController {
  public:
   /// `lambda0`: the starting λ (DemonOptions::lambda_peak or the optimizer family's default).
@@ -47,13 +41,12 @@ class BudgetController {
   /// r*(step).
   double planned(int64_t step) const;
   /// Feeds the cost ratio measured at a prune event at `step`; returns the λ to use from now on.
-  /// `hold_growth`: λ may shrink but not grow.
-  double update(int64_t step, double ratio, bool hold_growth = false);
+  double update(int64_t step, double ratio);
   /// Feeds a projection between events (the cost if the units dead so far were cut). It steers
   /// λ like update() but never declares the target reached: a projection at or under the target
   /// holds λ where it is, so that the units it counted stay dead until the next event cuts them
   /// (zeroing λ on a projection let them revive: a run aimed at 0.3 ended at 0.317).
-  double project(int64_t step, double ratio, bool hold_growth = false);
+  double project(int64_t step, double ratio);
 
   double lambda() const noexcept { return reached() ? 0.0 : lambda_; }
   double target() const noexcept { return target_; }

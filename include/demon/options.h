@@ -182,17 +182,15 @@ struct DemonOptions {
   TORCH_ARG(int64_t, controller_every) = 0;
   /// The most λ may grow per prune interval (prune_every steps), >= 1: units die hundreds of
   /// steps after the pressure rises, and an unlimited controller keeps raising λ meanwhile
-  /// (wind-up), then kills far more than it asked for. Shrinking is not limited.
-  TORCH_ARG(double, controller_max_growth) = 2.0;
+  /// (wind-up), then kills far more than it asked for. Shrinking is not limited. Unset (the
+  /// default; "auto" in JSON): DemonPruner picks it from the optimizer, see
+  /// default_controller_max_growth() in pruner.h.
+  TORCH_ARG(std::optional<double>, controller_max_growth);
   /// A leading signal for the controller's projections: they also count the units that are
   /// dying, whose peak activation since the last event is at most `controller_lead` times their
   /// group's mean (as the quasi_dead criterion), so that λ stops rising when units start to
   /// fade, before they are dead. 0: only the units the criterion would cut.
   TORCH_ARG(double, controller_lead) = 0.0;
-  /// Crush guard for the controller: λ does not grow at a measurement where the median scale
-  /// |γ| of the prunable units fell by more than this fraction since the last one (a λ that
-  /// outgrows the loss gradient shrinks useful scales too, before any unit is dead). 0: off.
-  TORCH_ARG(double, controller_scale_drop) = 0.0;
   /// After each prune event, check that the cut model still runs (see ForwardCheck and
   /// DemonPruner::set_probe_input).
   TORCH_ARG(ForwardCheck, forward_check) = ForwardCheck::kPin;

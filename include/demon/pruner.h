@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -37,6 +36,12 @@ class DataParallel;
 /// (lr and momentum of the first parameter group at construction; `options` for the run). See the
 /// README's "Choosing λ" for the measurements behind them.
 double default_lambda_peak(const torch::optim::Optimizer& optimizer, const DemonOptions& options);
+
+/// controller_max_growth that DemonPruner uses when it is unset, by the optimizer's family: 8 per
+/// prune interval for adaptive ones, whose steps on γ stay near the learning rate however large
+/// λ grows; 2 for SGD-like ones, whose step lr·λ grows with λ, so that a λ wound up crushes every
+/// scale. See the README's "Pruning to a budget" for the runs behind them.
+double default_controller_max_growth(const torch::optim::Optimizer& optimizer);
 
 /// Demon Pruning for an existing LibTorch training loop. It wraps the optimizer; the loop reads:
 /// ```
@@ -198,11 +203,7 @@ class DemonPruner {
   std::vector<double> eval_peaks(const std::vector<torch::Tensor>& batches, const Forward& forward);
   // What a cut of `units` would leave of the budget's cost, as a fraction of the initial cost.
   double cost_ratio_without(const std::vector<int64_t>& units) const;
-  // The median |γ| of the prunable units with a scale (NaN if none).
-  double median_scale(const std::vector<double>& scales) const;
-  // controller_scale_drop: true when `median` fell by more than the allowed fraction since the
-  // last measurement; records it for the next one.
-  bool scales_crushed(double median);
+  // The collapse guard's cap and the budget's stop, applied to a selection.
   std::vector<int64_t> limit_cut(std::vector<int64_t> units, const UnitEvidence& evidence,
                                  PruneReport& report);
   void protect_floors();
@@ -245,8 +246,6 @@ class DemonPruner {
   // Set by limit_cut when the budget held back units: this event's cut meets the target as
   // closely as whole units allow.
   bool cut_stopped_at_target_ = false;
-  // controller_scale_drop: the median scale at the last measurement (NaN: none yet).
-  double last_median_scale_ = std::numeric_limits<double>::quiet_NaN();
   std::function<double(const DependencyGraph&)> cost_;
   double initial_cost_ = 0.0;
   // Each group's width when first discovered (rediscovery after a cut starts them anew).

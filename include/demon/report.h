@@ -82,9 +82,6 @@ struct PruneReport {
   /// With a budget: the cost ratio after the event, and the controller's λ from now on.
   double cost_ratio = std::numeric_limits<double>::quiet_NaN();
   double lambda_after = std::numeric_limits<double>::quiet_NaN();
-  /// With a budget: the median |γ| of the prunable units with a scale, before the cut (what
-  /// controller_scale_drop watches).
-  double scale_median = std::numeric_limits<double>::quiet_NaN();
   /// Units found dead but kept by the width floors (min_width, its fraction, width_multiple).
   int64_t units_kept_by_floor = 0;
   std::vector<GroupChange> groups;  ///< groups that lost units
