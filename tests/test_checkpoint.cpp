@@ -245,7 +245,11 @@ TEST_F(CheckpointTest, ResumingWithOtherOptionsIsRefused) {
   auto sgd_model = small_resnet();
   auto sgd = std::make_shared<torch::optim::SGD>(sgd_model->parameters(),
                                                  torch::optim::SGDOptions(0.1).momentum(0.9));
-  DemonPruner sgd_pruner(sgd_model.ptr(), sgd, pruning_options(40));
+  // The AdamW run's resolved options (auto would give SGD its own growth limit, 2, and the
+  // options check would refuse first), so that it is the optimizer's section that fails.
+  DemonPruner sgd_pruner(
+      sgd_model.ptr(), sgd,
+      pruning_options(40).controller_max_growth(demon::default_controller_max_growth(*optimizer)));
   const std::string pruner_before = state_of(sgd_pruner);
   try {
     demon::load_checkpoint(path("run.pt"), *sgd_model, sgd.get(), &sgd_pruner);
