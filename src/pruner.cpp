@@ -205,8 +205,7 @@ DemonPruner::DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions op
     const auto by = std::max<int64_t>(
         1, std::llround(options_.target_by() * static_cast<double>(options_.total_steps())));
     budget_.emplace(options_.target(), by, *options_.lambda_peak(), options_.controller_gain(),
-                    options_.controller_max_growth().value_or(kMaxGrowthSgd),
-                    options_.prune_every());
+                    *options_.controller_max_growth(), options_.prune_every());
   }
   if (options_.regularizer() != Regularizer::kNone && *options_.lambda_peak() > 0.0 &&
       regularizer_.scales().empty()) {
