@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
   bool resume = false;
   TrainConfig cli;  // holds the values given on the command line
   double lambda = 0, sigma = 0;
-  int64_t prune_every = 0, width_multiple = 0;
+  int64_t prune_every = 0, width_multiple = 0, schedule_span = 0, prune_start = 0;
+  double pct_start = 0.0;
   double target_flops = 0.0, target_by = 0.0;
   std::string schedule, baseline;
   bool guard = false;
@@ -60,6 +61,14 @@ int main(int argc, char** argv) {
                "most half the units at once");
   app.add_option("--schedule", schedule, "DemP: shape of λ(t) and σ(t)")
       ->check(CLI::IsMember({"one_cycle", "constant", "cosine_decay", "linear_warmup", "hold"}));
+  app.add_option("--schedule-span", schedule_span,
+                 "DemP: steps over which λ(t) and σ(t) run their shape (default 0.87 of the run)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--pct-start", pct_start,
+                 "DemP, one_cycle: fraction of the span spent rising to the peak (0.3)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--prune-start", prune_start, "DemP: no prune event before this step (0)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--baseline", baseline, "demp, or slimming (Network Slimming in this harness)")
       ->check(CLI::IsMember({"demp", "slimming"}));
   app.add_option("--batch-size", cli.batch_size, "training batch size")->check(CLI::PositiveNumber);
@@ -145,6 +154,12 @@ int main(int argc, char** argv) {
     }
     if (app.count("--schedule"))
       merged["demon"]["schedule"] = schedule;
+    if (app.count("--schedule-span"))
+      merged["demon"]["schedule_span"] = schedule_span;
+    if (app.count("--pct-start"))
+      merged["demon"]["pct_start"] = pct_start;
+    if (app.count("--prune-start"))
+      merged["demon"]["prune_start"] = prune_start;
     if (app.count("--baseline"))
       merged["baseline"] = baseline;
     const TrainConfig config = TrainConfig::from_json(merged);
