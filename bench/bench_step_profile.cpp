@@ -2,10 +2,12 @@
 // per step the data pipeline, forward, backward and optimizer, and each part DemonPruner adds
 // (activity read from the graph, live mask, regularizer, noise); per event the cut and the
 // eval-mode death check; and evaluation. Pruned models are made by removing random units from
-// every prunable group until the FLOPs ratio is reached. Writes JSON and prints the realized
+// every prunable group until the FLOPs ratio is reached, or loaded from checkpoints the example
+// wrote (--models: the shapes DemP actually produced). Writes JSON and prints the realized
 // speed-up against the FLOPs speed-up.
 //
 //   ./build/bench/bench_step_profile --widths 0.5,0.125 --ratios 1,0.5,0.25,0.1 --out prof.json
+//   ./build/bench/bench_step_profile --widths 0.5 --ratios 1,0.25 --models RUN/model_final.pt
 //
 // The ratios must start at 1 (the dense model every speed-up refers to).
 //
@@ -94,11 +96,13 @@ double prune_to(demon::DependencyGraph& graph, torch::optim::Optimizer& optimize
   return ms;
 }
 
-// One configuration: a ResNet-18 pruned to a FLOPs ratio, with everything a DemP step uses.
+// One configuration: a ResNet-18 pruned to a FLOPs ratio by random cuts, or to the shape of a
+// checkpoint when `checkpoint` is set, with everything a DemP step uses.
 struct Config {
-  Config(double width, double ratio, int64_t multiple, torch::Device device,
-         const std::pair<torch::Tensor, torch::Tensor>& sample, const Timer& timer)
-      : model(resnet18_cifar10::ResNetOptions().width(width)) {
+  Config(double width, double ratio, const std::string& checkpoint, int64_t multiple,
+         torch::Device device, const std::pair<torch::Tensor, torch::Tensor>& sample,
+         const Timer& timer)
+      : model(resnet18_cifar10::ResNetOptions().width(width)), source(checkpoint) {
     model->to(device);
     optimizer = std::make_shared<torch::optim::AdamW>(
         model->parameters(), torch::optim::AdamWOptions(5e-3).weight_decay(5e-4));
@@ -109,8 +113,21 @@ struct Config {
     };
     graph.emplace(discover());
     initial_flops = graph->flops();
-    std::mt19937 rng(1);
-    cut_ms = prune_to(*graph, *optimizer, initial_flops, ratio, multiple, rng, timer);
+    if (checkpoint.empty()) {
+      std::mt19937 rng(1);
+      cut_ms = prune_to(*graph, *optimizer, initial_flops, ratio, multiple, rng, timer);
+    } else {
+      // Shrinks every tensor in place (the optimizer keeps holding them); refuses a checkpoint
+      // of a wider model. A narrower one would fit, so the width it was trained at is checked.
+      const auto extra = demon::load_checkpoint(checkpoint, *model);
+      const auto saved = extra.value("config", json::object()).value("width", width);
+      if (saved != width) {
+        char message[160];
+        std::snprintf(message, sizeof message, " holds a model of width %g, not the --widths %g",
+                      saved, width);
+        throw std::invalid_argument(checkpoint + message);
+      }
+    }
     // A cut can change the forward's structure (a ChannelSelection that lost inputs adds an
     // index_copy): discover it again, as DemonPruner does at the next backward().
     graph.emplace(discover());
@@ -118,6 +135,7 @@ struct Config {
     noise.emplace(model->parameters(), demon::NoiseMode::kLiveOnly, 0);
   }
   resnet18_cifar10::ResNet18 model;
+  std::string source;  // the checkpoint, or empty for random cuts
   std::shared_ptr<torch::optim::AdamW> optimizer;
   std::optional<demon::DependencyGraph> graph;
   std::optional<demon::ScaleRegularizer> regularizer;
@@ -130,7 +148,8 @@ struct Config {
 
 // Every ratio at one width. Steps are interleaved across the configurations (one step of each in
 // turn), so that slow drift of a shared machine falls on all of them alike; medians per part.
-json profile_width(double width, const std::vector<double>& ratios, int64_t batch, int64_t steps,
+json profile_width(double width, const std::vector<double>& ratios,
+                   const std::vector<std::string>& models, int64_t batch, int64_t steps,
                    int64_t multiple, torch::Device device) {
   using namespace resnet18_cifar10;
   const Timer timer{device};
@@ -142,7 +161,11 @@ json profile_width(double width, const std::vector<double>& ratios, int64_t batc
   std::vector<std::unique_ptr<Config>> configs;
   for (double ratio : ratios) {
     torch::manual_seed(0);  // the same dense model before each cut
-    configs.push_back(std::make_unique<Config>(width, ratio, multiple, device, sample, timer));
+    configs.push_back(std::make_unique<Config>(width, ratio, "", multiple, device, sample, timer));
+  }
+  for (const auto& path : models) {
+    torch::manual_seed(0);
+    configs.push_back(std::make_unique<Config>(width, 0.0, path, multiple, device, sample, timer));
   }
   int64_t batch_index = 0;
   for (int64_t step = -2; step < steps; ++step) {  // two warm-up steps
@@ -178,7 +201,8 @@ json profile_width(double width, const std::vector<double>& ratios, int64_t batc
       parameters += p.numel();
     json row = {{"width", width},
                 {"width_multiple", multiple},
-                {"target_flops_ratio", ratios[i]},
+                {"model", c.source.empty() ? "random cuts" : c.source},
+                {"target_flops_ratio", i < ratios.size() ? json(ratios[i]) : json()},
                 {"flops_ratio", static_cast<double>(c.graph->flops()) / c.initial_flops},
                 {"parameters", parameters},
                 {"cut_ms", c.cut_ms}};
@@ -218,10 +242,10 @@ json profile_width(double width, const std::vector<double>& ratios, int64_t batc
     row["flops_speedup"] = static_cast<double>(c.initial_flops) / c.graph->flops();
     row["efficiency"] = row["realized_speedup"].get<double>() / row["flops_speedup"].get<double>();
     std::printf(
-        "width %.3f  FLOPs %.3f  bare %.1f ms  pruner %.1f ms (x%.3f)  speed-up %.2f of %.2f\n",
+        "width %.3f  FLOPs %.3f  bare %.1f ms  pruner %.1f ms (x%.3f)  speed-up %.2f of %.2f  %s\n",
         width, row["flops_ratio"].get<double>(), bare, bare + extra,
         row["pruner_overhead"].get<double>(), row["realized_speedup"].get<double>(),
-        row["flops_speedup"].get<double>());
+        row["flops_speedup"].get<double>(), row["model"].get<std::string>().c_str());
     std::fflush(stdout);
     rows.push_back(row);
   }
@@ -258,8 +282,33 @@ int main(int argc, char** argv) {
   app.add_option("--device", device_name, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--threads", threads, "CPU threads (0: every core)")
       ->check(CLI::NonNegativeNumber);
+  std::vector<std::string> models;
+  app.add_option("--models", models,
+                 "checkpoints the example wrote (model_final.pt), profiled beside the random "
+                 "cuts; one --widths, the width they were trained at")
+      ->delimiter(',')
+      ->check(CLI::ExistingFile);
   app.add_option("--out", out, "JSON output");
   CLI11_PARSE(app, argc, argv);
+  std::vector<double> widths, ratios;
+  try {
+    widths = parse_list(widths_text);
+    ratios = parse_list(ratios_text);
+  } catch (const std::exception&) {
+    std::fprintf(stderr, "--widths and --ratios take numbers, comma-separated: got %s and %s\n",
+                 widths_text.c_str(), ratios_text.c_str());
+    return 2;
+  }
+  if (ratios.empty() || ratios.front() != 1.0) {
+    std::fprintf(stderr, "--ratios must start at 1 (the dense model), got %s\n",
+                 ratios_text.c_str());
+    return 2;
+  }
+  if (!models.empty() && widths.size() != 1) {
+    std::fprintf(stderr, "--models needs exactly one --widths (the models' width), got %s\n",
+                 widths_text.c_str());
+    return 2;
+  }
   if (threads > 0) {
     torch::set_num_threads(static_cast<int>(threads));
   } else if (std::getenv("OMP_NUM_THREADS") == nullptr) {
@@ -273,9 +322,14 @@ int main(int argc, char** argv) {
   json result = {
       {"device", device.str()}, {"threads", torch::get_num_threads()}, {"batch", batch},
       {"steps", steps},         {"width_multiple", multiple},          {"rows", json::array()}};
-  for (double width : parse_list(widths_text)) {
-    for (auto& row : profile_width(width, parse_list(ratios_text), batch, steps, multiple, device))
-      result["rows"].push_back(row);
+  try {
+    for (double width : widths) {
+      for (auto& row : profile_width(width, ratios, models, batch, steps, multiple, device))
+        result["rows"].push_back(row);
+    }
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "bench_step_profile: %s\n", error.what());
+    return 1;
   }
   if (!out.empty())
     std::ofstream(out) << result.dump(2) << "\n";

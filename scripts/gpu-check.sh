@@ -10,6 +10,8 @@
 # 3. runs the benchmarks (bench_engine, bench_pruner);
 # 4. trains the example twice, DemP and its dense twin: on a GPU at full width for a few epochs
 #    (configs/gpu_check.json) on CIFAR10_DIR (the binary release; synthetic data without it);
+#    then profiles a training step (bench_step_profile) of the dense model, of random cuts and of
+#    the model the DemP run ended with;
 # 5. writes every figure into OUT_DIR/gpu-check.json, beside each step's log.
 #
 # Without a GPU, or with --quick, it still runs end to end at CPU sizes: CUDA tests and
@@ -124,6 +126,15 @@ fi
 rm -rf "$out/example_demp" "$out/example_dense"
 step example_demp "$example" "${args[@]}" --out "$out/example_demp"
 step example_dense "$example" "${args[@]}" --dense --out "$out/example_dense"
+
+# Where a step's time goes, dense against random cuts and against the shape DemP just produced.
+if [ "$mode" = gpu ]; then
+  profile=(--device cuda --widths 1 --ratios 1,0.5,0.25,0.1 --steps 10)
+else
+  profile=(--device cpu --widths 0.125 --ratios 1,0.5 --steps 2 --batch 64)
+fi
+step step_profile "$bench/bench_step_profile" "${profile[@]}" --width-multiple 8 \
+  --models "$out/example_demp/model_final.pt" --out "$out/step_profile.json"
 
 summarize || failed=1
 echo "gpu-check: figures in $out/gpu-check.json"

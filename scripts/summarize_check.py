@@ -3,7 +3,7 @@
     python summarize_check.py OUT_DIR MODE
 
 Reads steps.tsv (step, exit status, milliseconds), ctest.xml (JUnit), bench_*.json (Google
-Benchmark) and example_*/summary.json; adds the machine and the torch build. Standard library
+Benchmark), step_profile.json (bench_step_profile) and example_*/summary.json; adds the machine and the torch build. Standard library
 only, plus torch for the machine's description.
 """
 
@@ -81,6 +81,18 @@ def benchmarks(out):
     return result
 
 
+def step_profile(out):
+    path = os.path.join(out, "step_profile.json")
+    if not os.path.exists(path):
+        return None
+    data = json.load(open(path))
+    keep = ("width", "model", "flops_ratio", "parameters", "bare_step_ms", "pruner_step_ms",
+            "pruner_overhead", "realized_speedup", "flops_speedup", "efficiency")
+    rows = [{key: row[key] for key in keep if key in row} for row in data.get("rows", [])]
+    return {"device": data.get("device"), "threads": data.get("threads"),
+            "width_multiple": data.get("width_multiple"), "rows": rows}
+
+
 def examples(out):
     result = {}
     for name in ("example_demp", "example_dense"):
@@ -104,6 +116,7 @@ def main():
         "steps": steps(out),
         "tests": tests(out),
         "benchmarks": benchmarks(out),
+        "step_profile": step_profile(out),
         "examples": examples(out),
     }
     with open(os.path.join(out, "gpu-check.json"), "w") as f:

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Markdown tables from bench_step_profile's JSON (--out), for docs/benchmarks.md.
+"""Markdown tables from bench_step_profile's JSON (--out), for docs/benchmarks.md. Rows of
+--models checkpoints name their model in a last column.
 
     python3 tools/profile_table.py prof.json [more.json ...]
 """
@@ -14,15 +15,18 @@ def main():
         print(f"{path}: device {profile['device']}, batch {profile['batch']}, "
               f"{profile['threads']} threads, width multiple {profile['width_multiple']}, "
               f"median of {profile['steps']} steps\n")
+        models = any(r.get("model", "random cuts") != "random cuts" for r in profile["rows"])
         print("| width | FLOPs ratio | step (ms) | forward | backward | optimizer | pruner adds "
-              "| overhead | realized speed-up | FLOPs speed-up | efficiency |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+              "| overhead | realized speed-up | FLOPs speed-up | efficiency |"
+              + (" model |" if models else ""))
+        print("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if models else ""))
         for r in profile["rows"]:
             adds = r["activity_ms"] + r["live_mask_ms"] + r["regularizer_ms"] + r["noise_ms"]
             print(f"| {r['width']:g} | {r['flops_ratio']:.3f} | {r['bare_step_ms']:.0f} | "
                   f"{r['forward_ms']:.0f} | {r['backward_ms']:.0f} | {r['optimizer_ms']:.1f} | "
                   f"{adds:.1f} | {r['pruner_overhead']:.3f} | {r['realized_speedup']:.2f} | "
-                  f"{r['flops_speedup']:.2f} | {r['efficiency']:.2f} |")
+                  f"{r['flops_speedup']:.2f} | {r['efficiency']:.2f} |"
+                  + (f" {r.get('model', 'random cuts')} |" if models else ""))
         print()
         print("| width | FLOPs ratio | activity | live mask | regularizer | noise | prune event "
               "(cut) | eval death check (512 images) | evaluation per 1000 images | data |")
