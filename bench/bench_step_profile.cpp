@@ -100,8 +100,8 @@ double prune_to(demon::DependencyGraph& graph, torch::optim::Optimizer& optimize
 // checkpoint when `checkpoint` is set, with everything a DemP step uses.
 struct Config {
   Config(double width, double ratio, const std::string& checkpoint, int64_t multiple,
-         torch::Device device, const std::pair<torch::Tensor, torch::Tensor>& sample,
-         const Timer& timer)
+         torch::MemoryFormat format, torch::Device device,
+         const std::pair<torch::Tensor, torch::Tensor>& sample, const Timer& timer)
       : model(resnet18_cifar10::ResNetOptions().width(width)), source(checkpoint) {
     model->to(device);
     optimizer = std::make_shared<torch::optim::AdamW>(
@@ -128,6 +128,13 @@ struct Config {
         throw std::invalid_argument(checkpoint + message);
       }
     }
+    if (format == torch::MemoryFormat::ChannelsLast) {
+      torch::NoGradGuard no_grad;
+      for (auto& p : model->parameters()) {
+        if (p.dim() == 4)
+          p.set_data(p.contiguous(format));
+      }
+    }
     // A cut can change the forward's structure (a ChannelSelection that lost inputs adds an
     // index_copy): discover it again, as DemonPruner does at the next backward().
     graph.emplace(discover());
@@ -150,22 +157,25 @@ struct Config {
 // turn), so that slow drift of a shared machine falls on all of them alike; medians per part.
 json profile_width(double width, const std::vector<double>& ratios,
                    const std::vector<std::string>& models, int64_t batch, int64_t steps,
-                   int64_t multiple, torch::Device device) {
+                   int64_t multiple, torch::MemoryFormat format, torch::Device device) {
   using namespace resnet18_cifar10;
   const Timer timer{device};
   const auto data = make_synthetic_cifar10(4096, 0, 0);
   DevicePipeline pipeline(data, device, batch, /*shuffle=*/true, /*augment=*/true, 0);
   DevicePipeline eval_pipeline(data, device, 512, /*shuffle=*/false, /*augment=*/false, 0);
-  const auto check_batch = eval_pipeline.head(512);
-  const auto sample = pipeline.batch(0, 0);
+  const auto check_batch = eval_pipeline.head(512).contiguous(format);
+  auto sample = pipeline.batch(0, 0);
+  sample.first = sample.first.contiguous(format);
   std::vector<std::unique_ptr<Config>> configs;
   for (double ratio : ratios) {
     torch::manual_seed(0);  // the same dense model before each cut
-    configs.push_back(std::make_unique<Config>(width, ratio, "", multiple, device, sample, timer));
+    configs.push_back(
+        std::make_unique<Config>(width, ratio, "", multiple, format, device, sample, timer));
   }
   for (const auto& path : models) {
     torch::manual_seed(0);
-    configs.push_back(std::make_unique<Config>(width, 0.0, path, multiple, device, sample, timer));
+    configs.push_back(
+        std::make_unique<Config>(width, 0.0, path, multiple, format, device, sample, timer));
   }
   int64_t batch_index = 0;
   for (int64_t step = -2; step < steps; ++step) {  // two warm-up steps
@@ -173,7 +183,10 @@ json profile_width(double width, const std::vector<double>& ratios,
       std::pair<torch::Tensor, torch::Tensor> xy;
       torch::Tensor loss;
       std::map<std::string, double> t;
-      t["data"] = timer([&] { xy = pipeline.batch(1, batch_index++ % pipeline.batches()); });
+      t["data"] = timer([&] {
+        xy = pipeline.batch(1, batch_index++ % pipeline.batches());
+        xy.first = xy.first.contiguous(format);
+      });
       t["zero_grad"] = timer([&] { c->optimizer->zero_grad(); });
       t["forward"] =
           timer([&] { loss = torch::cross_entropy_loss(c->model->forward(xy.first), xy.second); });
@@ -232,7 +245,10 @@ json profile_width(double width, const std::vector<double>& ratios,
       c.model->eval();
       torch::NoGradGuard no_grad;
       for (int64_t b = 0; b < eval_pipeline.batches(); ++b)
-        c.model->forward(eval_pipeline.batch(0, b).first).argmax(1).sum().item<int64_t>();
+        c.model->forward(eval_pipeline.batch(0, b).first.contiguous(format))
+            .argmax(1)
+            .sum()
+            .item<int64_t>();
       c.model->train();
     });
     row["eval_per_1000_ms"] = eval_ms * 1000.0 / (eval_pipeline.batches() * 512.0);
@@ -288,6 +304,9 @@ int main(int argc, char** argv) {
                  "cuts; one --widths, the width they were trained at")
       ->delimiter(',')
       ->check(CLI::ExistingFile);
+  bool channels_last = false;
+  app.add_flag("--channels-last", channels_last,
+               "channels-last memory format (inputs, conv weights)");
   app.add_option("--out", out, "JSON output");
   CLI11_PARSE(app, argc, argv);
   std::vector<double> widths, ratios;
@@ -319,12 +338,18 @@ int main(int argc, char** argv) {
     return 1;
   }
   const torch::Device device(device_name == "cuda" ? torch::kCUDA : torch::kCPU);
-  json result = {
-      {"device", device.str()}, {"threads", torch::get_num_threads()}, {"batch", batch},
-      {"steps", steps},         {"width_multiple", multiple},          {"rows", json::array()}};
+  const auto format =
+      channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+  json result = {{"device", device.str()},
+                 {"threads", torch::get_num_threads()},
+                 {"batch", batch},
+                 {"steps", steps},
+                 {"width_multiple", multiple},
+                 {"channels_last", channels_last},
+                 {"rows", json::array()}};
   try {
     for (double width : widths) {
-      for (auto& row : profile_width(width, ratios, models, batch, steps, multiple, device))
+      for (auto& row : profile_width(width, ratios, models, batch, steps, multiple, format, device))
         result["rows"].push_back(row);
     }
   } catch (const std::exception& error) {

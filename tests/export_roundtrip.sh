@@ -18,12 +18,7 @@ if [ -z "$python" ]; then
   echo "export_roundtrip: no Python with torch and safetensors; skipped"
   exit 77
 fi
-rm -rf "$work"
-mkdir -p "$work"
-cd "$work"
-write_tiny_config tiny.json 3 16  # 3 epochs, a prune event per epoch
-"$binary" --config tiny.json --out "$work/run" > "$work/train.log" 2>&1 ||
-  { cat "$work/train.log"; exit 1; }
+train_tiny "$binary" "$work"
 "$binary" --config tiny.json --export "$work/run/model_final.pt" --out "$work/export"
 # The test is about a pruned model: some layer must have lost units.
 "$python" - "$work/export/model.json" <<'PY'

@@ -7,12 +7,7 @@
 set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tiny_example.sh"
 example=$1 bench=$2 work=$3
-rm -rf "$work"
-mkdir -p "$work"
-cd "$work"
-write_tiny_config tiny.json 3 16  # 3 epochs, a prune event per epoch
-"$example" --config tiny.json --out "$work/run" >"$work/train.log" 2>&1 ||
-  { cat "$work/train.log"; exit 1; }
+train_tiny "$example" "$work"
 "$bench" --widths 0.125 --ratios 1,0.5 --steps 1 --threads 1 --batch 32 \
   --models "$work/run/model_final.pt" --out "$work/profile.json"
 

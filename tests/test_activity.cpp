@@ -100,6 +100,34 @@ TEST(ActivityTest, PeaksMatchBruteForceOverPasses) {
   EXPECT_EQ(tracker.observations(), 3);
 }
 
+// Channels-last activations (the layout a channels-last model computes in) are reduced down
+// their columns instead of across their rows: the same peaks, exactly.
+TEST(ActivityTest, ChannelsLastPeaksMatchBruteForce) {
+  torch::manual_seed(0);
+  auto net = std::make_shared<TapNet>();
+  make_some_channels_quiet(*net);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : net->parameters()) {
+      if (p.dim() == 4)
+        p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+  }
+  const auto x = net->example_input(8).contiguous(torch::MemoryFormat::ChannelsLast);
+  auto loss = net->forward(x).pow(2).mean();
+  ASSERT_TRUE(net->taps[0].is_contiguous(torch::MemoryFormat::ChannelsLast));
+  ASSERT_FALSE(net->taps[0].is_contiguous());
+  const auto graph = DependencyGraph::discover(*net, loss);
+  ActivityTracker tracker;
+  ASSERT_TRUE(tracker.observe(graph, loss));
+  for (size_t s = 0; s < 3; ++s) {
+    EXPECT_TRUE(torch::equal(tracker.peaks()[s].cpu(), brute_force_peak(net->taps[s])))
+        << "site " << s << "\n"
+        << tracker.peaks()[s] << brute_force_peak(net->taps[s]);
+  }
+  EXPECT_EQ(tracker.peaks()[0][2].item<float>(), 0.0f);  // b1's channel 2 is dead
+}
+
 TEST(ActivityTest, DeadUnitsFollowEpsilon) {
   torch::manual_seed(0);
   auto net = std::make_shared<TapNet>();

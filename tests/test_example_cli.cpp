@@ -232,6 +232,23 @@ TEST_F(ExampleCliTest, ScheduleFlagsReachThePruner) {
   EXPECT_NE(log().find("pct_start must be in (0, 1)"), std::string::npos) << log();
 }
 
+// Channels-last on a CPU (the layout makes pruned widths faster there): the run trains, the
+// pruner reads its activations and cuts, and the effective config records the layout.
+TEST_F(ExampleCliTest, ChannelsLastOnTheCpuPrunes) {
+  const std::string config = "--config " + (dir() / "tiny.json").string();
+  ASSERT_EQ(run(config + " --out " + out("channels_last") + " --channels-last"), 0) << log();
+  EXPECT_EQ(read(out("channels_last") + "/config.json").at("channels_last"), true);
+  const auto summary = read(out("channels_last") + "/summary.json");
+  EXPECT_LT(summary.at("flops_ratio").get<double>(), 1.0);
+  EXPECT_GT(summary.at("test_accuracy").get<double>(), 0.0);
+  const auto reports = lines(out("channels_last") + "/prune_reports.jsonl");
+  ASSERT_EQ(reports.size(), 3u);
+  int64_t removed = 0;
+  for (const auto& report : reports)
+    removed += report.at("units_removed").get<int64_t>();
+  EXPECT_GT(removed, 0);
+}
+
 TEST_F(ExampleCliTest, BadInputIsAClearError) {
   EXPECT_NE(run("--data-dir " + out("no_such_dir") + " --epochs 1 --out " + out("bad")), 0);
   EXPECT_NE(log().find("no CIFAR-10 binary release"), std::string::npos) << log();

@@ -15,3 +15,13 @@ write_tiny_config() {
  "demon": {"lambda_peak": 0.5, "prune_every": $3, "death_check": "both"}}
 JSON
 }
+
+# train_tiny BINARY WORK: a fresh WORK (the current directory afterwards) with tiny.json (3 epochs,
+# a prune event per epoch) and a finished run in WORK/run; its log is printed if it fails.
+train_tiny() {
+  rm -rf "$2"
+  mkdir -p "$2"
+  cd "$2"
+  write_tiny_config tiny.json 3 16
+  "$1" --config tiny.json --out "$2/run" >"$2/train.log" 2>&1 || { cat "$2/train.log"; exit 1; }
+}

@@ -168,7 +168,6 @@ void TrainConfig::validate() const {
   require(amp == "none" || amp == "bf16" || amp == "fp16",
           "amp must be \"none\", \"bf16\" or \"fp16\"");
   require(amp == "none" || device == "cuda", "amp needs device \"cuda\"");
-  require(!channels_last || device == "cuda", "channels_last needs device \"cuda\"");
   require(synthetic_train >= batch_size && synthetic_test >= 1,
           "synthetic_train must hold one batch and synthetic_test at least one image");
   require(death_check_batches >= 1 && death_check_batch_size >= 1,

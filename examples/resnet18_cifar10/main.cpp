@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--amp", cli.amp, "CUDA autocast: none, bf16 or fp16")
       ->check(CLI::IsMember({"none", "bf16", "fp16"}));
-  app.add_flag("--channels-last", cli.channels_last, "CUDA: channels-last memory format");
+  app.add_flag("--channels-last", cli.channels_last,
+               "channels-last memory format (CUDA; on a CPU, faster for pruned widths)");
   app.add_flag("--cudnn-benchmark", cli.cudnn_benchmark,
                "CUDA: cuDNN times its algorithms per shape (again after each prune event)");
   app.add_option("--threads", cli.threads, "CPU threads (0: all cores unless OMP_NUM_THREADS)")
