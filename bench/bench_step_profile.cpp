@@ -119,8 +119,20 @@ struct Config {
     } else {
       // Shrinks every tensor in place (the optimizer keeps holding them); refuses a checkpoint
       // of a wider model. A narrower one would fit, so the width it was trained at is checked.
-      const auto extra = demon::load_checkpoint(checkpoint, *model);
-      const auto saved = extra.value("config", json::object()).value("width", width);
+      json extra;
+      try {
+        extra = demon::load_checkpoint(checkpoint, *model);
+      } catch (const demon::Error& error) {
+        throw std::invalid_argument(std::string(error.what()) +
+                                    " (--models takes model_final.pt or checkpoint.pt of the "
+                                    "example's ResNet-18, selection shortcuts on)");
+      }
+      const auto config = extra.value("config", json::object());
+      if (!config.contains("width")) {
+        throw std::invalid_argument(checkpoint +
+                                    " records no width (not written by the example program)");
+      }
+      const double saved = config.at("width").get<double>();
       if (saved != width) {
         char message[160];
         std::snprintf(message, sizeof message, " holds a model of width %g, not the --widths %g",

@@ -128,8 +128,10 @@ step example_demp "$example" "${args[@]}" --out "$out/example_demp"
 step example_dense "$example" "${args[@]}" --dense --out "$out/example_dense"
 
 # Where a step's time goes, dense against random cuts and against the shape DemP just produced.
+rm -f "$out/step_profile.json"
 if [ "$mode" = gpu ]; then
-  profile=(--device cuda --widths 1 --ratios 1,0.5,0.25,0.1 --steps 10)
+  # fp32 (the profile has no autocast), in the example's channels-last layout.
+  profile=(--device cuda --widths 1 --ratios 1,0.5,0.25,0.1 --steps 10 --channels-last)
 else
   profile=(--device cpu --widths 0.125 --ratios 1,0.5 --steps 2 --batch 64)
 fi

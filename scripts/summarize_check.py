@@ -3,8 +3,8 @@
     python summarize_check.py OUT_DIR MODE
 
 Reads steps.tsv (step, exit status, milliseconds), ctest.xml (JUnit), bench_*.json (Google
-Benchmark), step_profile.json (bench_step_profile) and example_*/summary.json; adds the machine and the torch build. Standard library
-only, plus torch for the machine's description.
+Benchmark), step_profile.json (bench_step_profile) and example_*/summary.json; adds the machine
+and the torch build. Standard library only, plus torch for the machine's description.
 """
 
 import json
@@ -89,8 +89,8 @@ def step_profile(out):
     keep = ("width", "model", "flops_ratio", "parameters", "bare_step_ms", "pruner_step_ms",
             "pruner_overhead", "realized_speedup", "flops_speedup", "efficiency")
     rows = [{key: row[key] for key in keep if key in row} for row in data.get("rows", [])]
-    return {"device": data.get("device"), "threads": data.get("threads"),
-            "width_multiple": data.get("width_multiple"), "rows": rows}
+    settings = ("device", "threads", "batch", "steps", "width_multiple", "channels_last")
+    return {**{key: data.get(key) for key in settings}, "rows": rows}
 
 
 def examples(out):

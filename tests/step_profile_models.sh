@@ -15,7 +15,8 @@ train_tiny "$example" "$work"
 read_field() { sed -n "s/^  \"$2\": \([0-9.e+-]*\),\{0,1\}$/\1/p" "$1" | head -n 1; }
 run_flops=$(read_field "$work/run/summary.json" flops_ratio)
 run_parameters=$(read_field "$work/run/summary.json" parameters)
-row=$(tr -d ' \n' <"$work/profile.json" | grep -o '{[^{}]*"model":"[^"]*model_final.pt"[^{}]*}')
+row=$(tr -d ' \n' <"$work/profile.json" | grep -o '{[^{}]*"model":"[^"]*model_final.pt"[^{}]*}') ||
+  { echo "no row for model_final.pt in the profile"; cat "$work/profile.json"; exit 1; }
 profile_flops=$(echo "$row" | grep -o '"flops_ratio":[0-9.e+-]*' | cut -d: -f2)
 profile_parameters=$(echo "$row" | grep -o '"parameters":[0-9]*' | cut -d: -f2)
 echo "step_profile_models: run FLOPs $run_flops, $run_parameters parameters;" \

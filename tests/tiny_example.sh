@@ -23,5 +23,5 @@ train_tiny() {
   mkdir -p "$2"
   cd "$2"
   write_tiny_config tiny.json 3 16
-  "$1" --config tiny.json --out "$2/run" >"$2/train.log" 2>&1 || { cat "$2/train.log"; exit 1; }
+  "$1" --config tiny.json --out "$PWD/run" >train.log 2>&1 || { cat train.log; exit 1; }
 }

@@ -29,13 +29,15 @@ def main():
                   + (f" {r.get('model', 'random cuts')} |" if models else ""))
         print()
         print("| width | FLOPs ratio | activity | live mask | regularizer | noise | prune event "
-              "(cut) | eval death check (512 images) | evaluation per 1000 images | data |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+              "(cut) | eval death check (512 images) | evaluation per 1000 images | data |"
+              + (" model |" if models else ""))
+        print("|---|---|---|---|---|---|---|---|---|---|" + ("---|" if models else ""))
         for r in profile["rows"]:
             print(f"| {r['width']:g} | {r['flops_ratio']:.3f} | {r['activity_ms']:.1f} | "
                   f"{r['live_mask_ms']:.1f} | {r['regularizer_ms']:.2f} | {r['noise_ms']:.1f} | "
                   f"{r['cut_ms']:.0f} | {r['death_check_512_ms']:.0f} | "
-                  f"{r['eval_per_1000_ms']:.0f} | {r['data_ms']:.1f} |")
+                  f"{r['eval_per_1000_ms']:.0f} | {r['data_ms']:.1f} |"
+                  + (f" {r.get('model', 'random cuts')} |" if models else ""))
         print()
     return 0
 
