@@ -28,8 +28,7 @@ def convolutions(width):
             layers.append((stage, conv1, conv2, 3, MAP[stage]))
             if prefix + "projection" in width:
                 layers.append((stage, previous, width[prefix + "projection"], 1, MAP[stage]))
-            out = width.get(prefix + "selection", width.get(prefix + "projection", conv2))
-            previous = out
+            previous = width.get(prefix + "selection", width.get(prefix + "projection", conv2))
     return layers
 
 
