@@ -136,6 +136,7 @@ const std::vector<Field>& fields() {
       DEMON_FIELD(final_div_factor, read_double),
       DEMON_ENUM_FIELD(regularizer, regularizer_from_string),
       DEMON_AUTO_FIELD(lambda_peak),
+      DEMON_ENUM_FIELD(pressure, pressure_from_string),
       DEMON_FIELD(noise, read_bool),
       DEMON_ENUM_FIELD(noise_mode, noise_mode_from_string),
       DEMON_FIELD(sigma_peak, read_double),
@@ -199,6 +200,21 @@ std::string to_string(Regularizer regularizer) {
       return "l2";
   }
   throw ValueError("demon: unknown Regularizer");
+}
+
+std::string to_string(Pressure pressure) {
+  switch (pressure) {
+    case Pressure::kUniform:
+      return "uniform";
+    case Pressure::kFlops:
+      return "flops";
+  }
+  throw ValueError("demon: unknown Pressure");
+}
+
+Pressure pressure_from_string(const std::string& name) {
+  return detail::enum_from_string(name, {Pressure::kUniform, Pressure::kFlops},
+                                  "demon::pressure_from_string: unknown pressure");
 }
 
 std::string to_string(NoiseMode mode) {

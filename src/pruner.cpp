@@ -388,7 +388,7 @@ void DemonPruner::discover(const torch::Tensor& root) {
       }
     }
   }
-  protect_floors();
+  update_pressure();
   if (!probe_input_given_) {
     // The first layer's saved input is the network input (or what the forward made of it).
     torch::NoGradGuard no_grad;
@@ -758,12 +758,29 @@ std::vector<int64_t> DemonPruner::limit_cut(std::vector<int64_t> units,
   return units;
 }
 
-void DemonPruner::protect_floors() {
-  std::map<std::string, std::vector<int64_t>> exempt;
+void DemonPruner::update_pressure() {
+  const auto& units = graph_->units();
+  std::vector<double> weight(units.size(), 1.0);
+  if (options_.pressure() == Pressure::kFlops) {
+    // Relative to the mean over prunable units, so that λ keeps its meaning.
+    const auto saving = graph_->unit_flops();
+    double total = 0.0;
+    int64_t counted = 0;
+    for (size_t u = 0; u < units.size(); ++u) {
+      if (graph_->prunable(static_cast<int64_t>(u))) {
+        total += static_cast<double>(saving[u]);
+        ++counted;
+      }
+    }
+    if (total > 0.0) {
+      const double mean = total / static_cast<double>(counted);
+      for (size_t u = 0; u < units.size(); ++u)
+        weight[u] = static_cast<double>(saving[u]) / mean;
+    }
+  }
   if (options_.protect_floor()) {
     const auto scales = unit_scales(*graph_);
     const auto cuts = cut_options();
-    std::vector<bool> protect(graph_->units().size(), false);
     for (const auto& group : graph_->groups()) {
       std::vector<int64_t> ranked;
       for (int64_t u : group.units) {
@@ -774,19 +791,26 @@ void DemonPruner::protect_floors() {
                 [&](int64_t a, int64_t b) { return scales[a] > scales[b]; });
       const auto floor = static_cast<size_t>(group_floor(group.name, group.initial_size, cuts));
       for (size_t i = 0; i < ranked.size() && i < floor; ++i)
-        protect[ranked[i]] = true;
-    }
-    for (const auto& axis : graph_->axes()) {
-      if (axis.tensor < 0 || axis.dim != 0)
-        continue;
-      const auto& tensor = graph_->tensors()[axis.tensor];
-      for (size_t i = 0; i < axis.owner.size(); ++i) {
-        if (axis.owner[i] >= 0 && protect[axis.owner[i]])
-          exempt[tensor.name].push_back(static_cast<int64_t>(i));
-      }
+        weight[ranked[i]] = 0.0;
     }
   }
-  regularizer_.set_exempt(exempt);
+  std::set<std::string> scale_names;
+  for (const auto& scale : regularizer_.scales())
+    scale_names.insert(scale.name);
+  std::map<std::string, std::vector<double>> entries;
+  bool uniform = true;
+  for (const auto& axis : graph_->axes()) {
+    if (axis.tensor < 0 || axis.dim != 0 || !scale_names.count(graph_->tensors()[axis.tensor].name))
+      continue;
+    auto& values = entries[graph_->tensors()[axis.tensor].name];
+    values.assign(axis.owner.size(), 1.0);
+    for (size_t i = 0; i < axis.owner.size(); ++i) {
+      if (axis.owner[i] >= 0)
+        values[i] = weight[axis.owner[i]];
+      uniform = uniform && values[i] == 1.0;
+    }
+  }
+  regularizer_.set_weights(uniform ? decltype(entries){} : entries);
 }
 
 bool DemonPruner::probe_ready() {
@@ -954,7 +978,7 @@ PruneReport DemonPruner::prune_now() {
   const PruneResult result = checked_cut(dead, report);
   cut_since_backward_ = cut_since_backward_ || !result.removed.empty();
   activity_.reset();
-  protect_floors();
+  update_pressure();
   if (budget_) {
     report.cost_ratio = cost_ratio();
     // A cut held back at the target (and carried out in full) has met it, to a unit.

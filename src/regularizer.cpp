@@ -1,9 +1,12 @@
 #include "demon/regularizer.h"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 #include <utility>
 
+#include "demon/errors.h"
 #include "detail/module_tree.h"
 #include "layers/layer_spec.h"
 
@@ -31,64 +34,101 @@ void ScaleRegularizer::apply(double lambda) const {
     return;
   }
   torch::NoGradGuard no_grad;
-  // Bucket by device and dtype: each bucket is one foreach launch (plus one sign pass).
-  std::map<std::pair<std::string, int>,
-           std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>>>
-      buckets;
-  std::vector<torch::Tensor> masked_scales;
+  // Bucket by device and dtype: each bucket is one foreach launch (plus one sign pass for Lasso
+  // and one product when the pressure is weighted).
+  struct Bucket {
+    std::vector<torch::Tensor> grads, scales, weights;
+  };
+  std::map<std::pair<std::string, int>, Bucket> buckets;
   for (size_t i = 0; i < scales_.size(); ++i) {
     const auto& entry = scales_[i];
     const torch::Tensor& grad = entry.scale.grad();
     if (!grad.defined()) {
       continue;
     }
-    if (i < masks_.size() && masks_[i].defined()) {
-      // Exempt entries: the term on them is multiplied by 0.
-      const torch::Tensor term =
-          kind_ == Regularizer::kL2 ? entry.scale.detach() : entry.scale.detach().sign();
-      grad.add_(term * masks_[i], lambda);
-      continue;
-    }
     auto& bucket =
         buckets[{entry.scale.device().str(), static_cast<int>(entry.scale.scalar_type())}];
-    bucket.first.push_back(grad);
-    bucket.second.push_back(entry.scale);
+    bucket.grads.push_back(grad);
+    bucket.scales.push_back(entry.scale);
+    if (!weights_.empty()) {
+      bucket.weights.push_back(weights_[i]);
+    }
   }
   for (auto& [key, bucket] : buckets) {
-    auto& [grads, scales] = bucket;
+    std::vector<torch::Tensor> terms;
     if (kind_ == Regularizer::kL2) {
-      torch::_foreach_add_(grads, scales, lambda);
-      continue;
+      terms = bucket.weights.empty() ? bucket.scales
+                                     : torch::_foreach_mul(bucket.scales, bucket.weights);
+    } else {
+      // Lasso: sign(γ) for all scales at once (LibTorch 1.13 has no _foreach_sign).
+      std::vector<torch::Tensor> flat;
+      std::vector<int64_t> sizes;
+      flat.reserve(bucket.scales.size());
+      for (const auto& scale : bucket.scales) {
+        flat.push_back(scale.reshape({-1}));
+        sizes.push_back(scale.numel());
+      }
+      terms = torch::cat(flat).sign_().split_with_sizes(sizes);
+      for (size_t i = 0; i < terms.size(); ++i) {
+        terms[i] = terms[i].view(bucket.scales[i].sizes());
+      }
+      if (!bucket.weights.empty()) {
+        torch::_foreach_mul_(terms, bucket.weights);
+      }
     }
-    // Lasso: sign(γ) for all scales at once (LibTorch 1.13 has no _foreach_sign).
-    std::vector<torch::Tensor> flat;
-    std::vector<int64_t> sizes;
-    flat.reserve(scales.size());
-    for (const auto& scale : scales) {
-      flat.push_back(scale.reshape({-1}));
-      sizes.push_back(scale.numel());
-    }
-    std::vector<torch::Tensor> signs = torch::cat(flat).sign_().split_with_sizes(sizes);
-    for (size_t i = 0; i < signs.size(); ++i) {
-      signs[i] = signs[i].view(scales[i].sizes());
-    }
-    torch::_foreach_add_(grads, signs, lambda);
+    torch::_foreach_add_(bucket.grads, terms, lambda);
   }
 }
 
-void ScaleRegularizer::set_exempt(const std::map<std::string, std::vector<int64_t>>& entries) {
-  masks_.assign(scales_.size(), torch::Tensor());
-  for (size_t i = 0; i < scales_.size(); ++i) {
-    const auto found = entries.find(scales_[i].name);
-    if (found == entries.end() || found->second.empty())
-      continue;
-    const auto& scale = scales_[i].scale;
-    auto mask = torch::ones({scale.size(0)}, scale.options().requires_grad(false));
-    mask.index_fill_(0, torch::tensor(found->second, torch::kLong).to(scale.device()), 0.0);
-    std::vector<int64_t> shape(static_cast<size_t>(scale.dim()), 1);
-    shape[0] = scale.size(0);
-    masks_[i] = mask.view(shape);
+void ScaleRegularizer::set_weights(const std::map<std::string, std::vector<double>>& weights) {
+  if (weights.empty()) {
+    weights_.clear();
+    return;
   }
+  std::vector<torch::Tensor> result;  // built whole before anything changes
+  size_t used = 0;
+  for (const auto& entry : scales_) {
+    const auto found = weights.find(entry.name);
+    if (found == weights.end()) {
+      result.push_back(torch::ones_like(entry.scale, torch::MemoryFormat::Contiguous));
+      continue;
+    }
+    ++used;
+    const auto& values = found->second;
+    const int64_t entries = entry.scale.dim() == 0 ? 1 : entry.scale.size(0);
+    if (static_cast<int64_t>(values.size()) != entries) {
+      throw ValueError("demon::ScaleRegularizer::set_weights: \"" + entry.name + "\" has " +
+                       std::to_string(entries) + " entries along dim 0, got " +
+                       std::to_string(values.size()) + " weights");
+    }
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (!std::isfinite(values[i]) || values[i] < 0.0) {
+        throw ValueError("demon::ScaleRegularizer::set_weights: weight " + std::to_string(i) +
+                         " of \"" + entry.name + "\" must be finite and >= 0, got " +
+                         std::to_string(values[i]));
+      }
+    }
+    std::vector<int64_t> shape(static_cast<size_t>(std::max<int64_t>(entry.scale.dim(), 1)), 1);
+    shape[0] = entries;
+    result.push_back(torch::tensor(values, torch::kDouble)
+                         .to(entry.scale.options().requires_grad(false))
+                         .view(shape)
+                         .expand(entry.scale.sizes())
+                         .contiguous());
+  }
+  if (used != weights.size()) {
+    for (const auto& [name, values] : weights) {
+      const bool known = std::any_of(scales_.begin(), scales_.end(),
+                                     [&](const NormScale& scale) { return scale.name == name; });
+      if (!known) {
+        throw ValueError(
+            "demon::ScaleRegularizer::set_weights: the model has no normalization "
+            "scale named \"" +
+            name + "\"");
+      }
+    }
+  }
+  weights_ = std::move(result);
 }
 
 double ScaleRegularizer::penalty() const {

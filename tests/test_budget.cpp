@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -283,6 +284,76 @@ TEST(GuardTest, ProtectedUnitsGetNoPressure) {
     const int64_t channel = order[i].item<int64_t>();
     const double expected = i < 2 ? 0.0 : bn->weight[channel].sign().item<double>();
     EXPECT_NEAR(added[channel].item<double>(), expected, 1e-6) << "rank " << i;
+  }
+}
+
+// ------------------------------------------------------------------------------ the pressure
+
+// What step() adds to each normalization scale's gradient, divided by λ(t): the push on each
+// entry. With lr 0 and γ = 1 everywhere (the initial value), sign(γ) = 1.
+std::map<std::string, torch::Tensor> pushes(DemonPruner& pruner, resnet18_cifar10::ResNet18& model,
+                                            double lambda) {
+  auto [images, labels] = synthetic_batch(0);
+  pruner.zero_grad();
+  pruner.backward(torch::cross_entropy_loss(model->forward(images), labels));
+  std::map<std::string, torch::Tensor> before;
+  for (const auto& scale : demon::find_norm_scales(*model))
+    before[scale.name] = scale.scale.grad().clone();
+  pruner.step();
+  std::map<std::string, torch::Tensor> push;
+  for (const auto& scale : demon::find_norm_scales(*model))
+    push[scale.name] = (scale.scale.grad() - before[scale.name]) / lambda;
+  return push;
+}
+
+// pressure "flops": each unit's entries are pushed by λ times what cutting the unit saves, over
+// the prunable units' mean; "uniform" pushes every entry by λ.
+TEST(PressureTest, FlopsPressureIsInProportionToWhatACutSaves) {
+  for (const auto pressure : {demon::Pressure::kUniform, demon::Pressure::kFlops}) {
+    auto model = small_resnet();
+    auto optimizer = std::make_shared<torch::optim::SGD>(model->parameters(), 0.0);
+    DemonPruner pruner(model, optimizer,
+                       DemonOptions(100)
+                           .schedule(demon::ScheduleKind::kConstant)
+                           .lambda_peak(0.5)
+                           .noise(false)
+                           .pressure(pressure));
+    const auto push = pushes(pruner, model, 0.5);
+    const auto& graph = *pruner.graph();
+    const auto saving = graph.unit_flops();
+    double total = 0.0;
+    int64_t prunable = 0;
+    for (size_t u = 0; u < saving.size(); ++u) {
+      if (graph.prunable(static_cast<int64_t>(u))) {
+        total += static_cast<double>(saving[u]);
+        ++prunable;
+      }
+    }
+    const double mean = total / static_cast<double>(prunable);
+    std::map<std::string, double> push_of_group;  // the push on each group's first unit
+    int64_t checked = 0;
+    for (const auto& axis : graph.axes()) {
+      if (axis.tensor < 0 || axis.dim != 0 || !push.count(graph.tensors()[axis.tensor].name))
+        continue;
+      const auto& entries = push.at(graph.tensors()[axis.tensor].name);
+      for (size_t i = 0; i < axis.owner.size(); ++i) {
+        const int64_t unit = axis.owner[i];
+        const double expected =
+            pressure == demon::Pressure::kUniform ? 1.0 : static_cast<double>(saving[unit]) / mean;
+        EXPECT_NEAR(entries[static_cast<int64_t>(i)].item<double>(), expected, 1e-5 * expected)
+            << graph.tensors()[axis.tensor].name << "[" << i << "], " << demon::to_string(pressure);
+        push_of_group.emplace(graph.groups()[graph.units()[unit].group].name, expected);
+        ++checked;
+      }
+    }
+    EXPECT_GT(checked, 200);
+    if (pressure == demon::Pressure::kFlops) {
+      // A second-block unit of layer1 (8 channels at 16×16) saves 8 times what one of layer4
+      // saves (64 channels at 2×2): (8 · 256) / (64 · 4).
+      const double layer1 = push_of_group.at("layer1_1.conv1");
+      const double layer4 = push_of_group.at("layer4_1.conv1");
+      EXPECT_NEAR(layer1 / layer4, 8.0, 1e-6) << layer1 << " vs " << layer4;
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "demon/graph.h"
+#include "demon/surgery.h"
 #include "graph_support.h"
 #include "models.h"
 
@@ -214,6 +215,55 @@ TEST(GraphTest, TransposedConvolutionsCarryOutputsOnWeightDim1) {
   // A transposed convolution applies each weight once per input position: 2 · (c1 216·36 +
   // up 192·36 + c2 216·144 + grouped 36·144 + head 12).
   EXPECT_EQ(graph.flops(), 2 * (216 * 36 + 192 * 36 + 216 * 144 + 36 * 144 + 12));
+}
+
+// unit_flops() equals flops() - flops_without({u}) for every unit, before and after a cut.
+template <typename Model>
+void expect_unit_flops_match_one_at_a_time(std::shared_ptr<Model> model, const std::string& label) {
+  auto graph = discover(model);
+  auto check = [&](const std::string& when) {
+    const auto saving = graph.unit_flops();
+    ASSERT_EQ(saving.size(), graph.units().size()) << label;
+    int64_t saving_units = 0;
+    for (size_t u = 0; u < saving.size(); ++u) {
+      const int64_t expected = graph.flops() - graph.flops_without({static_cast<int64_t>(u)});
+      EXPECT_EQ(saving[u], expected) << label << ", " << when << ": unit " << u;
+      saving_units += saving[u] > 0;
+    }
+    EXPECT_GT(saving_units, 0) << label << ", " << when;
+  };
+  check("as discovered");
+  std::vector<int64_t> cut;  // every other prunable unit of each group
+  for (const auto& group : graph.groups()) {
+    for (size_t i = 0; i < group.units.size(); i += 2) {
+      if (graph.prunable(group.units[i]))
+        cut.push_back(group.units[i]);
+    }
+  }
+  ASSERT_FALSE(cut.empty()) << label;
+  ASSERT_FALSE(demon::prune_units(graph, cut, nullptr).removed.empty()) << label;
+  check("after a cut");
+  for (int64_t u : cut) {
+    if (graph.units()[u].removed) {
+      EXPECT_EQ(graph.unit_flops()[u], 0) << label << ": removed unit " << u;
+    }
+  }
+}
+
+// A unit on many weights (a residual stage coupled by bare adds), on both dims of one weight
+// (depthwise and grouped convolutions), on a transposed convolution's dim 1, on linear layers and
+// on 1-D and 3-D convolutions.
+TEST(GraphTest, UnitFlopsIsWhatRemovingEachUnitAloneSaves) {
+  expect_unit_flops_match_one_at_a_time(std::make_shared<ResNet>(Block::Shortcut::kBare),
+                                        "ResNet, bare adds");
+  expect_unit_flops_match_one_at_a_time(std::make_shared<ResNet>(Block::Shortcut::kProjection),
+                                        "ResNet, projections");
+  expect_unit_flops_match_one_at_a_time(std::make_shared<DepthwiseNet>(), "DepthwiseNet");
+  expect_unit_flops_match_one_at_a_time(std::make_shared<ConvTransposeNet>(), "ConvTransposeNet");
+  expect_unit_flops_match_one_at_a_time(std::make_shared<GroupNormNet>(), "GroupNormNet");
+  expect_unit_flops_match_one_at_a_time(std::make_shared<TransformerBlock>(), "TransformerBlock");
+  expect_unit_flops_match_one_at_a_time(std::make_shared<Conv1dNet>(), "Conv1dNet");
+  expect_unit_flops_match_one_at_a_time(std::make_shared<Conv3dNet>(), "Conv3dNet");
 }
 
 TEST(GraphTest, BatchNormWithoutAffineIsFoundByItsRunningStatistics) {

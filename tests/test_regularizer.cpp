@@ -1,9 +1,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <map>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
+#include "demon/errors.h"
 #include "demon/regularizer.h"
 #include "support.h"
 
@@ -134,6 +139,89 @@ TEST(RegularizerTest, PenaltyIsSumOverAllScales) {
   EXPECT_DOUBLE_EQ(demon::ScaleRegularizer(*model, demon::Regularizer::kLasso).penalty(), abs_sum);
   EXPECT_DOUBLE_EQ(demon::ScaleRegularizer(*model, demon::Regularizer::kL2).penalty(),
                    0.5 * square_sum);
+}
+
+// Weights of the entries of two scales (0 exempts one); every other scale keeps weight 1.
+const std::map<std::string, std::vector<double>> kWeights = {{"bn2d.weight", {0.0, 0.5, 2.0}},
+                                                             {"ln.weight", {1, 0, 3, 0.25, 4}}};
+
+torch::Tensor weights_of(const std::string& name, const torch::Tensor& scale) {
+  const auto found = kWeights.find(name);
+  return found == kWeights.end() ? torch::ones_like(scale)
+                                 : torch::tensor(found->second, scale.options());
+}
+
+TEST(RegularizerTest, WeightsScaleThePressureOfEachEntry) {
+  for (const auto kind : {demon::Regularizer::kLasso, demon::Regularizer::kL2}) {
+    ManyNorms model;
+    fill(model);
+    const auto before = grads_of(model);
+    demon::ScaleRegularizer regularizer(*model, kind);
+    regularizer.set_weights(kWeights);
+    regularizer.apply(0.3);
+    for (const auto& item : model->named_parameters()) {
+      const auto& name = item.key();
+      const auto& p = item.value();
+      const auto term = kind == demon::Regularizer::kL2 ? p.detach() : p.detach().sign();
+      const auto expected = kScaleNames.count(name)
+                                ? before.at(name) + 0.3 * weights_of(name, p) * term
+                                : before.at(name);
+      EXPECT_TRUE(torch::allclose(p.grad(), expected, 1e-6, 1e-7))
+          << to_string(kind) << " " << name << ": " << p.grad() << " vs " << expected;
+    }
+    // An empty map makes the pressure uniform again.
+    fill(model);
+    regularizer.set_weights({});
+    regularizer.apply(0.3);
+    const auto scale = model->named_parameters()["ln.weight"];
+    const auto term = kind == demon::Regularizer::kL2 ? scale.detach() : scale.detach().sign();
+    EXPECT_TRUE(torch::allclose(scale.grad(), before.at("ln.weight") + 0.3 * term, 1e-6, 1e-7));
+  }
+}
+
+TEST(RegularizerTest, WeightsOfAMultiDimensionalScaleGoAlongItsFirstDim) {
+  nn::LayerNorm norm(nn::LayerNormOptions({2, 3}));
+  {
+    torch::NoGradGuard no_grad;
+    norm->weight.copy_(torch::arange(6, torch::kFloat).sub(2.5).view({2, 3}));
+    norm->weight.mutable_grad() = torch::zeros({2, 3});
+  }
+  demon::ScaleRegularizer regularizer(*norm, demon::Regularizer::kLasso);
+  regularizer.set_weights({{"weight", {0.0, 2.0}}});
+  regularizer.apply(0.5);
+  EXPECT_TRUE(torch::equal(norm->weight.grad(),
+                           torch::tensor({0.0F, 0.0F, 0.0F, 1.0F, 1.0F, 1.0F}).view({2, 3})))
+      << norm->weight.grad();
+}
+
+TEST(RegularizerTest, BadWeightsAreRefusedAndTheOldOnesKept) {
+  ManyNorms model;
+  demon::ScaleRegularizer regularizer(*model, demon::Regularizer::kLasso);
+  regularizer.set_weights(kWeights);
+  const std::vector<std::pair<std::map<std::string, std::vector<double>>, std::string>> bad = {
+      {{{"bn2d.weight", {1.0, 1.0}}}, "\"bn2d.weight\" has 3 entries along dim 0, got 2 weights"},
+      {{{"bn2d.weight", {1.0, -0.5, 1.0}}}, "weight 1 of \"bn2d.weight\" must be finite and >= 0"},
+      {{{"gn.weight", {1.0, NAN, 1.0, 1.0}}}, "weight 1 of \"gn.weight\" must be finite"},
+      {{{"bn2d.weight", {1.0, 1.0, 1.0}}, {"conv.weight", {1.0}}},
+       "no normalization scale named \"conv.weight\""},
+  };
+  for (const auto& [weights, message] : bad) {
+    try {
+      regularizer.set_weights(weights);
+      ADD_FAILURE() << "accepted; expected: " << message;
+    } catch (const demon::ValueError& error) {
+      EXPECT_NE(std::string(error.what()).find(message), std::string::npos) << error.what();
+    }
+  }
+  // The weights set before still hold.
+  fill(model);
+  const auto before = grads_of(model);
+  regularizer.apply(0.3);
+  const auto scale = model->named_parameters()["bn2d.weight"];
+  EXPECT_TRUE(torch::allclose(
+      scale.grad(),
+      before.at("bn2d.weight") + 0.3 * weights_of("bn2d.weight", scale) * scale.sign(), 1e-6,
+      1e-7));
 }
 
 TEST(RegularizerTest, LassoOnCuda) {

@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   int64_t prune_every = 0, width_multiple = 0, schedule_span = 0, prune_start = 0;
   double pct_start = 0.0;
   double target_flops = 0.0, target_by = 0.0;
-  std::string schedule, baseline;
+  std::string schedule, baseline, pressure;
   bool guard = false;
   app.add_option("--config", config_path, "JSON config (see configs/); defaults otherwise")
       ->check(CLI::ExistingFile);
@@ -44,6 +44,10 @@ int main(int argc, char** argv) {
   app.add_option("--weight-decay", cli.weight_decay, "weight decay")->check(CLI::NonNegativeNumber);
   app.add_option("--lambda", lambda, "DemP: peak of the Lasso strength on BatchNorm scales")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--pressure", pressure,
+                 "DemP: how λ is shared: uniform, or flops (in proportion to what cutting a unit "
+                 "saves)")
+      ->check(CLI::IsMember({"uniform", "flops"}));
   app.add_option("--sigma", sigma, "DemP: peak of the noise std")->check(CLI::NonNegativeNumber);
   app.add_option("--prune-every", prune_every, "DemP: steps between prune events")
       ->check(CLI::PositiveNumber);
@@ -136,6 +140,8 @@ int main(int argc, char** argv) {
       merged["dense"] = true;
     if (app.count("--lambda"))
       merged["demon"]["lambda_peak"] = lambda;
+    if (app.count("--pressure"))
+      merged["demon"]["pressure"] = pressure;
     if (app.count("--sigma"))
       merged["demon"]["sigma_peak"] = sigma;
     if (app.count("--prune-every"))

@@ -168,6 +168,10 @@ class DependencyGraph {
   /// `units` (nothing is changed). What a budget needs to weigh a cut before making it.
   int64_t flops_without(const std::vector<int64_t>& units) const;
   int64_t parameters_without(const std::vector<int64_t>& units) const;
+  /// Per unit id, the FLOPs per sample that removing that unit alone would save:
+  /// flops() - flops_without({u}), for all units in one pass (0 for removed units). What a
+  /// FLOPs-aware pressure weighs units by.
+  std::vector<int64_t> unit_flops() const;
   /// Index of a tensor by name, or -1.
   int find_tensor(const std::string& name) const;
 

@@ -24,6 +24,15 @@ enum class Regularizer {
   kL2,     ///< adds λ(t)·γ to γ's gradient
 };
 
+/// How λ is shared among units.
+enum class Pressure {
+  kUniform,  ///< every scale entry gets λ: the paper's rule
+  /// Each unit's entries get λ times the FLOPs that removing it alone saves, over the mean of
+  /// the prunable units' (refreshed at every prune event): the mean push stays λ, and units of
+  /// high-resolution layers and of residual streams, which save the most, are pushed hardest.
+  kFlops,
+};
+
 /// Which weights receive the asymmetric noise σ(t)·N(0, 1) after each optimizer step.
 enum class NoiseMode {
   /// Only elements whose loss gradient this step is non-zero: weights of live units. Dead units
@@ -84,6 +93,8 @@ enum class CriterionKind {
 std::string to_string(Regularizer regularizer);
 std::string to_string(CriterionKind kind);
 CriterionKind criterion_kind_from_string(const std::string& name);
+std::string to_string(Pressure pressure);
+Pressure pressure_from_string(const std::string& name);
 std::string to_string(NoiseMode mode);
 std::string to_string(DeathCheck check);
 std::string to_string(ForwardCheck check);
@@ -128,6 +139,8 @@ struct DemonOptions {
   /// family. Unset (the default; "auto" in JSON): DemonPruner picks it from the optimizer, see
   /// default_lambda_peak() in pruner.h.
   TORCH_ARG(std::optional<double>, lambda_peak);
+  /// How λ is shared among units (see Pressure).
+  TORCH_ARG(Pressure, pressure) = Pressure::kUniform;
 
   TORCH_ARG(bool, noise) = true;
   TORCH_ARG(NoiseMode, noise_mode) = NoiseMode::kLiveOnly;

@@ -206,7 +206,8 @@ class DemonPruner {
   // The collapse guard's cap and the budget's stop, applied to a selection.
   std::vector<int64_t> limit_cut(std::vector<int64_t> units, const UnitEvidence& evidence,
                                  PruneReport& report);
-  void protect_floors();
+  // The regularizer's per-entry weights: the pressure option's share, 0 for protected floors.
+  void update_pressure();
   PruneOptions cut_options() const;
   // Gives a warning once (by text), or throws it with error_if_inactive when `inaction` says so.
   void report_problem(const std::string& message, bool inaction);

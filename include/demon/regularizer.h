@@ -35,10 +35,12 @@ class ScaleRegularizer {
   /// Σ|γ| (Lasso) or ½Σγ² (L2) over all scales, unscaled by λ; 0 for kNone. Synchronizes.
   double penalty() const;
 
-  /// Entries of scales that get no pressure: per scale (by name), the indices along its first
-  /// dimension. Replaces what was exempt before; indices refer to the scales' current shapes, so
-  /// a cut must be followed by new exemptions (DemonPruner does it).
-  void set_exempt(const std::map<std::string, std::vector<int64_t>>& entries);
+  /// Per-entry weights of the pressure: per scale (by name), one factor per index along its first
+  /// dimension (0 exempts an entry). Scales not named keep weight 1; an empty map makes the
+  /// pressure uniform again. Replaces the weights set before; they refer to the scales' current
+  /// shapes, so a cut must be followed by new weights (DemonPruner does it). Throws
+  /// demon::ValueError for a wrong count or a negative or non-finite weight.
+  void set_weights(const std::map<std::string, std::vector<double>>& weights);
 
   Regularizer kind() const noexcept { return kind_; }
   const std::vector<NormScale>& scales() const noexcept { return scales_; }
@@ -46,8 +48,8 @@ class ScaleRegularizer {
  private:
   Regularizer kind_;
   std::vector<NormScale> scales_;
-  // Per scale (same order): a 0/1 mask of its entries, or undefined when nothing is exempt.
-  std::vector<torch::Tensor> masks_;
+  // Per scale (same order), its entries' weights in the scale's shape; empty when uniform.
+  std::vector<torch::Tensor> weights_;
 };
 
 }  // namespace demon

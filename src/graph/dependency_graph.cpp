@@ -1,5 +1,7 @@
 #include <algorithm>
+#include <map>
 #include <stdexcept>
+#include <utility>
 
 #include "demon/errors.h"
 #include "demon/graph.h"
@@ -101,6 +103,40 @@ int64_t DependencyGraph::parameters_without(const std::vector<int64_t>& units) c
       total += numel_of(shapes[t]);
   }
   return total;
+}
+
+std::vector<int64_t> DependencyGraph::unit_flops() const {
+  // Per unit, how many indices it owns along each dim of each conv / linear weight.
+  std::vector<int> flops_layer(tensors_.size(), -1);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const auto& layer = layers_[l];
+    if ((layer.kind == LayerKind::kConv || layer.kind == LayerKind::kLinear) && layer.weight >= 0)
+      flops_layer[layer.weight] = static_cast<int>(l);
+  }
+  std::map<std::pair<int64_t, int>, std::vector<int64_t>> owned;  // (unit, tensor) -> per dim
+  for (const auto& axis : axes_) {
+    if (axis.tensor < 0 || flops_layer[axis.tensor] < 0)
+      continue;
+    for (int64_t owner : axis.owner) {
+      if (owner < 0)
+        continue;
+      auto& counts = owned[{owner, axis.tensor}];
+      counts.resize(static_cast<size_t>(tensors_[axis.tensor].tensor.dim()), 0);
+      ++counts[axis.dim];
+    }
+  }
+  std::vector<int64_t> saving(units_.size(), 0);
+  for (const auto& [key, counts] : owned) {
+    const auto& [unit, tensor] = key;
+    const auto shape = tensors_[tensor].tensor.sizes();
+    int64_t before = 1, after = 1;
+    for (size_t d = 0; d < counts.size(); ++d) {
+      before *= shape[d];
+      after *= shape[d] - counts[d];
+    }
+    saving[unit] += 2 * (before - after) * layers_[flops_layer[tensor]].outputs_per_sample;
+  }
+  return saving;
 }
 
 std::vector<std::vector<int64_t>> DependencyGraph::remove_units(const std::vector<int64_t>& units) {
