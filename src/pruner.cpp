@@ -772,10 +772,13 @@ void DemonPruner::update_pressure() {
         ++counted;
       }
     }
+    // Units that cannot be cut keep λ as it is: more pressure on them would buy nothing.
     if (total > 0.0) {
       const double mean = total / static_cast<double>(counted);
-      for (size_t u = 0; u < units.size(); ++u)
-        weight[u] = static_cast<double>(saving[u]) / mean;
+      for (size_t u = 0; u < units.size(); ++u) {
+        if (graph_->prunable(static_cast<int64_t>(u)))
+          weight[u] = static_cast<double>(saving[u]) / mean;
+      }
     }
   }
   if (options_.protect_floor()) {
@@ -810,7 +813,9 @@ void DemonPruner::update_pressure() {
       uniform = uniform && values[i] == 1.0;
     }
   }
-  regularizer_.set_weights(uniform ? decltype(entries){} : entries);
+  if (uniform)
+    entries.clear();  // the regularizer's fast path
+  regularizer_.set_weights(entries);
 }
 
 bool DemonPruner::probe_ready() {
@@ -1146,6 +1151,7 @@ void DemonPruner::load_state(torch::serialize::InputArchive& archive) {
   // The graph is rediscovered at the next backward(); the activity waits for it.
   graph_.reset();
   activity_.reset();
+  regularizer_.set_weights({});  // they follow the graph, set again at its discovery
   restored_activity_.emplace(std::move(records), observations);
 }
 

@@ -51,7 +51,16 @@ void ScaleRegularizer::apply(double lambda) const {
     bucket.grads.push_back(grad);
     bucket.scales.push_back(entry.scale);
     if (!weights_.empty()) {
-      bucket.weights.push_back(weights_[i]);
+      const torch::Tensor& weight = weights_[i];
+      if (weight.sizes() != entry.scale.sizes()) {
+        throw StateError("demon::ScaleRegularizer::apply: the weights of \"" + entry.name +
+                         "\" were set for another shape; set them again after a cut");
+      }
+      // A model moved or cast after the weights were set: follow it.
+      bucket.weights.push_back(weight.options().type_equal(entry.scale.options()) &&
+                                       weight.device() == entry.scale.device()
+                                   ? weight
+                                   : weight.to(entry.scale.options().requires_grad(false)));
     }
   }
   for (auto& [key, bucket] : buckets) {
@@ -95,7 +104,7 @@ void ScaleRegularizer::set_weights(const std::map<std::string, std::vector<doubl
     }
     ++used;
     const auto& values = found->second;
-    const int64_t entries = entry.scale.dim() == 0 ? 1 : entry.scale.size(0);
+    const int64_t entries = entry.scale.size(0);  // normalization scales have dim >= 1
     if (static_cast<int64_t>(values.size()) != entries) {
       throw ValueError("demon::ScaleRegularizer::set_weights: \"" + entry.name + "\" has " +
                        std::to_string(entries) + " entries along dim 0, got " +
@@ -108,7 +117,7 @@ void ScaleRegularizer::set_weights(const std::map<std::string, std::vector<doubl
                          std::to_string(values[i]));
       }
     }
-    std::vector<int64_t> shape(static_cast<size_t>(std::max<int64_t>(entry.scale.dim(), 1)), 1);
+    std::vector<int64_t> shape(static_cast<size_t>(entry.scale.dim()), 1);
     shape[0] = entries;
     result.push_back(torch::tensor(values, torch::kDouble)
                          .to(entry.scale.options().requires_grad(false))

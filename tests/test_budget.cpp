@@ -306,8 +306,9 @@ std::map<std::string, torch::Tensor> pushes(DemonPruner& pruner, resnet18_cifar1
   return push;
 }
 
-// pressure "flops": each unit's entries are pushed by λ times what cutting the unit saves, over
-// the prunable units' mean; "uniform" pushes every entry by λ.
+// pressure "flops": each prunable unit's entries are pushed by λ times what cutting the unit
+// saves, over the prunable units' mean; units that cannot be cut (here a pinned layer) keep λ.
+// "uniform" pushes every entry by λ.
 TEST(PressureTest, FlopsPressureIsInProportionToWhatACutSaves) {
   for (const auto pressure : {demon::Pressure::kUniform, demon::Pressure::kFlops}) {
     auto model = small_resnet();
@@ -318,6 +319,7 @@ TEST(PressureTest, FlopsPressureIsInProportionToWhatACutSaves) {
                            .lambda_peak(0.5)
                            .noise(false)
                            .pressure(pressure));
+    pruner.set_discovery_options(demon::DiscoveryOptions().pin("layer2_1.bn1.weight"));
     const auto push = pushes(pruner, model, 0.5);
     const auto& graph = *pruner.graph();
     const auto saving = graph.unit_flops();
@@ -330,16 +332,18 @@ TEST(PressureTest, FlopsPressureIsInProportionToWhatACutSaves) {
       }
     }
     const double mean = total / static_cast<double>(prunable);
-    std::map<std::string, double> push_of_group;  // the push on each group's first unit
-    int64_t checked = 0;
+    std::map<std::string, double> push_of_group;  // the expected push on each group's units
+    int64_t checked = 0, pinned = 0;
     for (const auto& axis : graph.axes()) {
       if (axis.tensor < 0 || axis.dim != 0 || !push.count(graph.tensors()[axis.tensor].name))
         continue;
       const auto& entries = push.at(graph.tensors()[axis.tensor].name);
       for (size_t i = 0; i < axis.owner.size(); ++i) {
         const int64_t unit = axis.owner[i];
-        const double expected =
-            pressure == demon::Pressure::kUniform ? 1.0 : static_cast<double>(saving[unit]) / mean;
+        ASSERT_GE(unit, 0) << graph.tensors()[axis.tensor].name << "[" << i << "]";
+        const bool weighed = pressure == demon::Pressure::kFlops && graph.prunable(unit);
+        const double expected = weighed ? static_cast<double>(saving[unit]) / mean : 1.0;
+        pinned += !graph.prunable(unit);
         EXPECT_NEAR(entries[static_cast<int64_t>(i)].item<double>(), expected, 1e-5 * expected)
             << graph.tensors()[axis.tensor].name << "[" << i << "], " << demon::to_string(pressure);
         push_of_group.emplace(graph.groups()[graph.units()[unit].group].name, expected);
@@ -347,6 +351,7 @@ TEST(PressureTest, FlopsPressureIsInProportionToWhatACutSaves) {
       }
     }
     EXPECT_GT(checked, 200);
+    EXPECT_EQ(pinned, 16);  // layer2_1.bn1: 128 / 8 channels
     if (pressure == demon::Pressure::kFlops) {
       // A second-block unit of layer1 (8 channels at 16×16) saves 8 times what one of layer4
       // saves (64 channels at 2×2): (8 · 256) / (64 · 4).

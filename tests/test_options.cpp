@@ -33,6 +33,7 @@ DemonOptions all_non_default() {
       .final_div_factor(100.0)
       .regularizer(demon::Regularizer::kL2)
       .lambda_peak(0.125)
+      .pressure(demon::Pressure::kFlops)
       .noise(false)
       .noise_mode(demon::NoiseMode::kAll)
       .sigma_peak(1e-4)
@@ -75,6 +76,7 @@ TEST(OptionsTest, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(written.at("death_check"), "both");
   // Enums are written by name.
   EXPECT_EQ(written.at("regularizer"), "l2");
+  EXPECT_EQ(written.at("pressure"), "flops");
   EXPECT_EQ(written.at("noise_mode"), "all");
   EXPECT_EQ(written.at("schedule"), "cosine_decay");
 }
@@ -117,6 +119,7 @@ TEST(OptionsTest, WrongTypesAreNamedByKey) {
       {{{"regularizer", "l1"}}, "regularizer", "lasso"},
       {{{"schedule", "cosine"}}, "schedule", "one_cycle"},
       {{{"noise_mode", "live"}}, "noise_mode", "live_only"},
+      {{{"pressure", "fast"}}, "pressure", "uniform, flops"},
       {{{"death_check", "eval_mode"}}, "death_check", "train, eval, both"},
       {{{"prune_every", 1.5}}, "prune_every", "expected an integer"},
   };

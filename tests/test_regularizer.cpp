@@ -224,6 +224,31 @@ TEST(RegularizerTest, BadWeightsAreRefusedAndTheOldOnesKept) {
       1e-7));
 }
 
+// A cut shrinks a scale; weights set before it no longer fit, and applying them is an error that
+// names the scale, not a broadcast into the wrong entries.
+TEST(RegularizerTest, WeightsForAnOldShapeAreAnError) {
+  ManyNorms model;
+  fill(model);
+  demon::ScaleRegularizer regularizer(*model, demon::Regularizer::kLasso);
+  regularizer.set_weights(kWeights);
+  auto scale = model->named_parameters()["bn2d.weight"];
+  {
+    torch::NoGradGuard no_grad;
+    scale.set_data(scale.detach().slice(0, 0, 2).clone());
+    scale.mutable_grad() = torch::zeros({2});
+  }
+  try {
+    regularizer.apply(0.1);
+    ADD_FAILURE() << "weights of the old shape were applied";
+  } catch (const demon::StateError& error) {
+    EXPECT_NE(std::string(error.what()).find("\"bn2d.weight\" were set for another shape"),
+              std::string::npos)
+        << error.what();
+  }
+  regularizer.set_weights({{"bn2d.weight", {1.0, 0.0}}});
+  EXPECT_NO_THROW(regularizer.apply(0.1));
+}
+
 TEST(RegularizerTest, LassoOnCuda) {
   DEMON_REQUIRE_CUDA();
   ManyNorms model;

@@ -87,7 +87,8 @@ def run(spec, shard, only):
     return 1 if failed else 0
 
 
-COLUMNS = ["name", "seed", "kind", "width", "lambda_peak", "test_accuracy", "best_test_accuracy",
+COLUMNS = ["name", "seed", "kind", "width", "lambda_peak", "pressure", "test_accuracy",
+           "best_test_accuracy",
            "parameters", "initial_parameters", "param_sparsity", "neural_sparsity", "flops",
            "initial_flops", "flops_ratio",
            "mean_flops_ratio", "train_seconds", "images_per_second", "prune_events", "epochs"]
@@ -116,7 +117,9 @@ def collect(spec):
         row = {"name": name, "seed": seed, "kind": kind_of(config),
                "width": config.get("width"),
                "lambda_peak": None if config.get("dense") else
-               config.get("demon", {}).get("lambda_peak")}
+               config.get("demon", {}).get("lambda_peak"),
+               "pressure": None if config.get("dense") else
+               config.get("demon", {}).get("pressure", "uniform")}
         for column in COLUMNS:
             if column not in row:
                 row[column] = summary.get(column)

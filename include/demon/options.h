@@ -26,10 +26,12 @@ enum class Regularizer {
 
 /// How λ is shared among units.
 enum class Pressure {
-  kUniform,  ///< every scale entry gets λ: the paper's rule
-  /// Each unit's entries get λ times the FLOPs that removing it alone saves, over the mean of
-  /// the prunable units' (refreshed at every prune event): the mean push stays λ, and units of
-  /// high-resolution layers and of residual streams, which save the most, are pushed hardest.
+  /// Every scale entry gets λ: the paper's rule.
+  kUniform,
+  /// Each prunable unit's entries get λ times the FLOPs that removing it alone saves, over the
+  /// mean of the prunable units' (refreshed at every prune event), so the mean push stays λ and
+  /// units of high-resolution layers and residual streams, which save the most, are pushed
+  /// hardest. Units that cannot be cut keep λ; protect_floor's exemptions apply on top.
   kFlops,
 };
 

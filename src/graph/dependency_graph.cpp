@@ -106,14 +106,16 @@ int64_t DependencyGraph::parameters_without(const std::vector<int64_t>& units) c
 }
 
 std::vector<int64_t> DependencyGraph::unit_flops() const {
-  // Per unit, how many indices it owns along each dim of each conv / linear weight.
+  // Per tensor, the conv / linear layer whose weight it is (what flops() counts), or -1.
   std::vector<int> flops_layer(tensors_.size(), -1);
   for (size_t l = 0; l < layers_.size(); ++l) {
     const auto& layer = layers_[l];
     if ((layer.kind == LayerKind::kConv || layer.kind == LayerKind::kLinear) && layer.weight >= 0)
       flops_layer[layer.weight] = static_cast<int>(l);
   }
-  std::map<std::pair<int64_t, int>, std::vector<int64_t>> owned;  // (unit, tensor) -> per dim
+  // Per (unit, weight tensor), how many indices the unit owns along each dim: a unit may own
+  // indices on two dims of one weight (depthwise convolutions), which do not simply add up.
+  std::map<std::pair<int64_t, int>, std::vector<int64_t>> owned;
   for (const auto& axis : axes_) {
     if (axis.tensor < 0 || flops_layer[axis.tensor] < 0)
       continue;
