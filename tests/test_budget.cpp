@@ -255,42 +255,8 @@ TEST(GuardTest, FloorsCapsAndProtection) {
   EXPECT_EQ(model->blocks[2]->conv1->weight.size(0), 8);
 }
 
-TEST(GuardTest, ProtectedUnitsGetNoPressure) {
-  auto model = small_resnet();
-  auto optimizer = std::make_shared<torch::optim::SGD>(model->parameters(), 0.0);
-  DemonPruner pruner(model, optimizer,
-                     DemonOptions(100)
-                         .schedule(demon::ScheduleKind::kConstant)
-                         .lambda_peak(0.5)
-                         .noise(false)
-                         .min_width(2)
-                         .protect_floor(true));
-  const auto bn = model->blocks[0]->bn1;
-  {
-    torch::NoGradGuard no_grad;  // distinct |γ|, some negative: a ranking without ties
-    bn->weight.copy_(torch::linspace(0.5, 1.2, 8) * torch::tensor({1, -1, 1, 1, -1, 1, -1, 1}));
-  }
-  auto [images, labels] = synthetic_batch(0);
-  pruner.zero_grad();
-  auto loss = torch::cross_entropy_loss(model->forward(images), labels);
-  pruner.backward(loss);
-  // The loss gradient, before the pressure is added by step().
-  const auto before = bn->weight.grad().clone();
-  pruner.step();
-  const auto added = (bn->weight.grad() - before) / 0.5;  // sign(γ) where pushed, 0 where not
-  // The two largest |γ| of the group are exempt, the others pushed.
-  const auto order = bn->weight.detach().abs().argsort(0, /*descending=*/true);
-  for (int64_t i = 0; i < bn->weight.size(0); ++i) {
-    const int64_t channel = order[i].item<int64_t>();
-    const double expected = i < 2 ? 0.0 : bn->weight[channel].sign().item<double>();
-    EXPECT_NEAR(added[channel].item<double>(), expected, 1e-6) << "rank " << i;
-  }
-}
-
-// ------------------------------------------------------------------------------ the pressure
-
-// What step() adds to each normalization scale's gradient, divided by λ(t): the push on each
-// entry. With lr 0 and γ = 1 everywhere (the initial value), sign(γ) = 1.
+// What one step adds to each normalization scale's gradient, divided by λ: sign(γ) times the
+// push on each entry (the loss gradient is read before step() adds the pressure).
 std::map<std::string, torch::Tensor> pushes(DemonPruner& pruner, resnet18_cifar10::ResNet18& model,
                                             double lambda) {
   auto [images, labels] = synthetic_batch(0);
@@ -306,19 +272,41 @@ std::map<std::string, torch::Tensor> pushes(DemonPruner& pruner, resnet18_cifar1
   return push;
 }
 
+// A constant λ of 0.5 and no noise: what step() adds to a gradient is the pressure alone.
+DemonOptions constant_pressure() {
+  return DemonOptions(100).schedule(demon::ScheduleKind::kConstant).lambda_peak(0.5).noise(false);
+}
+
+TEST(GuardTest, ProtectedUnitsGetNoPressure) {
+  auto model = small_resnet();
+  auto optimizer = std::make_shared<torch::optim::SGD>(model->parameters(), 0.0);
+  DemonPruner pruner(model, optimizer, constant_pressure().min_width(2).protect_floor(true));
+  const auto bn = model->blocks[0]->bn1;
+  {
+    torch::NoGradGuard no_grad;  // distinct |γ|, some negative: a ranking without ties
+    bn->weight.copy_(torch::linspace(0.5, 1.2, 8) * torch::tensor({1, -1, 1, 1, -1, 1, -1, 1}));
+  }
+  // sign(γ) where pushed, 0 where not.
+  const auto added = pushes(pruner, model, 0.5).at("layer1_0.bn1.weight");
+  // The two largest |γ| of the group are exempt, the others pushed.
+  const auto order = bn->weight.detach().abs().argsort(0, /*descending=*/true);
+  for (int64_t i = 0; i < bn->weight.size(0); ++i) {
+    const int64_t channel = order[i].item<int64_t>();
+    const double expected = i < 2 ? 0.0 : bn->weight[channel].sign().item<double>();
+    EXPECT_NEAR(added[channel].item<double>(), expected, 1e-6) << "rank " << i;
+  }
+}
+
+// ------------------------------------------------------------------------------ the pressure
+
 // pressure "flops": each prunable unit's entries are pushed by λ times what cutting the unit
 // saves, over the prunable units' mean; units that cannot be cut (here a pinned layer) keep λ.
-// "uniform" pushes every entry by λ.
+// "uniform" pushes every entry by λ. (γ = 1 everywhere at first, so pushes() gives the push.)
 TEST(PressureTest, FlopsPressureIsInProportionToWhatACutSaves) {
   for (const auto pressure : {demon::Pressure::kUniform, demon::Pressure::kFlops}) {
     auto model = small_resnet();
     auto optimizer = std::make_shared<torch::optim::SGD>(model->parameters(), 0.0);
-    DemonPruner pruner(model, optimizer,
-                       DemonOptions(100)
-                           .schedule(demon::ScheduleKind::kConstant)
-                           .lambda_peak(0.5)
-                           .noise(false)
-                           .pressure(pressure));
+    DemonPruner pruner(model, optimizer, constant_pressure().pressure(pressure));
     pruner.set_discovery_options(demon::DiscoveryOptions().pin("layer2_1.bn1.weight"));
     const auto push = pushes(pruner, model, 0.5);
     const auto& graph = *pruner.graph();
