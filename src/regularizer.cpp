@@ -126,7 +126,8 @@ void ScaleRegularizer::set_weights(const std::map<std::string, std::vector<doubl
                          .contiguous());
   }
   if (used != weights.size()) {
-    for (const auto& [name, values] : weights) {
+    for (const auto& item : weights) {
+      const std::string& name = item.first;  // not a structured binding: a lambda captures it
       const bool known = std::any_of(scales_.begin(), scales_.end(),
                                      [&](const NormScale& scale) { return scale.name == name; });
       if (!known) {
