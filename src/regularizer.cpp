@@ -1,9 +1,9 @@
 #include "demon/regularizer.h"
 
-#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
+#include <string>
 #include <utility>
 
 #include "demon/errors.h"
@@ -94,15 +94,23 @@ void ScaleRegularizer::set_weights(const std::map<std::string, std::vector<doubl
     weights_.clear();
     return;
   }
+  std::set<std::string> names;
+  for (const auto& entry : scales_)
+    names.insert(entry.name);
+  for (const auto& item : weights) {
+    if (!names.count(item.first)) {
+      throw ValueError(
+          "demon::ScaleRegularizer::set_weights: the model has no normalization scale named \"" +
+          item.first + "\"");
+    }
+  }
   std::vector<torch::Tensor> result;  // built whole before anything changes
-  size_t used = 0;
   for (const auto& entry : scales_) {
     const auto found = weights.find(entry.name);
     if (found == weights.end()) {
       result.push_back(torch::ones_like(entry.scale, torch::MemoryFormat::Contiguous));
       continue;
     }
-    ++used;
     const auto& values = found->second;
     const int64_t entries = entry.scale.size(0);  // normalization scales have dim >= 1
     if (static_cast<int64_t>(values.size()) != entries) {
@@ -124,19 +132,6 @@ void ScaleRegularizer::set_weights(const std::map<std::string, std::vector<doubl
                          .view(shape)
                          .expand(entry.scale.sizes())
                          .contiguous());
-  }
-  if (used != weights.size()) {
-    for (const auto& item : weights) {
-      const std::string& name = item.first;  // not a structured binding: a lambda captures it
-      const bool known = std::any_of(scales_.begin(), scales_.end(),
-                                     [&](const NormScale& scale) { return scale.name == name; });
-      if (!known) {
-        throw ValueError(
-            "demon::ScaleRegularizer::set_weights: the model has no normalization "
-            "scale named \"" +
-            name + "\"");
-      }
-    }
   }
   weights_ = std::move(result);
 }
