@@ -96,6 +96,15 @@ double prune_to(demon::DependencyGraph& graph, torch::optim::Optimizer& optimize
   return ms;
 }
 
+// Elements per sample at the activations the graph reads: what Pressure::kTime weighs beside
+// FLOPs, and what tools/element_cost.py fits step times against.
+int64_t activation_elements(const demon::DependencyGraph& graph) {
+  int64_t total = 0;
+  for (const auto& site : graph.sites())
+    total += site.positions * static_cast<int64_t>(site.owner.size());
+  return total;
+}
+
 // One configuration: a ResNet-18 pruned to a FLOPs ratio by random cuts, or to the shape of a
 // checkpoint when `checkpoint` is set, with everything a DemP step uses.
 struct Config {
@@ -229,6 +238,8 @@ json profile_width(double width, const std::vector<double>& ratios,
                 {"model", c.source.empty() ? "random cuts" : c.source},
                 {"target_flops_ratio", i < ratios.size() ? json(ratios[i]) : json()},
                 {"flops_ratio", static_cast<double>(c.graph->flops()) / c.initial_flops},
+                {"flops", c.graph->flops()},
+                {"activation_elements", activation_elements(*c.graph)},
                 {"parameters", parameters},
                 {"cut_ms", c.cut_ms}};
     double bare = 0.0, extra = 0.0;

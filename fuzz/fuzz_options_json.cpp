@@ -20,7 +20,8 @@ std::vector<std::string> seeds() {
                            .lambda_peak(5e-3)
                            .prune_every(50)
                            .regularizer(demon::Regularizer::kL2)
-                           .pressure(demon::Pressure::kFlops)
+                           .pressure(demon::Pressure::kTime)
+                           .element_flops(500.0)
                            .group_min_width({{"layer1", 4}});
   resnet18_cifar10::TrainConfig config;
   config.demon = demon::to_json(options);

@@ -137,6 +137,7 @@ const std::vector<Field>& fields() {
       DEMON_ENUM_FIELD(regularizer, regularizer_from_string),
       DEMON_AUTO_FIELD(lambda_peak),
       DEMON_ENUM_FIELD(pressure, pressure_from_string),
+      DEMON_FIELD(element_flops, read_double),
       DEMON_FIELD(noise, read_bool),
       DEMON_ENUM_FIELD(noise_mode, noise_mode_from_string),
       DEMON_FIELD(sigma_peak, read_double),
@@ -208,12 +209,14 @@ std::string to_string(Pressure pressure) {
       return "uniform";
     case Pressure::kFlops:
       return "flops";
+    case Pressure::kTime:
+      return "time";
   }
   throw ValueError("demon: unknown Pressure");
 }
 
 Pressure pressure_from_string(const std::string& name) {
-  return detail::enum_from_string(name, {Pressure::kUniform, Pressure::kFlops},
+  return detail::enum_from_string(name, {Pressure::kUniform, Pressure::kFlops, Pressure::kTime},
                                   "demon::pressure_from_string: unknown pressure");
 }
 
@@ -341,6 +344,8 @@ void DemonOptions::validate() const {
   require(!lambda_peak() || (std::isfinite(*lambda_peak()) && *lambda_peak() >= 0.0),
           "lambda_peak must be finite and >= 0 (or unset: auto), got " +
               std::to_string(lambda_peak().value_or(0.0)));
+  require(std::isfinite(element_flops()) && element_flops() > 0.0,
+          "element_flops must be finite and > 0, got " + std::to_string(element_flops()));
   require(std::isfinite(sigma_peak()) && sigma_peak() >= 0.0,
           "sigma_peak must be finite and >= 0, got " + std::to_string(sigma_peak()));
   require(prune_every() >= 1, "prune_every must be >= 1, got " + std::to_string(prune_every()));

@@ -761,14 +761,20 @@ std::vector<int64_t> DemonPruner::limit_cut(std::vector<int64_t> units,
 void DemonPruner::update_pressure() {
   const auto& units = graph_->units();
   std::vector<double> weight(units.size(), 1.0);
-  if (options_.pressure() == Pressure::kFlops) {
+  if (options_.pressure() != Pressure::kUniform) {
     // Relative to the mean over prunable units, so that λ keeps its meaning.
-    const auto saving = graph_->unit_flops();
+    std::vector<double> saving(units.size());
+    const auto flops = graph_->unit_flops();
+    const auto elements = graph_->unit_activations();
+    const double element_flops =
+        options_.pressure() == Pressure::kTime ? options_.element_flops() : 0.0;
+    for (size_t u = 0; u < units.size(); ++u)
+      saving[u] = static_cast<double>(flops[u]) + element_flops * static_cast<double>(elements[u]);
     double total = 0.0;
     int64_t counted = 0;
     for (size_t u = 0; u < units.size(); ++u) {
       if (graph_->prunable(static_cast<int64_t>(u))) {
-        total += static_cast<double>(saving[u]);
+        total += saving[u];
         ++counted;
       }
     }
@@ -777,7 +783,7 @@ void DemonPruner::update_pressure() {
       const double mean = total / static_cast<double>(counted);
       for (size_t u = 0; u < units.size(); ++u) {
         if (graph_->prunable(static_cast<int64_t>(u)))
-          weight[u] = static_cast<double>(saving[u]) / mean;
+          weight[u] = saving[u] / mean;
       }
     }
   }

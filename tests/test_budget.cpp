@@ -301,21 +301,32 @@ TEST(GuardTest, ProtectedUnitsGetNoPressure) {
 
 // pressure "flops": each prunable unit's entries are pushed by λ times what cutting the unit
 // saves, over the prunable units' mean; units that cannot be cut (here a pinned layer) keep λ.
-// "uniform" pushes every entry by λ. (γ = 1 everywhere at first, so pushes() gives the push.)
-TEST(PressureTest, FlopsPressureIsInProportionToWhatACutSaves) {
-  for (const auto pressure : {demon::Pressure::kUniform, demon::Pressure::kFlops}) {
+// "time" counts a saving as its FLOPs plus element_flops per activation element; "uniform"
+// pushes every entry by λ. (γ = 1 everywhere at first, so pushes() gives the push.)
+TEST(PressureTest, WeighedPressureIsInProportionToWhatACutSaves) {
+  constexpr double kElementFlops = 288.0;
+  for (const auto pressure :
+       {demon::Pressure::kUniform, demon::Pressure::kFlops, demon::Pressure::kTime}) {
     auto model = small_resnet();
     auto optimizer = std::make_shared<torch::optim::SGD>(model->parameters(), 0.0);
-    DemonPruner pruner(model, optimizer, constant_pressure().pressure(pressure));
+    DemonPruner pruner(model, optimizer,
+                       constant_pressure().pressure(pressure).element_flops(kElementFlops));
     pruner.set_discovery_options(demon::DiscoveryOptions().pin("layer2_1.bn1.weight"));
     const auto push = pushes(pruner, model, 0.5);
     const auto& graph = *pruner.graph();
-    const auto saving = graph.unit_flops();
+    const auto flops = graph.unit_flops();
+    const auto elements = graph.unit_activations();
+    std::vector<double> saving(flops.size());
+    for (size_t u = 0; u < saving.size(); ++u) {
+      saving[u] = static_cast<double>(flops[u]);
+      if (pressure == demon::Pressure::kTime)
+        saving[u] += kElementFlops * static_cast<double>(elements[u]);
+    }
     double total = 0.0;
     int64_t prunable = 0;
     for (size_t u = 0; u < saving.size(); ++u) {
       if (graph.prunable(static_cast<int64_t>(u))) {
-        total += static_cast<double>(saving[u]);
+        total += saving[u];
         ++prunable;
       }
     }
@@ -329,8 +340,8 @@ TEST(PressureTest, FlopsPressureIsInProportionToWhatACutSaves) {
       for (size_t i = 0; i < axis.owner.size(); ++i) {
         const int64_t unit = axis.owner[i];
         ASSERT_GE(unit, 0) << graph.tensors()[axis.tensor].name << "[" << i << "]";
-        const bool weighed = pressure == demon::Pressure::kFlops && graph.prunable(unit);
-        const double expected = weighed ? static_cast<double>(saving[unit]) / mean : 1.0;
+        const bool weighed = pressure != demon::Pressure::kUniform && graph.prunable(unit);
+        const double expected = weighed ? saving[unit] / mean : 1.0;
         pinned += !graph.prunable(unit);
         EXPECT_NEAR(entries[static_cast<int64_t>(i)].item<double>(), expected, 1e-5 * expected)
             << graph.tensors()[axis.tensor].name << "[" << i << "], " << demon::to_string(pressure);
@@ -340,12 +351,17 @@ TEST(PressureTest, FlopsPressureIsInProportionToWhatACutSaves) {
     }
     EXPECT_GT(checked, 200);
     EXPECT_EQ(pinned, 16);  // layer2_1.bn1: 128 / 8 channels
+    // A second-block unit of layer1 (8 channels at 16×16, one ReLU) against one of layer4 (64
+    // channels at 2×2): FLOPs 2 · 2 · 9 · 8 · 256 = 73728 against 2 · 2 · 9 · 64 · 4 = 9216,
+    // activation elements 256 against 4.
+    const double layer1 = push_of_group.at("layer1_1.conv1");
+    const double layer4 = push_of_group.at("layer4_1.conv1");
     if (pressure == demon::Pressure::kFlops) {
-      // A second-block unit of layer1 (8 channels at 16×16) saves 8 times what one of layer4
-      // saves (64 channels at 2×2): (8 · 256) / (64 · 4).
-      const double layer1 = push_of_group.at("layer1_1.conv1");
-      const double layer4 = push_of_group.at("layer4_1.conv1");
-      EXPECT_NEAR(layer1 / layer4, 8.0, 1e-6) << layer1 << " vs " << layer4;
+      EXPECT_NEAR(layer1 / layer4, 73728.0 / 9216.0, 1e-6) << layer1 << " vs " << layer4;
+    }
+    if (pressure == demon::Pressure::kTime) {
+      const double expected = (73728.0 + kElementFlops * 256) / (9216.0 + kElementFlops * 4);
+      EXPECT_NEAR(layer1 / layer4, expected, 1e-6) << layer1 << " vs " << layer4;
     }
   }
 }

@@ -218,14 +218,14 @@ TEST_F(ExampleCliTest, ScheduleFlagsReachThePruner) {
   const std::string config = "--config " + (dir() / "tiny.json").string();
   // Events every 16 steps; none before step 20 leaves the ones at 32 and 48 of the full run's 3.
   ASSERT_EQ(run(config + " --out " + out("schedule") +
-                " --pct-start 0.2 --schedule-span 40 --prune-start 20 --pressure flops"),
+                " --pct-start 0.2 --schedule-span 40 --prune-start 20 --pressure time"),
             0)
       << log();
   const auto demon = read(out("schedule") + "/config.json").at("demon");
   EXPECT_EQ(demon.at("pct_start"), 0.2);
   EXPECT_EQ(demon.at("schedule_span"), 40);
   EXPECT_EQ(demon.at("prune_start"), 20);
-  EXPECT_EQ(demon.at("pressure"), "flops");
+  EXPECT_EQ(demon.at("pressure"), "time");
   const auto reports = lines(out("schedule") + "/prune_reports.jsonl");
   ASSERT_EQ(reports.size(), 2u);
   EXPECT_EQ(reports.front().at("step"), 32);

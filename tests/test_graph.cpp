@@ -2,8 +2,10 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "demon/graph.h"
 #include "demon/surgery.h"
@@ -264,6 +266,49 @@ TEST(GraphTest, UnitFlopsIsWhatRemovingEachUnitAloneSaves) {
   expect_unit_flops_match_one_at_a_time(std::make_shared<TransformerBlock>(), "TransformerBlock");
   expect_unit_flops_match_one_at_a_time(std::make_shared<Conv1dNet>(), "Conv1dNet");
   expect_unit_flops_match_one_at_a_time(std::make_shared<Conv3dNet>(), "Conv3dNet");
+}
+
+// unit_activations(): per unit, its channels' elements per sample at every activation read, in
+// maps of the sizes the models' shapes give; 0 once cut, the others unchanged.
+template <typename Model>
+void expect_unit_activations(std::shared_ptr<Model> model,
+                             const std::map<std::string, int64_t>& per_group,
+                             const std::string& label) {
+  auto graph = discover(model);
+  const auto before = graph.unit_activations();
+  ASSERT_EQ(before.size(), graph.units().size()) << label;
+  std::vector<int64_t> cut;
+  for (const auto& [name, elements] : per_group) {
+    const auto& group = group_named(graph, name);
+    ASSERT_FALSE(group.units.empty()) << label << ": " << name;
+    for (int64_t u : group.units)
+      EXPECT_EQ(before[u], elements) << label << ": " << name << ", unit " << u;
+    if (graph.prunable(group.units.front()))
+      cut.push_back(group.units.front());
+  }
+  ASSERT_FALSE(cut.empty()) << label;
+  ASSERT_EQ(demon::prune_units(graph, cut, nullptr).removed.size(), cut.size()) << label;
+  const auto after = graph.unit_activations();
+  for (size_t u = 0; u < after.size(); ++u) {
+    const bool removed = graph.units()[u].removed;
+    EXPECT_EQ(after[u], removed ? 0 : before[u]) << label << ", after a cut: unit " << u;
+  }
+}
+
+TEST(GraphTest, UnitActivationsCountEachUnitsElementsAtTheActivations) {
+  // 16×16 before the first pool, 8×8, 4×4, then one feature per sample.
+  expect_unit_activations(std::make_shared<VggNet>(),
+                          {{"c1", 256}, {"c2", 64}, {"c3", 16}, {"fc1", 1}}, "VggNet");
+  // 8×8 maps; the stream of bare adds is read after the stem and after each of the two blocks
+  // it runs through (3 · 64); the strided block works at 4×4.
+  expect_unit_activations(
+      std::make_shared<ResNet>(Block::Shortcut::kBare),
+      {{"stem", 192}, {"block1.conv1", 64}, {"block2.conv1", 64}, {"block3.conv1", 16}},
+      "ResNet, bare adds");
+  // The hidden units of the MLP, one GELU output per token (5).
+  expect_unit_activations(std::make_shared<TransformerBlock>(), {{"fc1", 5}}, "TransformerBlock");
+  expect_unit_activations(std::make_shared<Conv1dNet>(), {{"c1", 16}, {"c2", 16}}, "Conv1dNet");
+  expect_unit_activations(std::make_shared<Conv3dNet>(), {{"c1", 64}, {"c2", 64}}, "Conv3dNet");
 }
 
 TEST(GraphTest, BatchNormWithoutAffineIsFoundByItsRunningStatistics) {

@@ -33,7 +33,8 @@ DemonOptions all_non_default() {
       .final_div_factor(100.0)
       .regularizer(demon::Regularizer::kL2)
       .lambda_peak(0.125)
-      .pressure(demon::Pressure::kFlops)
+      .pressure(demon::Pressure::kTime)
+      .element_flops(250.0)
       .noise(false)
       .noise_mode(demon::NoiseMode::kAll)
       .sigma_peak(1e-4)
@@ -76,7 +77,8 @@ TEST(OptionsTest, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(written.at("death_check"), "both");
   // Enums are written by name.
   EXPECT_EQ(written.at("regularizer"), "l2");
-  EXPECT_EQ(written.at("pressure"), "flops");
+  EXPECT_EQ(written.at("pressure"), "time");
+  EXPECT_DOUBLE_EQ(read.element_flops(), 250.0);
   EXPECT_EQ(written.at("noise_mode"), "all");
   EXPECT_EQ(written.at("schedule"), "cosine_decay");
 }
@@ -119,7 +121,7 @@ TEST(OptionsTest, WrongTypesAreNamedByKey) {
       {{{"regularizer", "l1"}}, "regularizer", "lasso"},
       {{{"schedule", "cosine"}}, "schedule", "one_cycle"},
       {{{"noise_mode", "live"}}, "noise_mode", "live_only"},
-      {{{"pressure", "fast"}}, "pressure", "uniform, flops"},
+      {{{"pressure", "fast"}}, "pressure", "uniform, flops, time"},
       {{{"death_check", "eval_mode"}}, "death_check", "train, eval, both"},
       {{{"prune_every", 1.5}}, "prune_every", "expected an integer"},
   };
@@ -134,6 +136,7 @@ TEST(OptionsTest, WrongTypesAreNamedByKey) {
 TEST(OptionsTest, InvalidValuesAreRejectedWhenRead) {
   EXPECT_NE(parse_error(json{{"lambda_peak", -0.1}}).find("lambda_peak"), std::string::npos);
   EXPECT_NE(parse_error(json{{"sigma_peak", -1}}).find("sigma_peak"), std::string::npos);
+  EXPECT_NE(parse_error(json{{"element_flops", 0}}).find("element_flops"), std::string::npos);
   EXPECT_NE(parse_error(json{{"pct_start", 1.5}}).find("pct_start"), std::string::npos);
   EXPECT_NE(parse_error(json{{"schedule_span", -5}}).find("schedule_span"), std::string::npos);
   EXPECT_NE(parse_error(json{{"total_steps", -5}}).find("total_steps"), std::string::npos);

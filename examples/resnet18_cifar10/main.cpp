@@ -45,9 +45,9 @@ int main(int argc, char** argv) {
   app.add_option("--lambda", lambda, "DemP: peak of the Lasso strength on BatchNorm scales")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--pressure", pressure,
-                 "DemP: how λ is shared: uniform, or flops (in proportion to what cutting a unit "
-                 "saves)")
-      ->check(CLI::IsMember({"uniform", "flops"}));
+                 "DemP: how λ is shared: uniform, flops (in proportion to the FLOPs cutting a "
+                 "unit saves) or time (FLOPs plus activation elements)")
+      ->check(CLI::IsMember({"uniform", "flops", "time"}));
   app.add_option("--sigma", sigma, "DemP: peak of the noise std")->check(CLI::NonNegativeNumber);
   app.add_option("--prune-every", prune_every, "DemP: steps between prune events")
       ->check(CLI::PositiveNumber);

@@ -63,6 +63,9 @@ struct ActivationSite {
   size_t node_index = 0;       ///< position of its node in the canonical order of the graph's nodes
   int64_t dim = 1;             ///< the channel axis of the activation's output
   std::vector<int64_t> owner;  ///< unit id per index along `dim` (-1: belongs to no unit)
+  /// Elements of its output per channel and per sample (H·W of a feature map, tokens of a
+  /// sequence, 1 for [N, C]).
+  int64_t positions = 0;
 };
 
 /// The channels that must be removed together: one output channel of a layer with every
@@ -172,6 +175,10 @@ class DependencyGraph {
   /// flops() - flops_without({u}), for all units in one pass (0 for removed units). What a
   /// FLOPs-aware pressure weighs units by.
   std::vector<int64_t> unit_flops() const;
+  /// Per unit id, the activation elements per sample its channels hold at the activation sites
+  /// (ReLU and the like, after normalization and residual adds): what removing it alone saves of
+  /// the memory-bound work of a step. 0 for removed units.
+  std::vector<int64_t> unit_activations() const;
   /// Index of a tensor by name, or -1.
   int find_tensor(const std::string& name) const;
 

@@ -33,6 +33,11 @@ enum class Pressure {
   /// units of high-resolution layers and residual streams, which save the most, are pushed
   /// hardest. Units that cannot be cut keep λ; protect_floor's exemptions apply on top.
   kFlops,
+  /// As kFlops, with each unit's saving estimated as time: its FLOPs plus element_flops times
+  /// the activation elements it holds (DependencyGraph::unit_activations), which BatchNorm,
+  /// ReLU, residual adds and the activations kept for backward scale with. It pushes
+  /// high-resolution layers harder still, where memory-bound work makes a FLOP slowest.
+  kTime,
 };
 
 /// Which weights receive the asymmetric noise σ(t)·N(0, 1) after each optimizer step.
@@ -143,6 +148,10 @@ struct DemonOptions {
   TORCH_ARG(std::optional<double>, lambda_peak);
   /// How λ is shared among units (see Pressure).
   TORCH_ARG(Pressure, pressure) = Pressure::kUniform;
+  /// Under Pressure::kTime, what one activation element per sample costs, in forward FLOPs
+  /// (> 0). The default is what step times of pruned ResNet-18s gave on a 2-core CPU
+  /// (tools/element_cost.py fits it on another machine).
+  TORCH_ARG(double, element_flops) = 1000.0;
 
   TORCH_ARG(bool, noise) = true;
   TORCH_ARG(NoiseMode, noise_mode) = NoiseMode::kLiveOnly;

@@ -100,9 +100,13 @@ DependencyGraph assemble_graph(GraphRecord&& record, const DiscoveryOptions& opt
   ChannelIds& ids = record.ids;
 
   const int64_t batch = record.batch_size;
-  for (const auto& [layer, rows] : record.linear_rows) {
-    graph.layers_[layer].outputs_per_sample = batch > 0 && rows % batch == 0 ? rows / batch : rows;
-  }
+  const auto per_sample = [batch](int64_t rows) {
+    return batch > 0 && rows % batch == 0 ? rows / batch : rows;
+  };
+  for (const auto& [layer, rows] : record.linear_rows)
+    graph.layers_[layer].outputs_per_sample = per_sample(rows);
+  for (auto& site : graph.sites_)
+    site.positions = per_sample(site.positions);
   // Channel classes that own at least one axis index become units, in axis order.
   std::unordered_map<int64_t, int64_t> unit_of_root;
   for (const auto& key : record.axis_order) {

@@ -141,6 +141,17 @@ std::vector<int64_t> DependencyGraph::unit_flops() const {
   return saving;
 }
 
+std::vector<int64_t> DependencyGraph::unit_activations() const {
+  std::vector<int64_t> elements(units_.size(), 0);
+  for (const auto& site : sites_) {
+    for (int64_t owner : site.owner) {
+      if (owner >= 0)
+        elements[owner] += site.positions;
+    }
+  }
+  return elements;
+}
+
 std::vector<std::vector<int64_t>> DependencyGraph::remove_units(const std::vector<int64_t>& units) {
   std::vector<bool> removing(units_.size(), false);
   for (int64_t u : units) {

@@ -2,6 +2,7 @@
 
 #include "demon/channel_selection.h"
 #include "detail/module_tree.h"
+#include "graph/axis_math.h"
 
 namespace demon::detail {
 
@@ -105,10 +106,13 @@ void RuleContext::record_axis_key(const AxisKey& key, const std::vector<int64_t>
   ids().unite_all(found->second, channels);
 }
 
-int RuleContext::add_site(ActivationKind kind, size_t order, int64_t dim,
+int RuleContext::add_site(ActivationKind kind, size_t order, const Shape& shape, int64_t dim,
                           const std::vector<int64_t>& channels) {
   const int site = static_cast<int>(record_.sites.size());
-  record_.sites.push_back({kind, order, dim, {}});
+  // Per channel over the whole batch here; assembly divides by the batch.
+  const int64_t width = shape.at(static_cast<size_t>(dim));
+  const int64_t positions = width > 0 ? product(shape, 0, shape.size()) / width : 0;
+  record_.sites.push_back({kind, order, dim, {}, positions});
   record_.site_channels.push_back(channels);
   return site;
 }

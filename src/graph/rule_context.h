@@ -90,8 +90,8 @@ class RuleContext {
   /// module used twice, tied weights) unites the channels.
   void record_axis(int tensor, int64_t dim, const std::vector<int64_t>& ids);
   void record_virtual_axis(int layer, int64_t side, const std::vector<int64_t>& ids);
-  /// A new activation site whose output channels along `dim` are `channels`; its index.
-  int add_site(ActivationKind kind, size_t order, int64_t dim,
+  /// A new activation site whose output (of `shape`) has `channels` along `dim`; its index.
+  int add_site(ActivationKind kind, size_t order, const Shape& shape, int64_t dim,
                const std::vector<int64_t>& channels);
 
   // ---- the model

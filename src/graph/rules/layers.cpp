@@ -172,7 +172,7 @@ void activation(RuleContext& context, OpCall& call) {
   if (!in.tracked() || !call.activation) {
     return;
   }
-  const int site = context.add_site(*call.activation, call.order, in.dim, in.channels);
+  const int site = context.add_site(*call.activation, call.order, *in.shape, in.dim, in.channels);
   const int32_t set = context.zero_sources().intern({site});
   call.out[0] = ChannelFlow::tracked(*in.shape, in.dim, in.channels,
                                      std::vector<int32_t>(in.channels.size(), set));
