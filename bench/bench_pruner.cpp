@@ -12,6 +12,7 @@
 #include <chrono>
 
 #include "bench_support.h"
+#include "detail/channel_reduction.h"
 
 namespace {
 
@@ -76,6 +77,24 @@ void BM_PairedSteps(benchmark::State& state) {
 
 BENCHMARK(BM_PairedSteps)->Arg(0)->Iterations(8)->Unit(benchmark::kSecond);
 BENCHMARK(BM_PairedSteps)->Arg(1)->Iterations(200)->Unit(benchmark::kSecond);
+
+// The activity read's per-channel peak of a channels-last activation on the CPU, [128, C, 32,
+// 32]: arg 1 = 0 the plain LibTorch reductions (trailing dims, then the batch), 1 the library's
+// reduce_to_channels, which reduces wide rows first when C is not a multiple of 32.
+void BM_ChannelPeak(benchmark::State& state) {
+  const int64_t channels = state.range(0);
+  torch::manual_seed(0);
+  const auto x =
+      torch::randn({128, channels, 32, 32}).contiguous(torch::MemoryFormat::ChannelsLast);
+  const bool library = state.range(1) == 1;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(library ? demon::detail::reduce_to_channels(x, 1, true)
+                                     : x.amax({2, 3}).amax(0));
+  }
+  state.SetLabel(library ? "reduce_to_channels" : "amax({2, 3}).amax(0)");
+}
+
+BENCHMARK(BM_ChannelPeak)->ArgsProduct({{24, 32, 40, 64}, {0, 1}})->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

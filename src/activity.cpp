@@ -7,43 +7,9 @@
 
 #include "demon/errors.h"
 #include "detail/autograd_nodes.h"
+#include "detail/channel_reduction.h"
 
 namespace demon {
-namespace {
-
-// The largest (or smallest) value of `x` per index of `dim`. The dims after `dim` go first: a
-// reduction over contiguous trailing dims, then one over the few leading ones, is several times
-// faster than one reduction over all of them at once. A channels-last activation on the CPU
-// (`dim` innermost in memory) with a channel count that is not a multiple of 32, as pruned
-// layers have, is the exception: there LibTorch's CPU reduction down the channel columns is
-// 10-20x slower than for 32 or 64 channels (measured with LibTorch 1.13, [128, 24, 32, 32]: 3.8
-// ms against 0.17 ms), so the rows of [N·H, W·C] are reduced first (wide and contiguous), then
-// the W leftover rows of C.
-torch::Tensor reduce_to_channels(const torch::Tensor& x, int64_t dim, bool largest) {
-  const int64_t channels = x.size(dim);
-  if (x.device().is_cpu() && x.dim() == 4 && dim == 1 && channels % 32 != 0 && x.numel() > 0 &&
-      x.is_contiguous(torch::MemoryFormat::ChannelsLast) && !x.is_contiguous()) {
-    const torch::Tensor rows = x.movedim(1, -1).reshape({x.size(0) * x.size(2), -1});
-    const torch::Tensor partial = largest ? rows.amax(0) : rows.amin(0);
-    const torch::Tensor columns = partial.view({x.size(3), channels});
-    return largest ? columns.amax(0) : columns.amin(0);
-  }
-  std::vector<int64_t> trailing, leading;
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    if (d > dim)
-      trailing.push_back(d);
-    if (d < dim)
-      leading.push_back(d);
-  }
-  torch::Tensor result = x;
-  if (!trailing.empty())
-    result = largest ? result.amax(trailing) : result.amin(trailing);
-  if (!leading.empty())
-    result = largest ? result.amax(leading) : result.amin(leading);
-  return result;
-}
-
-}  // namespace
 
 ActivityTracker::ActivityTracker(double epsilon) : epsilon_(epsilon) {
   if (!(epsilon >= 0.0)) {
@@ -94,9 +60,10 @@ bool ActivityTracker::observe(const DependencyGraph& graph, const torch::Tensor&
     // One reduction per activation (two where the output can be negative).
     const bool non_negative =
         site.kind == ActivationKind::kRelu || site.kind == ActivationKind::kSigmoid;
-    torch::Tensor peak = reduce_to_channels(out, site.dim, /*largest=*/true);
+    torch::Tensor peak = detail::reduce_to_channels(out, site.dim, /*largest=*/true);
     if (!non_negative) {
-      peak = torch::maximum(peak, reduce_to_channels(out, site.dim, /*largest=*/false).neg());
+      peak =
+          torch::maximum(peak, detail::reduce_to_channels(out, site.dim, /*largest=*/false).neg());
     }
     peaks[s] = peak.to(torch::kFloat);
   }
