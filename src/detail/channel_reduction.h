@@ -6,7 +6,7 @@
 
 namespace demon::detail {
 
-//// The largest (or smallest) value of `x` per index of `dim`. The dims after `dim` go first: a
+/// The largest (or smallest) value of `x` per index of `dim`. The dims after `dim` go first: a
 /// reduction over contiguous trailing dims, then one over the few leading ones, is several times
 /// faster than one reduction over all of them at once. A channels-last activation on the CPU
 /// (`dim` innermost in memory) with a channel count that is not a multiple of 32, as pruned
