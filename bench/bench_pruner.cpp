@@ -5,8 +5,9 @@
 //   ./build/bench/bench_pruner [--benchmark_filter=...]
 //
 // BM_PairedSteps alternates a bare step and a pruner step on two identical models, so that slow
-// drift of the machine cancels out, and reports their time ratio. Uses every core unless
-// OMP_NUM_THREADS is set; the thread count is printed in the context.
+// drift of the machine cancels out, and reports their time ratio. BM_ChannelPeak times the
+// activity read's per-channel reduction of a channels-last activation against LibTorch's plain
+// one. Uses every core unless OMP_NUM_THREADS is set; the thread count is printed in the context.
 #include <demon/demon.h>
 
 #include <chrono>

@@ -30,7 +30,8 @@ std::vector<std::string> seeds() {
           config.to_json().dump(),
           R"({"epochs": 2, "width": 0.125, "demon": {"target": 0.3}})",
           R"({"total_steps": -1, "schedule": "cosine"})",
-          R"({"demon": {"lambda_peak": "auto", "epochs": 3}, "baseline": "slimming"})"};
+          R"({"demon": {"lambda_peak": "auto", "epochs": 3}, "baseline": "slimming"})",
+          R"({"total_steps": 100, "pressure": "flops", "element_flops": 0})"};
 }
 
 template <typename Function>

@@ -763,13 +763,13 @@ void DemonPruner::update_pressure() {
   std::vector<double> weight(units.size(), 1.0);
   if (options_.pressure() != Pressure::kUniform) {
     // Relative to the mean over prunable units, so that λ keeps its meaning.
-    std::vector<double> saving(units.size());
     const auto flops = graph_->unit_flops();
-    const auto elements = graph_->unit_activations();
-    const double element_flops =
-        options_.pressure() == Pressure::kTime ? options_.element_flops() : 0.0;
-    for (size_t u = 0; u < units.size(); ++u)
-      saving[u] = static_cast<double>(flops[u]) + element_flops * static_cast<double>(elements[u]);
+    std::vector<double> saving(flops.begin(), flops.end());
+    if (options_.pressure() == Pressure::kTime) {
+      const auto elements = graph_->unit_activations();
+      for (size_t u = 0; u < units.size(); ++u)
+        saving[u] += options_.element_flops() * static_cast<double>(elements[u]);
+    }
     double total = 0.0;
     int64_t counted = 0;
     for (size_t u = 0; u < units.size(); ++u) {

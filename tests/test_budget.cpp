@@ -331,7 +331,7 @@ TEST(PressureTest, WeighedPressureIsInProportionToWhatACutSaves) {
       }
     }
     const double mean = total / static_cast<double>(prunable);
-    std::map<std::string, double> push_of_group;  // the expected push on each group's units
+    std::map<std::string, double> push_of_group;  // the measured push on a unit of each group
     int64_t checked = 0, pinned = 0;
     for (const auto& axis : graph.axes()) {
       if (axis.tensor < 0 || axis.dim != 0 || !push.count(graph.tensors()[axis.tensor].name))
@@ -343,9 +343,10 @@ TEST(PressureTest, WeighedPressureIsInProportionToWhatACutSaves) {
         const bool weighed = pressure != demon::Pressure::kUniform && graph.prunable(unit);
         const double expected = weighed ? saving[unit] / mean : 1.0;
         pinned += !graph.prunable(unit);
-        EXPECT_NEAR(entries[static_cast<int64_t>(i)].item<double>(), expected, 1e-5 * expected)
+        const double measured = entries[static_cast<int64_t>(i)].item<double>();
+        EXPECT_NEAR(measured, expected, 1e-5 * expected)
             << graph.tensors()[axis.tensor].name << "[" << i << "], " << demon::to_string(pressure);
-        push_of_group.emplace(graph.groups()[graph.units()[unit].group].name, expected);
+        push_of_group.emplace(graph.groups()[graph.units()[unit].group].name, measured);
         ++checked;
       }
     }
@@ -356,13 +357,13 @@ TEST(PressureTest, WeighedPressureIsInProportionToWhatACutSaves) {
     // activation elements 256 against 4.
     const double layer1 = push_of_group.at("layer1_1.conv1");
     const double layer4 = push_of_group.at("layer4_1.conv1");
-    if (pressure == demon::Pressure::kFlops) {
-      EXPECT_NEAR(layer1 / layer4, 73728.0 / 9216.0, 1e-6) << layer1 << " vs " << layer4;
-    }
-    if (pressure == demon::Pressure::kTime) {
-      const double expected = (73728.0 + kElementFlops * 256) / (9216.0 + kElementFlops * 4);
-      EXPECT_NEAR(layer1 / layer4, expected, 1e-6) << layer1 << " vs " << layer4;
-    }
+    double ratio = 1.0;
+    if (pressure == demon::Pressure::kFlops)
+      ratio = 73728.0 / 9216.0;
+    if (pressure == demon::Pressure::kTime)
+      ratio = (73728.0 + kElementFlops * 256) / (9216.0 + kElementFlops * 4);
+    EXPECT_NEAR(layer1 / layer4, ratio, 1e-4 * ratio)
+        << layer1 << " vs " << layer4 << ", " << demon::to_string(pressure);
   }
 }
 

@@ -73,11 +73,12 @@ class ExampleCliTest : public ::testing::Test {
 
 TEST_F(ExampleCliTest, HelpDocumentsTheOptions) {
   ASSERT_EQ(run("--help"), 0);
-  for (const char* option : {"--config",        "--data-dir",  "--out",         "--epochs",
-                             "--device",        "--seed",      "--optimizer",   "--lr",
-                             "--lambda",        "--pressure",  "--sigma",       "--prune-every",
-                             "--schedule-span", "--pct-start", "--prune-start", "--batch-size",
-                             "--width",         "--resume",    "--eval-only",   "--dense"}) {
+  for (const char* option :
+       {"--config",        "--data-dir",   "--out",         "--epochs",        "--device",
+        "--seed",          "--optimizer",  "--lr",          "--lambda",        "--pressure",
+        "--element-flops", "--sigma",      "--prune-every", "--schedule-span", "--pct-start",
+        "--prune-start",   "--batch-size", "--width",       "--resume",        "--eval-only",
+        "--dense"}) {
     EXPECT_NE(log().find(option), std::string::npos) << option;
   }
 }
@@ -218,7 +219,8 @@ TEST_F(ExampleCliTest, ScheduleFlagsReachThePruner) {
   const std::string config = "--config " + (dir() / "tiny.json").string();
   // Events every 16 steps; none before step 20 leaves the ones at 32 and 48 of the full run's 3.
   ASSERT_EQ(run(config + " --out " + out("schedule") +
-                " --pct-start 0.2 --schedule-span 40 --prune-start 20 --pressure time"),
+                " --pct-start 0.2 --schedule-span 40 --prune-start 20 --pressure time"
+                " --element-flops 500"),
             0)
       << log();
   const auto demon = read(out("schedule") + "/config.json").at("demon");
@@ -226,6 +228,7 @@ TEST_F(ExampleCliTest, ScheduleFlagsReachThePruner) {
   EXPECT_EQ(demon.at("schedule_span"), 40);
   EXPECT_EQ(demon.at("prune_start"), 20);
   EXPECT_EQ(demon.at("pressure"), "time");
+  EXPECT_EQ(demon.at("element_flops"), 500.0);
   const auto reports = lines(out("schedule") + "/prune_reports.jsonl");
   ASSERT_EQ(reports.size(), 2u);
   EXPECT_EQ(reports.front().at("step"), 32);
@@ -234,6 +237,8 @@ TEST_F(ExampleCliTest, ScheduleFlagsReachThePruner) {
   EXPECT_NE(log().find("pct_start must be in (0, 1)"), std::string::npos) << log();
   EXPECT_NE(run(config + " --out " + out("pressure_bad") + " --pressure fast"), 0);
   EXPECT_NE(log().find("--pressure"), std::string::npos) << log();
+  EXPECT_NE(run(config + " --out " + out("element_bad") + " --element-flops -1"), 0);
+  EXPECT_NE(log().find("--element-flops"), std::string::npos) << log();
 }
 
 // Channels-last on a CPU (the layout makes pruned widths faster there): the run trains, the

@@ -309,6 +309,32 @@ TEST(GraphTest, UnitActivationsCountEachUnitsElementsAtTheActivations) {
   expect_unit_activations(std::make_shared<TransformerBlock>(), {{"fc1", 5}}, "TransformerBlock");
   expect_unit_activations(std::make_shared<Conv1dNet>(), {{"c1", 16}, {"c2", 16}}, "Conv1dNet");
   expect_unit_activations(std::make_shared<Conv3dNet>(), {{"c1", 64}, {"c2", 64}}, "Conv3dNet");
+  // A GroupNorm unit is a group of 3 channels of a 6×6 map.
+  expect_unit_activations(std::make_shared<GroupNormNet>(), {{"c1", 108}, {"c2", 36}},
+                          "GroupNormNet");
+}
+
+// Sequence first, [L = 5, N = 4, 16]: the batch is not the leading dim of the activations.
+struct SequenceFirstMlp : TestModel {
+  SequenceFirstMlp() {
+    fc1 = register_module("fc1", torch::nn::Linear(16, 32));
+    fc2 = register_module("fc2", torch::nn::Linear(32, 3));
+  }
+  torch::Tensor forward(torch::Tensor x) override { return fc2(torch::gelu(fc1(x))).mean(0); }
+  torch::Tensor example_input(int64_t batch) override { return torch::randn({5, batch, 16}); }
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+
+TEST(GraphTest, UnitActivationsAreCountedPerSampleWhereverTheBatchIs) {
+  auto model = std::make_shared<SequenceFirstMlp>();
+  // From the model's output [N, 3] the batch is known: 5 tokens per unit and sample.
+  auto graph = discover(model);
+  EXPECT_EQ(graph.unit_activations()[group_named(graph, "fc1").units[0]], 5);
+  // From a loss, the first op's output (fc1's [20, 32], tokens and samples flattened) would pass
+  // for the batch and give 1; given, the batch size makes it right again.
+  const auto loss = model->forward(model->example_input(4)).pow(2).sum();
+  graph = DependencyGraph::discover(*model, loss, DiscoveryOptions().batch_size(4));
+  EXPECT_EQ(graph.unit_activations()[group_named(graph, "fc1").units[0]], 5);
 }
 
 TEST(GraphTest, BatchNormWithoutAffineIsFoundByItsRunningStatistics) {

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -145,6 +146,20 @@ TEST(OptionsTest, InvalidValuesAreRejectedWhenRead) {
   EXPECT_NE(parse_error(json{{"epsilon", -1e-3}}).find("epsilon"), std::string::npos);
   EXPECT_NE(parse_error(json{{"controller_max_growth", 0.5}}).find("controller_max_growth"),
             std::string::npos);
+}
+
+TEST(OptionsTest, ElementFlopsMustBeFiniteAndPositive) {
+  for (const double bad : {0.0, -1.0, std::numeric_limits<double>::quiet_NaN(),
+                           std::numeric_limits<double>::infinity()}) {
+    try {
+      DemonOptions(100).pressure(demon::Pressure::kTime).element_flops(bad).validate();
+      ADD_FAILURE() << "element_flops " << bad << " was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("element_flops"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_NO_THROW(
+      DemonOptions(100).pressure(demon::Pressure::kTime).element_flops(1e-3).validate());
 }
 
 TEST(OptionsTest, EffectiveSpanDefaultsToReferenceRatio) {

@@ -15,16 +15,36 @@ import json
 import sys
 
 
+SETTINGS = ("device", "batch", "threads", "channels_last")
+
+
 def rows_of(paths):
-    rows = []
+    """(label, FLOPs, elements, step ms) of every row; one machine setting for all of them."""
+    rows, settings = [], None
     for path in paths:
-        profile = json.load(open(path))
-        for row in profile["rows"]:
-            if "flops" not in row or "activation_elements" not in row:
-                sys.exit(f"{path}: rows lack flops / activation_elements "
-                         "(written by bench_step_profile since the time pressure)")
-            rows.append((row["model"], float(row["flops"]), float(row["activation_elements"]),
-                         float(row["bare_step_ms"])))
+        try:
+            with open(path) as file:
+                profile = json.load(file)
+            these = {key: profile.get(key) for key in SETTINGS}
+            widths = {row["width"] for row in profile["rows"]}
+            if settings is None:
+                settings = (these, widths)
+            elif (these, widths) != settings:
+                sys.exit(f"{path}: profiled with {these}, widths {sorted(widths)}; the first file "
+                         f"with {settings[0]}, widths {sorted(settings[1])}: a fit needs one")
+            if len(widths) > 1:
+                sys.exit(f"{path}: rows of several widths {sorted(widths)}: profile one width")
+            for row in profile["rows"]:
+                if "flops" not in row or "activation_elements" not in row:
+                    sys.exit(f"{path}: rows lack flops / activation_elements "
+                             "(written by bench_step_profile since the time pressure)")
+                label = f"{row['model']} ({row['flops_ratio']:.3f})"
+                rows.append((label, float(row["flops"]), float(row["activation_elements"]),
+                             float(row["bare_step_ms"])))
+        except OSError as error:
+            sys.exit(f"{path}: {error.strerror}")
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            sys.exit(f"{path}: not a bench_step_profile JSON ({type(error).__name__}: {error})")
     return rows
 
 
@@ -36,7 +56,8 @@ def fit(rows):
     ft = sum(f * t for _, f, _, t in rows)
     et = sum(e * t for _, _, e, t in rows)
     det = ff * ee - fe * fe
-    if len(rows) < 2 or det <= 0.0:
+    # Relative: FLOPs and elements in (nearly) fixed proportion leave a rounding-sized determinant.
+    if len(rows) < 2 or det <= 1e-9 * ff * ee:
         sys.exit("need at least two rows whose FLOPs and elements are not in proportion")
     return (ee * ft - fe * et) / det, (ff * et - fe * ft) / det
 
@@ -46,7 +67,7 @@ def main():
         sys.exit(__doc__)
     rows = rows_of(sys.argv[1:])
     a, b = fit(rows)
-    print("| model | FLOPs (M) | activation elements (k) | step (ms) | fitted (ms) |")
+    print("| model (FLOPs ratio) | FLOPs (M) | activation elements (k) | step (ms) | fitted (ms) |")
     print("|---|---|---|---|---|")
     for model, f, e, t in rows:
         print(f"| {model} | {f / 1e6:.1f} | {e / 1e3:.1f} | {t:.0f} | {a * f + b * e:.0f} |")

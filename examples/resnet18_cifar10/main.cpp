@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   std::string config_path, out_dir = "out", eval_only, export_from;
   bool resume = false;
   TrainConfig cli;  // holds the values given on the command line
-  double lambda = 0, sigma = 0;
+  double lambda = 0, sigma = 0, element_flops = 0;
   int64_t prune_every = 0, width_multiple = 0, schedule_span = 0, prune_start = 0;
   double pct_start = 0.0;
   double target_flops = 0.0, target_by = 0.0;
@@ -48,6 +48,10 @@ int main(int argc, char** argv) {
                  "DemP: how λ is shared: uniform, flops (in proportion to the FLOPs cutting a "
                  "unit saves) or time (FLOPs plus activation elements)")
       ->check(CLI::IsMember({"uniform", "flops", "time"}));
+  app.add_option("--element-flops", element_flops,
+                 "DemP, --pressure time: what an activation element costs in FLOPs (1000; "
+                 "tools/element_cost.py fits it)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--sigma", sigma, "DemP: peak of the noise std")->check(CLI::NonNegativeNumber);
   app.add_option("--prune-every", prune_every, "DemP: steps between prune events")
       ->check(CLI::PositiveNumber);
@@ -142,6 +146,8 @@ int main(int argc, char** argv) {
       merged["demon"]["lambda_peak"] = lambda;
     if (app.count("--pressure"))
       merged["demon"]["pressure"] = pressure;
+    if (app.count("--element-flops"))
+      merged["demon"]["element_flops"] = element_flops;
     if (app.count("--sigma"))
       merged["demon"]["sigma_peak"] = sigma;
     if (app.count("--prune-every"))

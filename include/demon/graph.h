@@ -64,7 +64,8 @@ struct ActivationSite {
   int64_t dim = 1;             ///< the channel axis of the activation's output
   std::vector<int64_t> owner;  ///< unit id per index along `dim` (-1: belongs to no unit)
   /// Elements of its output per channel and per sample (H·W of a feature map, tokens of a
-  /// sequence, 1 for [N, C]).
+  /// sequence, 1 for [N, C]): its elements over its channels and the discovery batch
+  /// (DiscoveryOptions::batch_size), or over its channels alone if the batch does not divide them.
   int64_t positions = 0;
 };
 
@@ -121,8 +122,9 @@ struct DiscoveryOptions {
     elementwise_ops.push_back(std::move(op));
     return *this;
   }
-  /// Samples in the discovery batch, for per-sample FLOPs; 0 infers it: the root's leading dim
-  /// when the root is the model output, else the leading dim of the first op's output.
+  /// Samples in the discovery batch, for per-sample FLOPs and activation elements; 0 infers it:
+  /// the root's leading dim when the root is the model output, else the leading dim of the first
+  /// op's output. Give it when that is not the batch (a sequence-first model seen from its loss).
   DiscoveryOptions& batch_size(int64_t n) {
     batch_size_ = n;
     return *this;

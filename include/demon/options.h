@@ -149,8 +149,9 @@ struct DemonOptions {
   /// How λ is shared among units (see Pressure).
   TORCH_ARG(Pressure, pressure) = Pressure::kUniform;
   /// Under Pressure::kTime, what one activation element per sample costs, in forward FLOPs
-  /// (> 0). The default is what step times of pruned ResNet-18s gave on a 2-core CPU
-  /// (tools/element_cost.py fits it on another machine).
+  /// (> 0, checked whatever the pressure). The default is about what step times of pruned
+  /// ResNet-18s gave on a 2-core CPU (807 in the fit of docs/benchmarks.md); tools/element_cost.py
+  /// fits it on your machine from a bench_step_profile run.
   TORCH_ARG(double, element_flops) = 1000.0;
 
   TORCH_ARG(bool, noise) = true;
