@@ -2,8 +2,10 @@
 # Installs what demon needs to build, test and run on Debian 12. Idempotent: packages already
 # present are left alone, and apt is not touched at all when nothing is missing.
 #
-# DEMON_TORCH=pytorch also installs PyTorch ${DEMON_PYTORCH_VERSION:-2.11.0} from PyPI into the
-# project's own virtual environment .venv/ (git ignores it), for builds against its LibTorch.
+# DEMON_TORCH=pytorch also installs PyTorch from PyPI into the project's own virtual environment
+# .venv/ (git ignores it), for builds against its LibTorch: DEMON_PYTORCH_VERSION, by default the
+# newest release pinned in scripts/torch-versions.sh. DEMON_VENV puts the environment elsewhere
+# (scripts/compat.sh keeps one per version).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -44,13 +46,14 @@ fi
 # Why those and not the machine's CUDA 13 toolkit: libtorch_cuda.so names libcusparseLt.so.0,
 # libcufile.so.0 and libnvshmem_host.so.3 as NEEDED, which the toolkit in /usr/local/cuda does not
 # carry, so nothing linked to it would even start; and the wheels are exactly the versions torch
-# was built and tested with (cuDNN 9.19, NCCL 2.28), which its RPATH ($ORIGIN/../../nvidia/...)
+# was built and tested with (cuDNN, NCCL …), which its RPATH ($ORIGIN/../../nvidia/...)
 # finds without LD_LIBRARY_PATH. The toolkit is still needed at configure time: torch's CMake
 # config enables the CUDA language (nvcc) and finds the CUDA headers through it. About 2.4 GB of
 # wheels (1-2 minutes here), 4.7 GB installed. pip keeps no cache of them (--no-cache-dir): that
 # would be 2.4 GB more on a disk that also holds two build trees.
-version=${DEMON_PYTORCH_VERSION:-2.11.0}
-venv=$root/.venv
+source "$root/scripts/torch-versions.sh"
+version=${DEMON_PYTORCH_VERSION:-$DEMON_PYTORCH_NEWEST}
+venv=${DEMON_VENV:-$root/.venv}
 if [ -x "$venv/bin/python" ] &&
   [ "$("$venv/bin/python" -c 'import torch, safetensors; print(torch.__version__.split("+")[0])' 2>/dev/null | tail -n 1)" = "$version" ]; then
   echo "setup: PyTorch $version present in $venv"

@@ -29,7 +29,7 @@ bool ActivityTracker::observe(const DependencyGraph& graph, const torch::Tensor&
     return false;
   }
   // The activation nodes in canonical order: the same order the graph's sites were found in.
-  std::vector<std::pair<std::shared_ptr<torch::autograd::Node>, ActivationKind>> nodes;
+  std::vector<std::pair<detail::NodePtr, ActivationKind>> nodes;
   for (auto& node : all_nodes) {
     if (auto kind = detail::activation_kind(*node)) {
       nodes.emplace_back(std::move(node), *kind);

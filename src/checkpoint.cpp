@@ -25,6 +25,15 @@ namespace {
 constexpr const char* kFormat = "demon-checkpoint";
 constexpr int kVersion = 1;
 
+// The archive key of the model's `index`-th tensor: "t0", "t1", … Built by appending: GCC 12
+// warns, falsely, that `"t" + std::to_string(index)` overflows (-Wstringop-overflow) when it
+// inlines C++20's constexpr std::string, the standard LibTorch 2.15 builds with.
+std::string tensor_key(size_t index) {
+  std::string key(1, 't');
+  key += std::to_string(index);
+  return key;
+}
+
 struct NamedTensor {
   std::string name;
   torch::Tensor tensor;
@@ -131,7 +140,7 @@ void save_checkpoint(const std::string& path, const ModelRef& model_ref,
                        {"shape", t.tensor.sizes().vec()},
                        {"dtype", std::string(c10::toString(t.tensor.scalar_type()))},
                        {"buffer", t.is_buffer}});
-    archive.write("t" + std::to_string(i), t.tensor.detach(), t.is_buffer);
+    archive.write(tensor_key(i), t.tensor.detach(), t.is_buffer);
   }
   manifest["tensors"] = entries;
   manifest["extra"] = extra;
@@ -255,7 +264,7 @@ nlohmann::json load_checkpoint(const std::string& path, const ModelRef& model_re
                          c10::str(current.sizes()) + " in the model (a pruned model only shrinks)");
     }
     torch::Tensor tensor;
-    if (!archive.try_read("t" + std::to_string(e), tensor, entry.at("buffer").get<bool>())) {
+    if (!archive.try_read(tensor_key(e), tensor, entry.at("buffer").get<bool>())) {
       damaged(path, "tensor entry " + std::to_string(e) + " has no data");
     }
     if (tensor.sizes().vec() != shape || tensor.scalar_type() != current.scalar_type()) {

@@ -56,7 +56,7 @@ namespace {
 // Unpacking throws when the saved tensor was released (after backward) or modified in place
 // afterwards (the version check); either way the activation cannot be read.
 torch::Tensor unpack_or_undefined(const torch::autograd::SavedVariable& saved,
-                                  const std::shared_ptr<torch::autograd::Node>& owner) {
+                                  const NodePtr& owner) {
   try {
     return saved.unpack(owner);
   } catch (const c10::Error&) {
@@ -66,8 +66,7 @@ torch::Tensor unpack_or_undefined(const torch::autograd::SavedVariable& saved,
 
 }  // namespace
 
-torch::Tensor activation_output(const std::shared_ptr<torch::autograd::Node>& node,
-                                ActivationKind kind) {
+torch::Tensor activation_output(const NodePtr& node, ActivationKind kind) {
   torch::NoGradGuard no_grad;
   auto* raw = node.get();
   switch (kind) {
@@ -225,18 +224,17 @@ torch::Tensor mul_constant_operand(const torch::autograd::Node& node, bool const
 
 namespace demon::detail {
 
-std::vector<std::shared_ptr<torch::autograd::Node>> nodes_in_forward_order(
-    const std::shared_ptr<torch::autograd::Node>& root) {
-  std::vector<std::shared_ptr<torch::autograd::Node>> order;
+std::vector<NodePtr> nodes_in_forward_order(const NodePtr& root) {
+  std::vector<NodePtr> order;
   if (!root) {
     return order;
   }
   std::unordered_set<const torch::autograd::Node*> visited{root.get()};
-  std::vector<std::pair<std::shared_ptr<torch::autograd::Node>, size_t>> stack{{root, 0}};
+  std::vector<std::pair<NodePtr, size_t>> stack{{root, 0}};
   while (!stack.empty()) {
     auto& top = stack.back();
     if (top.second < top.first->num_outputs()) {
-      std::shared_ptr<torch::autograd::Node> next = top.first->next_edge(top.second++).function;
+      NodePtr next = top.first->next_edge(top.second++).function;
       if (next && visited.insert(next.get()).second) {
         stack.emplace_back(std::move(next), 0);
       }
@@ -248,7 +246,7 @@ std::vector<std::shared_ptr<torch::autograd::Node>> nodes_in_forward_order(
   return order;
 }
 
-uint64_t structure_fingerprint(const std::vector<std::shared_ptr<torch::autograd::Node>>& nodes) {
+uint64_t structure_fingerprint(const std::vector<NodePtr>& nodes) {
   uint64_t hash = 1469598103934665603ULL;  // FNV-1a over type hashes and edge counts
   for (const auto& node : nodes) {
     const torch::autograd::Node& object = *node;  // typeid of a plain reference: no side effects

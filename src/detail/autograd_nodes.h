@@ -6,11 +6,11 @@
 
 #include <torch/csrc/autograd/function.h>
 
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "demon/detail/torch_compat.h"
 #include "demon/layer_kinds.h"
 
 namespace demon::detail {
@@ -25,8 +25,7 @@ std::optional<ActivationKind> activation_kind(const torch::autograd::Node& node)
 /// The post-activation output of an activation node of `kind`, from what it saved (ReLU, Sigmoid
 /// and Tanh save their result; the others their input, from which the output is recomputed).
 /// Undefined if the node's saved tensors were released or modified in place.
-torch::Tensor activation_output(const std::shared_ptr<torch::autograd::Node>& node,
-                                ActivationKind kind);
+torch::Tensor activation_output(const NodePtr& node, ActivationKind kind);
 
 /// The dims a reduction node removed (Mean and Sum over dims, Amax and Amin, Max and Min over
 /// one dim, Select's one, and Unbind's, which every output lost), as the op was called (they may
@@ -74,10 +73,9 @@ namespace demon::detail {
 /// Every node reachable from `root`, producers before consumers (a post-order walk over
 /// next_edges in edge order). Deterministic for a given graph structure: the "canonical order"
 /// that ActivationSite::node_index refers to.
-std::vector<std::shared_ptr<torch::autograd::Node>> nodes_in_forward_order(
-    const std::shared_ptr<torch::autograd::Node>& root);
+std::vector<NodePtr> nodes_in_forward_order(const NodePtr& root);
 
 /// A hash of the nodes' dynamic types in order, to recognize the same structure again.
-uint64_t structure_fingerprint(const std::vector<std::shared_ptr<torch::autograd::Node>>& nodes);
+uint64_t structure_fingerprint(const std::vector<NodePtr>& nodes);
 
 }  // namespace demon::detail

@@ -14,8 +14,6 @@
 namespace demon::detail {
 namespace {
 
-using NodePtr = std::shared_ptr<torch::autograd::Node>;
-
 // An abstract interpreter over the autograd graph: one ChannelFlow per node output.
 class GraphBuilder {
  public:
