@@ -167,6 +167,10 @@ const std::vector<Field>& fields() {
       DEMON_FIELD(controller_every, read_int),
       DEMON_AUTO_FIELD(controller_max_growth),
       DEMON_FIELD(controller_lead, read_double),
+      DEMON_FIELD(health_guard, read_bool),
+      DEMON_FIELD(health_rise, read_double),
+      DEMON_FIELD(health_window, read_int),
+      DEMON_FIELD(health_backoff, read_double),
       DEMON_FIELD(error_if_inactive, read_bool),
   };
   return table;
@@ -384,6 +388,12 @@ void DemonOptions::validate() const {
           "controller_lead must be in [0, 1), got " + std::to_string(controller_lead()));
   require(controller_every() >= 0,
           "controller_every must be >= 0, got " + std::to_string(controller_every()));
+  require(std::isfinite(health_rise()) && health_rise() > 0.0,
+          "health_rise must be finite and > 0, got " + std::to_string(health_rise()));
+  require(health_window() >= 1,
+          "health_window must be >= 1, got " + std::to_string(health_window()));
+  require(health_backoff() >= 0.0 && health_backoff() < 1.0,
+          "health_backoff must be in [0, 1), got " + std::to_string(health_backoff()));
   require(std::isfinite(epsilon()) && epsilon() >= 0.0,
           "epsilon must be finite and >= 0, got " + std::to_string(epsilon()));
   // The schedule checks its own shape parameters (pct_start, div_factor, ...).

@@ -207,6 +207,9 @@ DemonPruner::DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions op
     budget_.emplace(options_.target(), by, *options_.lambda_peak(), options_.controller_gain(),
                     *options_.controller_max_growth(), options_.prune_every());
   }
+  if (options_.health_guard() && options_.regularizer() != Regularizer::kNone) {
+    health_.emplace(options_.health_rise(), options_.health_window(), options_.health_backoff());
+  }
   if (options_.regularizer() != Regularizer::kNone && *options_.lambda_peak() > 0.0 &&
       regularizer_.scales().empty()) {
     report_problem(
@@ -275,7 +278,8 @@ void DemonPruner::report_problem(const std::string& message, bool inaction) {
 }
 
 double DemonPruner::current_lambda() const {
-  return budget_ ? budget_->lambda() : lambda_schedule_(step_);
+  const double lambda = budget_ ? budget_->lambda() : lambda_schedule_(step_);
+  return health_ ? lambda * health_->lambda_factor() : lambda;
 }
 
 double DemonPruner::current_sigma() const {
@@ -474,6 +478,9 @@ void DemonPruner::backward(const torch::Tensor& loss) {
     }
     cut_since_backward_ = false;
   }
+  if (health_) {
+    health_->observe(loss);
+  }
   loss.backward();
 }
 
@@ -549,15 +556,37 @@ void DemonPruner::step() {
   finish_step();
 }
 
+int64_t DemonPruner::check_every() const {
+  return options_.controller_every() > 0 ? options_.controller_every()
+                                         : std::max<int64_t>(1, options_.prune_every() / 4);
+}
+
+void DemonPruner::check_health() {
+  double rise = health_->measure();
+  if (data_parallel_) {
+    // The ranks' worst: every rank then makes the same decision, and λ stays identical.
+    std::vector<double> rises{rise};
+    data_parallel_->max_over_ranks(rises, collective_device());
+    rise = rises.front();
+  }
+  if (const HealthEvent* event = health_->update(step_, rise)) {
+    warn("demon::DemonPruner: health guard: the training loss rose under the pressure at " +
+         event->describe() +
+         ". If this recurs, lower lambda_peak or set a target (budget); health_rise sets how "
+         "much rise trips the guard, health_guard(false) turns it off");
+  }
+}
+
 void DemonPruner::finish_step() {
   ++step_;
+  if (health_ && step_ % check_every() == 0) {
+    check_health();
+  }
   if (options_.prune() && prune_due()) {
     prune_now();
-  } else if (budget_ && !budget_->reached() && graph_) {
-    const int64_t every = options_.controller_every() > 0
-                              ? options_.controller_every()
-                              : std::max<int64_t>(1, options_.prune_every() / 4);
-    if (step_ % every == 0) {
+  } else if (budget_ && !budget_->reached() && graph_ && !(health_ && health_->tripped())) {
+    // (While the guard holds λ at 0, the controller waits: it would only wind λ up.)
+    if (step_ % check_every() == 0) {
       // Between events: the cost if the units dead so far, and with a lead the dying ones,
       // were cut.
       const UnitEvidence seen = evidence(/*train_only=*/true);
@@ -997,6 +1026,7 @@ PruneReport DemonPruner::prune_now() {
     report.lambda_after = budget_->update(
         step_, met ? std::min(report.cost_ratio, budget_->target()) : report.cost_ratio);
   }
+  report.lambda_scale = health_ ? health_->lambda_factor() : 1.0;
   report.units_removed = static_cast<int64_t>(result.removed.size());
   report.units_kept_by_floor = static_cast<int64_t>(result.kept_by_floor.size());
   for (size_t g = 0; g < graph_->groups().size(); ++g) {
@@ -1025,6 +1055,9 @@ ModelSummary DemonPruner::summary() const {
       s.initial_parameters = s.parameters;
   }
   s.warnings = warnings_;
+  if (health_) {
+    s.health_events = health_->events();
+  }
   return s;
 }
 
@@ -1042,6 +1075,7 @@ void DemonPruner::save(torch::serialize::OutputArchive& archive) const {
   archive.write("initial", c10::IValue(initial_ ? initial_->to_json().dump() : std::string()));
   archive.write("pinned_groups", c10::IValue(nlohmann::json(pinned_groups_).dump()));
   archive.write("budget", c10::IValue(budget_ ? budget_->state().dump() : std::string()));
+  archive.write("health", c10::IValue(health_ ? health_->state().dump() : std::string()));
   nlohmann::json devices = nlohmann::json::array();
   if (noise_) {
     for (const auto& [device, state] : noise_->generator_states()) {
@@ -1098,6 +1132,10 @@ void DemonPruner::load_state(torch::serialize::InputArchive& archive) {
   std::optional<nlohmann::json> budget;
   if (archive.try_read("budget", value) && budget_ && !value.toStringRef().empty())
     budget = parse_state(value.toStringRef());
+  // A checkpoint from before the guard existed resumes with a fresh one.
+  std::optional<HealthGuard> health_now = health_;
+  if (archive.try_read("health", value) && health_now && !value.toStringRef().empty())
+    health_now->set_state(parse_state(value.toStringRef()));
   std::optional<std::map<std::string, std::string>> pinned;
   if (archive.try_read("pinned_groups", value)) {
     pinned = parse_state(value.toStringRef()).get<std::map<std::string, std::string>>();
@@ -1152,6 +1190,7 @@ void DemonPruner::load_state(torch::serialize::InputArchive& archive) {
   initial_cost_ = cost;
   initial_ = std::move(initial);
   budget_ = std::move(budget_now);
+  health_ = std::move(health_now);
   if (pinned)
     pinned_groups_ = std::move(*pinned);
   // The graph is rediscovered at the next backward(); the activity waits for it.

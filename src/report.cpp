@@ -100,6 +100,9 @@ std::string ModelSummary::table() const {
   for (const auto& warning : warnings) {
     out << "warning: " << warning << "\n";
   }
+  for (const auto& event : health_events) {
+    out << "health guard: " << event.describe() << "\n";
+  }
   return out.str();
 }
 
@@ -124,6 +127,13 @@ nlohmann::json ModelSummary::to_json() const {
   if (!warnings.empty()) {
     out["warnings"] = warnings;
   }
+  if (!health_events.empty()) {
+    nlohmann::json events = nlohmann::json::array();
+    for (const auto& event : health_events) {
+      events.push_back(event.to_json());
+    }
+    out["health_events"] = events;
+  }
   return out;
 }
 
@@ -141,6 +151,11 @@ ModelSummary ModelSummary::from_json(const nlohmann::json& j) {
   s.flops = j.at("flops");
   if (j.contains("warnings")) {
     s.warnings = j.at("warnings").get<std::vector<std::string>>();
+  }
+  if (j.contains("health_events")) {
+    for (const auto& event : j.at("health_events")) {
+      s.health_events.push_back(HealthEvent::from_json(event));
+    }
   }
   return s;
 }
@@ -160,6 +175,9 @@ std::string PruneReport::table() const {
   }
   if (!std::isnan(cost_ratio)) {
     out << ", cost ratio " << cost_ratio << ", lambda now " << lambda_after;
+  }
+  if (lambda_scale != 1.0) {
+    out << ", health guard: lambda x" << lambda_scale;
   }
   out << "\n";
   for (const auto& group : groups) {
@@ -188,6 +206,7 @@ nlohmann::json PruneReport::to_json() const {
           {"units_deferred", units_deferred},
           {"cost_ratio", number(cost_ratio)},
           {"lambda_after", number(lambda_after)},
+          {"lambda_scale", lambda_scale},
           {"groups", groups_json},
           {"before", before.to_json()},
           {"after", after.to_json()}};

@@ -9,6 +9,7 @@
 #include "demon/distributed.h"
 #include "demon/errors.h"
 #include "demon/graph.h"
+#include "demon/health.h"
 #include "demon/layer_kinds.h"
 #include "demon/model_ref.h"
 #include "demon/noise.h"

@@ -216,6 +216,17 @@ struct DemonOptions {
   /// group's mean (as the quasi_dead criterion), so that λ stops rising when units start to
   /// fade, before they are dead. 0: only the units the criterion would cut.
   TORCH_ARG(double, controller_lead) = 0.0;
+  /// Health guard (see HealthGuard): when the training loss's running average climbs back more
+  /// than health_rise of the way from its lowest level to the first loss (a pressure crushing
+  /// units the model needs undoes what it learned, towards chance), λ is held at 0 until the
+  /// loss recovers, then applies at health_backoff of its former strength; a warning gives the
+  /// step and the losses, and summary() lists every such event. The loss is averaged over
+  /// health_window steps on its device and read at the budget controller's cadence
+  /// (controller_every), so the guard adds no host sync per step.
+  TORCH_ARG(bool, health_guard) = true;
+  TORCH_ARG(double, health_rise) = 0.25;
+  TORCH_ARG(int64_t, health_window) = 50;
+  TORCH_ARG(double, health_backoff) = 0.5;
   /// After each prune event, check that the cut model still runs (see ForwardCheck and
   /// DemonPruner::set_probe_input).
   TORCH_ARG(ForwardCheck, forward_check) = ForwardCheck::kPin;

@@ -17,6 +17,7 @@
 #include "demon/criterion.h"
 #include "demon/distributed.h"
 #include "demon/graph.h"
+#include "demon/health.h"
 #include "demon/model_ref.h"
 #include "demon/noise.h"
 #include "demon/options.h"
@@ -158,6 +159,8 @@ class DemonPruner {
   /// current widths (e.g. a sum of measured per-layer latencies). Its value at discovery is the
   /// initial cost.
   void set_cost(std::function<double(const DependencyGraph&)> cost);
+  /// The health guard, unless DemonOptions::health_guard is off or there is no λ to back off.
+  const HealthGuard* health() const noexcept { return health_ ? &*health_ : nullptr; }
   /// The budget controller, when DemonOptions::target is set.
   const BudgetController* budget() const noexcept { return budget_ ? &*budget_ : nullptr; }
   /// The cost now as a fraction of the initial one, in the budget's metric (FLOPs by default).
@@ -192,8 +195,13 @@ class DemonPruner {
   void require_death_check_data(int64_t step) const;
   // Warns about trainable parameters no optimizer group steps, and foreign ones.
   void check_optimizer_covers_model();
-  // After a step, applied or skipped: advance the counter, then prune or steer the budget.
+  // After a step, applied or skipped: advance the counter, check the loss's health, then prune
+  // or steer the budget.
   void finish_step();
+  // Steps between the budget controller's projections, and the health guard's checks.
+  int64_t check_every() const;
+  // Reads the health guard's running loss (the ranks' worst) and lets it act; warns when it trips.
+  void check_health();
   // The first parameter whose gradient holds NaN or Inf, or empty.
   std::string nonfinite_gradient() const;
   // The evidence of the death check (training activity, eval-mode pass, or both) and the units
@@ -244,6 +252,7 @@ class DemonPruner {
   std::vector<std::string> warnings_;
   std::shared_ptr<DeathCriterion> criterion_;
   std::optional<BudgetController> budget_;
+  std::optional<HealthGuard> health_;
   // Set by limit_cut when the budget held back units: this event's cut meets the target as
   // closely as whole units allow.
   bool cut_stopped_at_target_ = false;

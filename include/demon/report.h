@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "demon/graph.h"
+#include "demon/health.h"
 
 namespace demon {
 
@@ -37,6 +38,8 @@ struct ModelSummary {
   /// What DemonPruner could not do on this model (no scale for λ, cuts that broke the forward);
   /// empty from summarize().
   std::vector<std::string> warnings;
+  /// Each time the health guard backed λ off (see HealthGuard); empty from summarize().
+  std::vector<HealthEvent> health_events;
 
   /// 1 − live units / initial units.
   double neural_sparsity() const;
@@ -82,6 +85,9 @@ struct PruneReport {
   /// With a budget: the cost ratio after the event, and the controller's λ from now on.
   double cost_ratio = std::numeric_limits<double>::quiet_NaN();
   double lambda_after = std::numeric_limits<double>::quiet_NaN();
+  /// The health guard's factor on λ after the event: 1 untouched, 0 held off while the loss
+  /// recovers, between them after a recovery (see HealthGuard).
+  double lambda_scale = 1.0;
   /// Units found dead but kept by the width floors (min_width, its fraction, width_multiple).
   int64_t units_kept_by_floor = 0;
   std::vector<GroupChange> groups;  ///< groups that lost units
