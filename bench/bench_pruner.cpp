@@ -7,7 +7,8 @@
 // BM_PairedSteps alternates a bare step and a pruner step on two identical models, so that slow
 // drift of the machine cancels out, and reports their time ratio. BM_ChannelPeak times the
 // activity read's per-channel reduction of a channels-last activation against LibTorch's plain
-// one. Uses every core unless OMP_NUM_THREADS is set; the thread count is printed in the context.
+// one. BM_HealthObserve times what the health guard adds to each step. Uses every core unless
+// OMP_NUM_THREADS is set; the thread count is printed in the context.
 #include <demon/demon.h>
 
 #include <chrono>
@@ -96,6 +97,29 @@ void BM_ChannelPeak(benchmark::State& state) {
 }
 
 BENCHMARK(BM_ChannelPeak)->ArgsProduct({{24, 32, 40, 64}, {0, 1}})->Unit(benchmark::kMillisecond);
+
+// What the health guard adds to every step: observing one loss (arg 0: CPU, 1: CUDA), a few
+// small kernels and no host sync, against the step times above. Its read, one sync, comes only at
+// the controller's cadence (a quarter of prune_every).
+void BM_HealthObserve(benchmark::State& state) {
+  const bool cuda = state.range(0) == 1;
+  if (cuda && !torch::cuda::is_available()) {
+    state.SkipWithError("no CUDA device");
+    return;
+  }
+  const auto device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  demon::HealthGuard guard(0.25, 50, 0.5);
+  const auto loss = torch::full({}, 1.5, torch::TensorOptions(device));
+  guard.observe(loss);
+  for (auto _ : state) {
+    guard.observe(loss);
+  }
+  if (cuda) {
+    torch::cuda::synchronize();
+  }
+}
+
+BENCHMARK(BM_HealthObserve)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

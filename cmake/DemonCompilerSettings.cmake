@@ -8,9 +8,12 @@ if(DEMON_USE_CCACHE)
   if(DEMON_CCACHE)
     # ccache caches a compile that uses a precompiled header only with this sloppiness; it goes
     # through the launcher because the environment of the configure step never reaches the build.
+    # With the source tree as base directory, paths inside it (build trees, .venv) hash as
+    # relative ones, so that another checkout of the same commit, a CI clone, finds the compiles.
     set(CMAKE_CXX_COMPILER_LAUNCHER
         "${CMAKE_COMMAND}" -E env
         "CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime"
+        "CCACHE_BASEDIR=${PROJECT_SOURCE_DIR}"
         "${DEMON_CCACHE}")
   endif()
 endif()

@@ -96,17 +96,16 @@ void HealthGuard::observe(const torch::Tensor& loss) {
   } else {
     if (average_.device() != value.device()) {
       average_ = average_.to(value.device());
-    }
-    // average += (loss - average) / window where both are finite; a finite loss replaces a
-    // non-finite average (the first losses were NaN), and a non-finite loss changes nothing.
-    const torch::Tensor next =
-        torch::where(torch::isfinite(average_),
-                     average_ + (value - average_) / static_cast<double>(window_), value);
-    average_ = torch::where(torch::isfinite(value), next, average_);
-    if (first_.device() != value.device()) {
       first_ = first_.to(value.device());
     }
-    first_ = torch::where(torch::isfinite(first_), first_, value);
+    if (observations_ < window_) {
+      // Settling: a run whose first losses were NaN starts from its first finite one.
+      average_ = torch::where(torch::isfinite(average_), average_, value);
+      first_ = torch::where(torch::isfinite(first_), first_, value);
+    }
+    // average += (loss - average) / window, where the loss is finite: three small kernels.
+    average_ = torch::where(torch::isfinite(value),
+                            average_.lerp(value, 1.0 / static_cast<double>(window_)), average_);
   }
   ++observations_;
 }
