@@ -3,13 +3,15 @@
 # own virtual environment under a cache directory, builds demon against its LibTorch (warnings as
 # errors), runs the test suite, and prints one line per version.
 #
-#   scripts/compat.sh [--tests REGEX] [--build-only] [--keep] VERSION...
+#   scripts/compat.sh [--tests REGEX] [--build-only] [--keep] [--json FILE] VERSION...
 #   scripts/compat.sh 2.11.0 2.13.0 2.15.0
 #
 #   --tests REGEX   run only the tests whose names match REGEX (ctest -R)
 #   --build-only    build the library, tests, benchmarks and examples; run nothing
 #   --keep          keep each version's environment and build tree (about 5 GB and 1 GB); by
 #                   default both are removed once the version is done, so that many versions fit
+#   --json FILE     also write the results as a run record (JSON: command, commit, machine,
+#                   threads, and one row per version), as docs/data/ keeps them
 #
 # DEMON_COMPAT_CACHE is the cache directory (default ~/.cache/demon-compat); each version's log is
 # kept there as VERSION.log. Exit status: 0 when every version built and passed.
@@ -17,10 +19,12 @@ set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 usage() {
-  echo "usage: $0 [--tests REGEX] [--build-only] [--keep] VERSION..." >&2
+  echo "usage: $0 [--tests REGEX] [--build-only] [--keep] [--json FILE] VERSION..." >&2
   exit 2
 }
+command_line="scripts/compat.sh $*"
 tests=""
+json=""
 build_only=false
 keep=false
 versions=()
@@ -33,6 +37,11 @@ while [ $# -gt 0 ]; do
       ;;
     --build-only) build_only=true && shift ;;
     --keep) keep=true && shift ;;
+    --json)
+      [ $# -ge 2 ] || usage
+      json=$2
+      shift 2
+      ;;
     -*) usage ;;
     *) versions+=("$1") && shift ;;
   esac
@@ -80,8 +89,11 @@ check() {
   fi
   local installed
   installed=$("$venv/bin/python" -c 'import torch; print(torch.__version__)' 2>/dev/null | tail -n 1)
+  local seconds=$((SECONDS - start))
   line=$(printf '%-8s %-20s %-16s %-48s %5d s' "$version" "${installed:--}" "$result" "$summary" \
-    $((SECONDS - start)))
+    "$seconds")
+  rows+=("$(printf '{"version": "%s", "installed": "%s", "result": "%s", "tests": "%s", "seconds": %d}' \
+    "$version" "${installed:--}" "$result" "$summary" "$seconds")")
   if ! $keep; then
     rm -rf "$venv" "$build"
   fi
@@ -90,6 +102,7 @@ check() {
 
 status=0
 lines=()
+rows=()
 for version in "${versions[@]}"; do
   echo "compat: torch $version (log: $cache/$version.log)"
   if ! check "$version"; then
@@ -102,4 +115,18 @@ done
 echo
 printf '%-8s %-20s %-16s %-48s %7s\n' version installed result tests time
 printf '%s\n' "${lines[@]}"
+if [ -n "$json" ]; then
+  {
+    printf '{"command": "%s",\n "commit": "%s",\n' "$command_line" \
+      "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    printf ' "machine": "%s, %s cores",\n "threads": %d,\n' \
+      "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" "$(nproc)" "$jobs"
+    joined=""
+    for row in "${rows[@]}"; do
+      joined+="${joined:+,$'\n'  }$row"
+    done
+    printf ' "date": "%s",\n "results": [\n  %s\n ]}\n' "$(date -u +%Y-%m-%d)" "$joined"
+  } >"$json"
+  echo "compat: record in $json"
+fi
 exit "$status"

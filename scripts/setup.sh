@@ -48,9 +48,9 @@ fi
 # carry, so nothing linked to it would even start; and the wheels are exactly the versions torch
 # was built and tested with (cuDNN, NCCL …), which its RPATH ($ORIGIN/../../nvidia/...)
 # finds without LD_LIBRARY_PATH. The toolkit is still needed at configure time: torch's CMake
-# config enables the CUDA language (nvcc) and finds the CUDA headers through it. About 2.4 GB of
-# wheels (1-2 minutes here), 4.7 GB installed. pip keeps no cache of them (--no-cache-dir): that
-# would be 2.4 GB more on a disk that also holds two build trees.
+# config enables the CUDA language (nvcc) and finds the CUDA headers through it. 2.15.0 takes
+# 5.4 GB installed. pip keeps no cache of the wheels (--no-cache-dir): that would be gigabytes
+# more on a disk that also holds two build trees.
 source "$root/scripts/torch-versions.sh"
 version=${DEMON_PYTORCH_VERSION:-$DEMON_PYTORCH_NEWEST}
 venv=${DEMON_VENV:-$root/.venv}
@@ -77,7 +77,7 @@ fi
 # The wheels and the unpacked install lie on disk together for a moment: pip downloads and
 # unpacks under $TMPDIR, and installs under the project. Where both are one file system, it needs
 # both amounts there.
-install_gb=5
+install_gb=6
 download_gb=3
 tmp=${TMPDIR:-/tmp}
 free_gb() { df -Pk "$1" | awk 'NR == 2 { print int($4 / 1048576) }'; }
