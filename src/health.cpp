@@ -182,7 +182,13 @@ void HealthGuard::set_state(const nlohmann::json& state) {
   for (const auto& event : state.at("events")) {
     events.push_back(HealthEvent::from_json(event));
   }
-  if (observations < 0 || !(scale >= 0.0 && scale <= 1.0) || (tripped && events.empty())) {
+  // The levels are float32 on the device: a value beyond float's range is damage too.
+  const auto fits_float = [](const nlohmann::json& value) {
+    return value.is_null() ||
+           std::abs(value.get<double>()) <= static_cast<double>(std::numeric_limits<float>::max());
+  };
+  if (observations < 0 || !(scale >= 0.0 && scale <= 1.0) || (tripped && events.empty()) ||
+      !fits_float(average) || !fits_float(first)) {
     throw ValueError("demon::HealthGuard: damaged state: " + state.dump());
   }
   // The average lives where the losses are; it moves there at the next observe().

@@ -171,6 +171,9 @@ TEST(HealthGuardTest, StateRoundTripsAndResumesTheSameDecisions) {
   auto damaged = first.state();
   damaged["scale"] = 2.0;
   EXPECT_THROW(resumed.set_state(damaged), demon::ValueError);
+  damaged = first.state();
+  damaged["average"] = 1e300;  // beyond float32
+  EXPECT_THROW(resumed.set_state(damaged), demon::ValueError);
   EXPECT_EQ(resumed.state().dump(), whole.state().dump());  // unchanged
 }
 
