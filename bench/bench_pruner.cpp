@@ -7,11 +7,13 @@
 // BM_PairedSteps alternates a bare step and a pruner step on two identical models, so that slow
 // drift of the machine cancels out, and reports their time ratio. BM_ChannelPeak times the
 // activity read's per-channel reduction of a channels-last activation against LibTorch's plain
-// one. BM_HealthObserve times what the health guard adds to each step. Uses every core unless
-// OMP_NUM_THREADS is set; the thread count is printed in the context.
+// one. BM_HealthObserve and BM_GradientScaleObserve time what the health guard and the automatic
+// λ's measurement add to a step. Uses every core unless OMP_NUM_THREADS is set; the thread count is
+// printed in the context.
 #include <demon/demon.h>
 
 #include <chrono>
+#include <limits>
 
 #include "bench_support.h"
 #include "detail/channel_reduction.h"
@@ -120,6 +122,28 @@ void BM_HealthObserve(benchmark::State& state) {
 }
 
 BENCHMARK(BM_HealthObserve)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+
+// What measuring an automatic λ's unit adds to each step of λ's rise (the first 26% of a run):
+// the mean |∂L/∂γ| over the full-width ResNet-18's 4,800 BatchNorm scale entries (arg 0: CPU,
+// 1: CUDA), a few kernels and no host sync.
+void BM_GradientScaleObserve(benchmark::State& state) {
+  const bool cuda = state.range(0) == 1;
+  if (cuda && !torch::cuda::is_available()) {
+    state.SkipWithError("no CUDA device");
+    return;
+  }
+  bench::Workload work(cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU), 2);
+  work.loss().backward();
+  const auto scales = demon::find_norm_scales(*work.model);
+  demon::GradientScale scale(std::numeric_limits<int64_t>::max());
+  scale.observe(scales);
+  for (auto _ : state) {
+    scale.observe(scales);
+  }
+  work.synchronize();
+}
+
+BENCHMARK(BM_GradientScaleObserve)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

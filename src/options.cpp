@@ -136,6 +136,7 @@ const std::vector<Field>& fields() {
       DEMON_FIELD(final_div_factor, read_double),
       DEMON_ENUM_FIELD(regularizer, regularizer_from_string),
       DEMON_AUTO_FIELD(lambda_peak),
+      DEMON_FIELD(lambda_relative, read_double),
       DEMON_ENUM_FIELD(pressure, pressure_from_string),
       DEMON_FIELD(element_flops, read_double),
       DEMON_FIELD(noise, read_bool),
@@ -348,11 +349,14 @@ void DemonOptions::validate() const {
   require(!lambda_peak() || (std::isfinite(*lambda_peak()) && *lambda_peak() >= 0.0),
           "lambda_peak must be finite and >= 0 (or unset: auto), got " +
               std::to_string(lambda_peak().value_or(0.0)));
+  require(std::isfinite(lambda_relative()) && lambda_relative() > 0.0,
+          "lambda_relative must be finite and > 0, got " + std::to_string(lambda_relative()));
   require(std::isfinite(element_flops()) && element_flops() > 0.0,
           "element_flops must be finite and > 0, got " + std::to_string(element_flops()));
   require(std::isfinite(sigma_peak()) && sigma_peak() >= 0.0,
           "sigma_peak must be finite and >= 0, got " + std::to_string(sigma_peak()));
-  require(prune_every() >= 1, "prune_every must be >= 1, got " + std::to_string(prune_every()));
+  require(prune_every() >= 0, "prune_every must be >= 0 (0: a twentieth of the run), got " +
+                                  std::to_string(prune_every()));
   require(prune_start() >= 0, "prune_start must be >= 0, got " + std::to_string(prune_start()));
   require(min_width() >= 1, "min_width must be >= 1, got " + std::to_string(min_width()));
   require(min_width_fraction() >= 0.0 && min_width_fraction() <= 1.0,
@@ -408,6 +412,13 @@ int64_t DemonOptions::run_steps() const {
   return total_steps() > 0 ? total_steps() : epochs() * steps_per_epoch();
 }
 
+int64_t DemonOptions::effective_prune_every() const {
+  if (prune_every() > 0) {
+    return prune_every();
+  }
+  return std::max<int64_t>(100, std::llround(static_cast<double>(run_steps()) / 20.0));
+}
+
 int64_t DemonOptions::effective_span() const {
   if (schedule_span() > 0) {
     return schedule_span();
@@ -416,15 +427,16 @@ int64_t DemonOptions::effective_span() const {
 }
 
 Schedule DemonOptions::lambda_schedule() const {
-  if (!lambda_peak()) {
-    throw StateError(
-        "demon::DemonOptions::lambda_schedule: lambda_peak is auto; DemonPruner resolves it from "
-        "the optimizer (see options() of the pruner)");
-  }
-  return Schedule(ScheduleOptions(schedule(), *lambda_peak(), effective_span())
-                      .pct_start(pct_start())
-                      .div_factor(div_factor())
-                      .final_div_factor(final_div_factor()));
+  return Schedule(
+      ScheduleOptions(schedule(), lambda_peak().value_or(lambda_relative()), effective_span())
+          .pct_start(pct_start())
+          .div_factor(div_factor())
+          .final_div_factor(final_div_factor()));
+}
+
+int64_t DemonOptions::lambda_rise_steps() const {
+  return std::max<int64_t>(
+      1, static_cast<int64_t>(pct_start() * static_cast<double>(effective_span())));
 }
 
 Schedule DemonOptions::sigma_schedule() const {

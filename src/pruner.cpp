@@ -74,9 +74,7 @@ Ref require_non_null(Ref ref, const char* what) {
 DemonOptions resolved(DemonOptions options, const torch::optim::Optimizer* optimizer) {
   options.validate();
   options.total_steps(options.run_steps());
-  if (!options.lambda_peak() && optimizer != nullptr) {
-    options.lambda_peak(default_lambda_peak(*optimizer, options));
-  }
+  options.prune_every(options.effective_prune_every());
   if (!options.controller_max_growth() && optimizer != nullptr) {
     options.controller_max_growth(default_controller_max_growth(*optimizer));
   }
@@ -114,15 +112,6 @@ class TrainingModeGuard {
   bool was_training_;
 };
 
-// λ when DemonOptions::lambda_peak is unset; the README's "Choosing λ" has the runs behind them.
-// Adaptive optimizers move each γ by about the learning rate whatever the gradient's size, so
-// what matters is λ against the loss gradients of the scales: one value serves. SGD moves γ by
-// lr·λ/(1 − momentum) per step at the peak, so its λ is set for that push, kSgdPushPerStep (in
-// units of γ, which starts at 1): the same pressure for a small learning rate and a large one.
-// (A fixed push over the whole run instead would press short runs so hard that they collapse.)
-constexpr double kDefaultLambdaAdaptive = 5e-3;
-constexpr double kSgdPushPerStep = 2e-3;
-
 // The budget controller's growth limit per prune interval, by family; the README's "Pruning to a
 // budget" has the runs: with AdamW, 2 met FLOPs 0.3 late and 8 on time; with SGD, 8 wound λ up
 // twentyfold in three intervals and the run fell to 44%, 2 met it on time.
@@ -150,20 +139,6 @@ std::string list_names(const std::vector<std::string>& names, size_t most = 4) {
 }
 
 }  // namespace
-
-double default_lambda_peak(const torch::optim::Optimizer& optimizer, const DemonOptions& options) {
-  if (adaptive(optimizer) || optimizer.param_groups().empty()) {
-    return kDefaultLambdaAdaptive;
-  }
-  const auto& group_options = optimizer.param_groups().front().options();
-  double momentum = 0.0;
-  if (const auto* sgd = dynamic_cast<const torch::optim::SGDOptions*>(&group_options)) {
-    momentum = std::clamp(sgd->momentum(), 0.0, 0.99);
-  }
-  const double lr = group_options.get_lr();
-  (void)options;
-  return lr > 0.0 ? kSgdPushPerStep * (1.0 - momentum) / lr : kDefaultLambdaAdaptive;
-}
 
 double default_controller_max_growth(const torch::optim::Optimizer& optimizer) {
   return adaptive(optimizer) ? kMaxGrowthAdaptive : kMaxGrowthSgd;
@@ -198,19 +173,24 @@ DemonPruner::DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions op
           std::make_shared<SmallScales>(options_.scale_threshold(), options_.scale_fraction());
       break;
   }
+  // The schedule's and the controller's λ are in the gradient scale's units when λ is automatic.
+  const double lambda_peak = options_.lambda_peak().value_or(options_.lambda_relative());
   if (options_.target() > 0.0) {
-    if (!(*options_.lambda_peak() > 0.0)) {
+    if (!(lambda_peak > 0.0)) {
       throw ValueError("demon::DemonPruner: a budget (target) needs a starting lambda_peak > 0");
     }
     const auto by = std::max<int64_t>(
         1, std::llround(options_.target_by() * static_cast<double>(options_.total_steps())));
-    budget_.emplace(options_.target(), by, *options_.lambda_peak(), options_.controller_gain(),
+    budget_.emplace(options_.target(), by, lambda_peak, options_.controller_gain(),
                     *options_.controller_max_growth(), options_.prune_every());
+  }
+  if (!options_.lambda_peak() && options_.regularizer() != Regularizer::kNone) {
+    gradient_scale_.emplace(options_.lambda_rise_steps());
   }
   if (options_.health_guard() && options_.regularizer() != Regularizer::kNone) {
     health_.emplace(options_.health_rise(), options_.health_window(), options_.health_backoff());
   }
-  if (options_.regularizer() != Regularizer::kNone && *options_.lambda_peak() > 0.0 &&
+  if (options_.regularizer() != Regularizer::kNone && lambda_peak > 0.0 &&
       regularizer_.scales().empty()) {
     report_problem(
         "the model has no normalization layer with a scale (BatchNorm, GroupNorm, LayerNorm, "
@@ -277,9 +257,20 @@ void DemonPruner::report_problem(const std::string& message, bool inaction) {
   }
 }
 
+double DemonPruner::lambda_unit() const {
+  return gradient_scale_ ? gradient_scale_->value() : 1.0;
+}
+
 double DemonPruner::current_lambda() const {
-  const double lambda = budget_ ? budget_->lambda() : lambda_schedule_(step_);
+  const double lambda = lambda_unit() * (budget_ ? budget_->lambda() : lambda_schedule_(step_));
   return health_ ? lambda * health_->lambda_factor() : lambda;
+}
+
+double DemonPruner::lambda_peak() const {
+  if (options_.regularizer() == Regularizer::kNone) {
+    return 0.0;
+  }
+  return lambda_unit() * options_.lambda_peak().value_or(options_.lambda_relative());
 }
 
 double DemonPruner::current_sigma() const {
@@ -542,6 +533,10 @@ void DemonPruner::step() {
       return;
     }
   }
+  // The automatic λ's unit, from the loss gradient alone (before the regularizer adds to it).
+  if (gradient_scale_ && gradient_scale_->measuring(step_)) {
+    gradient_scale_->observe(regularizer_.scales());
+  }
   const double lambda = current_lambda();
   const double sigma = current_sigma();
   // The live mask comes from the loss gradient alone, before the regularizer writes into it.
@@ -572,21 +567,37 @@ void DemonPruner::check_health() {
   if (const HealthEvent* event = health_->update(step_, rise)) {
     warn("demon::DemonPruner: health guard: the training loss rose under the pressure at " +
          event->describe() +
-         ". If this recurs, lower lambda_peak or set a target (budget); health_rise sets how "
+         ". If this recurs, lower lambda_relative (or lambda_peak, if you set it) or set a target "
+         "(budget); health_rise sets how "
          "much rise trips the guard, health_guard(false) turns it off");
   }
 }
 
 void DemonPruner::finish_step() {
   ++step_;
-  if (health_ && step_ % check_every() == 0) {
+  const bool check = step_ % check_every() == 0;
+  if (health_ && check) {
     check_health();
+  }
+  // The unit follows its measurement at the checks, and is final when the measurement ends.
+  if (gradient_scale_ && step_ <= gradient_scale_->until_step() &&
+      (check || step_ == gradient_scale_->until_step())) {
+    gradient_scale_->refresh();
+    if (step_ == gradient_scale_->until_step() && gradient_scale_->value() == 0.0) {
+      report_problem(
+          "no normalization scale had a non-zero loss gradient in the first " +
+              std::to_string(step_) +
+              " steps, so the automatic λ, a multiple of that gradient, is 0. Set lambda_peak "
+              "to push the scales anyway, or check that they are trained (requires_grad, in the "
+              "optimizer).",
+          /*inaction=*/true);
+    }
   }
   if (options_.prune() && prune_due()) {
     prune_now();
   } else if (budget_ && !budget_->reached() && graph_ && !(health_ && health_->tripped())) {
     // (While the guard holds λ at 0, the controller waits: it would only wind λ up.)
-    if (step_ % check_every() == 0) {
+    if (check) {
       // Between events: the cost if the units dead so far, and with a lead the dying ones,
       // were cut.
       const UnitEvidence seen = evidence(/*train_only=*/true);
@@ -1023,8 +1034,9 @@ PruneReport DemonPruner::prune_now() {
     report.cost_ratio = cost_ratio();
     // A cut held back at the target (and carried out in full) has met it, to a unit.
     const bool met = cut_stopped_at_target_ && result.removed.size() == dead.size();
-    report.lambda_after = budget_->update(
-        step_, met ? std::min(report.cost_ratio, budget_->target()) : report.cost_ratio);
+    report.lambda_after =
+        lambda_unit() * budget_->update(step_, met ? std::min(report.cost_ratio, budget_->target())
+                                                   : report.cost_ratio);
   }
   report.lambda_scale = health_ ? health_->lambda_factor() : 1.0;
   report.units_removed = static_cast<int64_t>(result.removed.size());
@@ -1076,6 +1088,8 @@ void DemonPruner::save(torch::serialize::OutputArchive& archive) const {
   archive.write("pinned_groups", c10::IValue(nlohmann::json(pinned_groups_).dump()));
   archive.write("budget", c10::IValue(budget_ ? budget_->state().dump() : std::string()));
   archive.write("health", c10::IValue(health_ ? health_->state().dump() : std::string()));
+  archive.write("gradient_scale",
+                c10::IValue(gradient_scale_ ? gradient_scale_->state().dump() : std::string()));
   nlohmann::json devices = nlohmann::json::array();
   if (noise_) {
     for (const auto& [device, state] : noise_->generator_states()) {
@@ -1136,6 +1150,11 @@ void DemonPruner::load_state(torch::serialize::InputArchive& archive) {
   std::optional<HealthGuard> health_now = health_;
   if (archive.try_read("health", value) && health_now && !value.toStringRef().empty())
     health_now->set_state(parse_state(value.toStringRef()));
+  // A checkpoint without it (an explicit λ) leaves this pruner's measurement as it is.
+  std::optional<GradientScale> gradient_scale_now = gradient_scale_;
+  if (archive.try_read("gradient_scale", value) && gradient_scale_now &&
+      !value.toStringRef().empty())
+    gradient_scale_now->set_state(parse_state(value.toStringRef()));
   std::optional<std::map<std::string, std::string>> pinned;
   if (archive.try_read("pinned_groups", value)) {
     pinned = parse_state(value.toStringRef()).get<std::map<std::string, std::string>>();
@@ -1191,6 +1210,7 @@ void DemonPruner::load_state(torch::serialize::InputArchive& archive) {
   initial_ = std::move(initial);
   budget_ = std::move(budget_now);
   health_ = std::move(health_now);
+  gradient_scale_ = std::move(gradient_scale_now);
   if (pinned)
     pinned_groups_ = std::move(*pinned);
   // The graph is rediscovered at the next backward(); the activity waits for it.

@@ -194,6 +194,33 @@ TEST_F(CheckpointTest, ResumeIsBitIdentical) {
   }
 }
 
+// An automatic λ's unit is measured over λ's rise (steps 0..22 of 90 here) and refreshed at the
+// checks (every 3 steps): a checkpoint between checks, mid-measurement, resumes exactly.
+TEST_F(CheckpointTest, ResumeMidMeasurementOfAnAutomaticLambdaIsBitIdentical) {
+  const int64_t steps = 90, cut = 11;
+  const auto options = DemonOptions(steps).lambda_relative(3.0).prune_every(12).seed(3);
+  auto model = small_resnet();
+  auto optimizer = adamw(model);
+  DemonPruner pruner(model.ptr(), optimizer, options);
+  ASSERT_EQ(pruner.gradient_scale()->until_step(), 23);
+  train(pruner, model, 0, cut);
+  demon::save_checkpoint(path("run.pt"), *model, optimizer.get(), &pruner, {});
+  train(pruner, model, cut, steps);
+
+  auto resumed = small_resnet(/*seed=*/77);
+  auto resumed_optimizer = adamw(resumed);
+  DemonPruner resumed_pruner(resumed.ptr(), resumed_optimizer, options);
+  demon::load_checkpoint(path("run.pt"), *resumed, resumed_optimizer.get(), &resumed_pruner);
+  EXPECT_EQ(resumed_pruner.gradient_scale()->observations(), cut);
+  train(resumed_pruner, resumed, cut, steps);
+
+  EXPECT_GT(pruner.summary().neural_sparsity(), 0.0);
+  EXPECT_EQ(resumed_pruner.gradient_scale()->value(), pruner.gradient_scale()->value());
+  EXPECT_EQ(resumed_pruner.lambda_peak(), pruner.lambda_peak());
+  EXPECT_EQ(resumed_pruner.summary().to_json(), pruner.summary().to_json());
+  expect_bitwise_equal(snapshot(*resumed), snapshot(*model), "resumed run");
+}
+
 TEST_F(CheckpointTest, ResumeKeepsTheInitialSizesOfBudgetsAndFloors) {
   // A parameters budget and fractional floors are measured against the model as first seen;
   // after a resume the pruner sees an already-pruned model first, so those sizes must come from

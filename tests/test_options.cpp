@@ -34,6 +34,7 @@ DemonOptions all_non_default() {
       .final_div_factor(100.0)
       .regularizer(demon::Regularizer::kL2)
       .lambda_peak(0.125)
+      .lambda_relative(1.5)
       .pressure(demon::Pressure::kTime)
       .element_flops(250.0)
       .noise(false)
@@ -64,6 +65,7 @@ TEST(OptionsTest, JsonRoundTripKeepsEveryField) {
   EXPECT_DOUBLE_EQ(read.final_div_factor(), 100.0);
   EXPECT_EQ(read.regularizer(), demon::Regularizer::kL2);
   EXPECT_DOUBLE_EQ(read.lambda_peak().value(), 0.125);
+  EXPECT_DOUBLE_EQ(read.lambda_relative(), 1.5);
   EXPECT_FALSE(read.noise());
   EXPECT_EQ(read.noise_mode(), demon::NoiseMode::kAll);
   EXPECT_DOUBLE_EQ(read.sigma_peak(), 1e-4);
@@ -141,7 +143,7 @@ TEST(OptionsTest, InvalidValuesAreRejectedWhenRead) {
   EXPECT_NE(parse_error(json{{"pct_start", 1.5}}).find("pct_start"), std::string::npos);
   EXPECT_NE(parse_error(json{{"schedule_span", -5}}).find("schedule_span"), std::string::npos);
   EXPECT_NE(parse_error(json{{"total_steps", -5}}).find("total_steps"), std::string::npos);
-  EXPECT_NE(parse_error(json{{"prune_every", 0}}).find("prune_every"), std::string::npos);
+  EXPECT_NE(parse_error(json{{"prune_every", -1}}).find("prune_every"), std::string::npos);
   EXPECT_NE(parse_error(json{{"min_width", 0}}).find("min_width"), std::string::npos);
   EXPECT_NE(parse_error(json{{"epsilon", -1e-3}}).find("epsilon"), std::string::npos);
   EXPECT_NE(parse_error(json{{"controller_max_growth", 0.5}}).find("controller_max_growth"),
@@ -199,6 +201,17 @@ TEST(OptionsTest, RunLengthFromEpochsAndStepsPerEpoch) {
   EXPECT_EQ(read.run_steps(), 3910);
 }
 
+TEST(OptionsTest, PruneEveryZeroIsATwentiethOfTheRunAndAtLeast100) {
+  EXPECT_EQ(DemonOptions(100000).prune_every(), 0);
+  EXPECT_EQ(DemonOptions(100000).effective_prune_every(), 5000);
+  EXPECT_EQ(DemonOptions(3910).effective_prune_every(), 196);
+  EXPECT_EQ(DemonOptions(1170).effective_prune_every(), 100);
+  EXPECT_EQ(DemonOptions(100000).prune_every(250).effective_prune_every(), 250);
+  EXPECT_EQ(demon::options_from_json(json{{"epochs", 10}, {"steps_per_epoch", 391}})
+                .effective_prune_every(),
+            196);
+}
+
 TEST(OptionsTest, LambdaPeakIsAutoUntilSet) {
   EXPECT_FALSE(DemonOptions(100).lambda_peak().has_value());
   EXPECT_EQ(demon::to_json(DemonOptions(100)).at("lambda_peak"), "auto");
@@ -212,8 +225,10 @@ TEST(OptionsTest, LambdaPeakIsAutoUntilSet) {
   EXPECT_EQ(demon::to_json(DemonOptions(100)).at("controller_max_growth"), "auto");
   EXPECT_EQ(demon::options_from_json(json{{"controller_max_growth", 8}}).controller_max_growth(),
             8.0);
-  // Only DemonPruner knows the optimizer; before that the schedule cannot exist.
-  EXPECT_THROW(DemonOptions(100).lambda_schedule(), std::logic_error);
+  // An automatic λ's schedule runs in units of the measured gradient scale: its peak is
+  // lambda_relative.
+  EXPECT_DOUBLE_EQ(DemonOptions(1000).lambda_relative(3.0).lambda_schedule()(261), 3.0);
+  EXPECT_EQ(DemonOptions(1000).lambda_rise_steps(), 261);  // int(0.3 * 870)
   EXPECT_EQ(demon::options_from_json(json{{"forward_check", "off"}}).forward_check(),
             demon::ForwardCheck::kOff);
   EXPECT_NE(parse_error(json{{"forward_check", "maybe"}}).find("pin, error, off"),

@@ -6,7 +6,7 @@
 // CIFAR-shaped set. The lines marked "demon:" are all that porting it took; the README's
 // "Porting your training loop" walks through them.
 //
-//   demon_quickstart --data-dir /data/cifar10 --epochs 10            (λ: the SGD default)
+//   demon_quickstart --data-dir /data/cifar10 --epochs 10            (λ: automatic)
 //   demon_quickstart --optimizer adamw --lambda 0.01 --out run.json
 #include <demon/demon.h>  // demon:
 #include <torch/torch.h>
@@ -86,7 +86,8 @@ int main(int argc, char** argv) {
   app.add_option("--optimizer", optimizer_name, "sgd (momentum 0.9) or adamw")
       ->check(CLI::IsMember({"sgd", "adamw"}));
   app.add_option("--lr", lr, "learning rate (AdamW: try 1e-3)")->check(CLI::PositiveNumber);
-  app.add_option("--lambda", lambda, "DemP λ peak; default: demon's for the optimizer's family")
+  app.add_option("--lambda", lambda,
+                 "DemP λ peak; default: automatic (see DemonOptions::lambda_relative)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--seed", seed, "seed for initialization, data order and noise");
   app.add_option("--threads", threads, "CPU threads (0: every core)")
@@ -187,7 +188,7 @@ int main(int argc, char** argv) {
     std::ofstream(out) << nlohmann::json{{"test_accuracy", test_accuracy},
                                          {"optimizer", optimizer_name},
                                          {"lr", lr},
-                                         {"lambda_peak", *pruner.options().lambda_peak()},
+                                         {"lambda_peak", pruner.lambda_peak()},
                                          {"epochs", epochs},
                                          {"data", real ? "cifar10" : "synthetic"},
                                          {"seconds", seconds},

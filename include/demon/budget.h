@@ -33,7 +33,8 @@ BudgetMetric budget_metric_from_string(const std::string& name);
 /// cuts stop at the target.
 class BudgetController {
  public:
-  /// `lambda0`: the starting λ (DemonOptions::lambda_peak or the optimizer family's default).
+  /// `lambda0`: the starting λ (DemonOptions::lambda_peak, or lambda_relative in the units of
+  /// the measured gradient scale; see GradientScale).
   /// `max_growth` (>= 1) per `interval` steps limits λ's growth; interval 0: no limit.
   BudgetController(double target, int64_t by_step, double lambda0, double gain,
                    double max_growth = 2.0, int64_t interval = 0);

@@ -8,6 +8,7 @@
 #include "demon/criterion.h"
 #include "demon/distributed.h"
 #include "demon/errors.h"
+#include "demon/gradient_scale.h"
 #include "demon/graph.h"
 #include "demon/health.h"
 #include "demon/layer_kinds.h"

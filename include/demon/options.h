@@ -28,10 +28,11 @@ enum class Regularizer {
 enum class Pressure {
   /// Every scale entry gets λ: the paper's rule.
   kUniform,
-  /// Each prunable unit's entries get λ times the FLOPs that removing it alone saves, over the
-  /// mean of the prunable units' (refreshed at every prune event), so the mean push stays λ and
-  /// units of high-resolution layers and residual streams, which save the most, are pushed
-  /// hardest. Units that cannot be cut keep λ; protect_floor's exemptions apply on top.
+  /// The default. Each prunable unit's entries get λ times the FLOPs that removing it alone
+  /// saves, over the mean of the prunable units' (refreshed at every prune event), so the mean
+  /// push stays λ and units of high-resolution layers and residual streams, which save the most,
+  /// are pushed hardest. Units that cannot be cut keep λ; protect_floor's exemptions apply on
+  /// top.
   kFlops,
   /// As kFlops, with each unit's saving estimated as time: its FLOPs plus element_flops times
   /// the activation elements it holds (DependencyGraph::unit_activations), which BatchNorm,
@@ -142,12 +143,20 @@ struct DemonOptions {
   TORCH_ARG(double, final_div_factor) = 1e4;
 
   TORCH_ARG(Regularizer, regularizer) = Regularizer::kLasso;
-  /// Peak of λ(t). It sets the sparsity reached, and what works depends on the optimizer's
-  /// family. Unset (the default; "auto" in JSON): DemonPruner picks it from the optimizer, see
-  /// default_lambda_peak() in pruner.h.
+  /// Peak of λ(t), in the units of the loss gradient. It sets the sparsity reached. Unset (the
+  /// default; "auto" in JSON): lambda_relative times what the loss pushes back with, measured
+  /// (see GradientScale), so that one setting carries across models, losses and optimizers.
   TORCH_ARG(std::optional<double>, lambda_peak);
-  /// How λ is shared among units (see Pressure).
-  TORCH_ARG(Pressure, pressure) = Pressure::kUniform;
+  /// With lambda_peak unset: λ's peak as a multiple of the scales' mean |∂L/∂γ| over the
+  /// schedule's rise (GradientScale; finite and > 0). Units whose loss gradient pulls their scale
+  /// less than this multiple of the average pull die. Larger prunes more. The default 1 is the
+  /// panel's (docs/results.md): every CNN pruned to 0.79-0.84 of its FLOPs within a point of its
+  /// dense twin; 2 cut to 0.35-0.37 and took the VGG net through chance-level epochs.
+  TORCH_ARG(double, lambda_relative) = 1.0;
+  /// How λ is shared among units (see Pressure). kFlops by default: on the model panel of
+  /// docs/results.md it was the one sharing that pruned every CNN without costing accuracy
+  /// (uniform λ left the quickstart CNN whole; kTime took the VGG net 3.4 points down).
+  TORCH_ARG(Pressure, pressure) = Pressure::kFlops;
   /// Under Pressure::kTime, what one activation element per sample costs, in forward FLOPs
   /// (> 0, checked whatever the pressure). The default is about what step times of pruned
   /// ResNet-18s gave on a 2-core CPU (807 in the fit of docs/benchmarks.md); tools/element_cost.py
@@ -163,8 +172,11 @@ struct DemonOptions {
 
   /// Remove dead units during training (false: pressure only, for ablations).
   TORCH_ARG(bool, prune) = true;
-  /// A prune event after every `prune_every` steps (the reference: 1000 of 15626, 5000 of 97656).
-  TORCH_ARG(int64_t, prune_every) = 1000;
+  /// A prune event after every `prune_every` steps. 0 (the default): a twentieth of the run, at
+  /// least 100 steps (the reference pruned every 1000 of 15626 and 5000 of 97656 steps; a fixed
+  /// interval gives a short run one event and a long one hundreds, and fewer than ~100 batches
+  /// are thin evidence that a unit never fires). DemonPruner::options() holds the value in use.
+  TORCH_ARG(int64_t, prune_every) = 0;
   /// No prune event before this step.
   TORCH_ARG(int64_t, prune_start) = 0;
   /// One more prune event when the step count reaches total_steps.
@@ -196,14 +208,14 @@ struct DemonOptions {
 
   /// Budget: reach `target` (a fraction of the initial cost, 0 < target < 1; 0 = no budget, the
   /// paper's open-loop schedule) by step target_by · run_steps(). λ then follows a controller
-  /// (see BudgetController), starting from lambda_peak (or its default), and cuts stop at the
+  /// (see BudgetController), starting from lambda_peak (or lambda_relative), and cuts stop at the
   /// target.
   TORCH_ARG(double, target) = 0.0;
   TORCH_ARG(BudgetMetric, target_metric) = BudgetMetric::kFlops;
   TORCH_ARG(double, target_by) = 0.6;
   TORCH_ARG(double, controller_gain) = 2.0;
   /// Steps between the controller's projections (the cost if the units dead so far were cut);
-  /// 0: a quarter of prune_every.
+  /// 0: a quarter of prune_every (the value in use).
   TORCH_ARG(int64_t, controller_every) = 0;
   /// The most λ may grow per prune interval (prune_every steps), >= 1: units die hundreds of
   /// steps after the pressure rises, and an unlimited controller keeps raising λ meanwhile
@@ -241,10 +253,17 @@ struct DemonOptions {
   void validate() const;
   /// The run's length: total_steps, or epochs × steps_per_epoch.
   int64_t run_steps() const;
+  /// prune_every, with 0 resolved to max(100, round(run_steps() / 20)).
+  int64_t effective_prune_every() const;
   /// schedule_span, with 0 resolved to round(0.87 · run_steps()) (at least 1).
   int64_t effective_span() const;
-  /// λ(t): the schedule shape with peak lambda_peak (which must be set: DemonPruner sets it).
+  /// λ(t): the schedule shape with peak lambda_peak, or with peak lambda_relative when it is
+  /// unset (then in units of GradientScale's measure, which DemonPruner multiplies in).
   Schedule lambda_schedule() const;
+  /// The steps over which an automatic λ's unit is measured: int(pct_start · effective_span()),
+  /// at least 1. Under the one-cycle schedule that is λ's rise; other shapes use as many first
+  /// steps, whatever λ does in them.
+  int64_t lambda_rise_steps() const;
   /// σ(t): the same shape with peak sigma_peak.
   Schedule sigma_schedule() const;
 

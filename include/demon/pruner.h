@@ -16,6 +16,7 @@
 #include "demon/budget.h"
 #include "demon/criterion.h"
 #include "demon/distributed.h"
+#include "demon/gradient_scale.h"
 #include "demon/graph.h"
 #include "demon/health.h"
 #include "demon/model_ref.h"
@@ -30,13 +31,6 @@ namespace demon {
 namespace detail {
 class DataParallel;
 }  // namespace detail
-
-/// λ peak that DemonPruner uses when DemonOptions::lambda_peak is unset, by the optimizer's
-/// family: one value for adaptive ones (Adam, AdamW, RMSprop, Adagrad); for SGD-like ones (SGD,
-/// anything else) the λ whose push on γ at the peak, lr·λ/(1 − momentum) per step, is fixed
-/// (lr and momentum of the first parameter group at construction; `options` for the run). See the
-/// README's "Choosing λ" for the measurements behind them.
-double default_lambda_peak(const torch::optim::Optimizer& optimizer, const DemonOptions& options);
 
 /// controller_max_growth that DemonPruner uses when it is unset, by the optimizer's family: 8 per
 /// prune interval for adaptive ones, whose steps on γ stay near the learning rate however large
@@ -147,8 +141,12 @@ class DemonPruner {
 
   /// Number of step() calls completed: the index t of the step the next step() performs.
   int64_t current_step() const noexcept { return step_; }
-  /// λ(t) that the next step() applies: the schedule's, or the budget controller's.
+  /// λ(t) that the next step() applies: the schedule's, or the budget controller's, times the
+  /// health guard's factor. With an automatic λ, 0 before the first step, which measures its unit.
   double current_lambda() const;
+  /// The peak of λ(t): DemonOptions::lambda_peak, or with it unset lambda_relative times the
+  /// loss gradient's scale measured so far (see gradient_scale(); 0 before the first step).
+  double lambda_peak() const;
   /// σ(t) that the next step() applies (0 when noise is off, or once a budget is reached).
   double current_sigma() const;
 
@@ -161,6 +159,11 @@ class DemonPruner {
   void set_cost(std::function<double(const DependencyGraph&)> cost);
   /// The health guard, unless DemonOptions::health_guard is off or there is no λ to back off.
   const HealthGuard* health() const noexcept { return health_ ? &*health_ : nullptr; }
+  /// What an automatic λ is measured in, when DemonOptions::lambda_peak is unset and there is a
+  /// regularizer (see GradientScale).
+  const GradientScale* gradient_scale() const noexcept {
+    return gradient_scale_ ? &*gradient_scale_ : nullptr;
+  }
   /// The budget controller, when DemonOptions::target is set.
   const BudgetController* budget() const noexcept { return budget_ ? &*budget_ : nullptr; }
   /// The cost now as a fraction of the initial one, in the budget's metric (FLOPs by default).
@@ -202,6 +205,9 @@ class DemonPruner {
   int64_t check_every() const;
   // Reads the health guard's running loss (the ranks' worst) and lets it act; warns when it trips.
   void check_health();
+  // What λ's schedule and the budget controller's λ are multiplied by: the measured gradient
+  // scale for an automatic λ, else 1.
+  double lambda_unit() const;
   // The first parameter whose gradient holds NaN or Inf, or empty.
   std::string nonfinite_gradient() const;
   // The evidence of the death check (training activity, eval-mode pass, or both) and the units
@@ -253,6 +259,7 @@ class DemonPruner {
   std::shared_ptr<DeathCriterion> criterion_;
   std::optional<BudgetController> budget_;
   std::optional<HealthGuard> health_;
+  std::optional<GradientScale> gradient_scale_;
   // Set by limit_cut when the budget held back units: this event's cut meets the target as
   // closely as whole units allow.
   bool cut_stopped_at_target_ = false;
