@@ -272,9 +272,13 @@ std::map<std::string, torch::Tensor> pushes(DemonPruner& pruner, resnet18_cifar1
   return push;
 }
 
-// A constant λ of 0.5 and no noise: what step() adds to a gradient is the pressure alone.
+// A constant uniform λ of 0.5 and no noise: what step() adds to a gradient is the pressure alone.
 DemonOptions constant_pressure() {
-  return DemonOptions(100).schedule(demon::ScheduleKind::kConstant).lambda_peak(0.5).noise(false);
+  return DemonOptions(100)
+      .schedule(demon::ScheduleKind::kConstant)
+      .lambda_peak(0.5)
+      .pressure(demon::Pressure::kUniform)
+      .noise(false);
 }
 
 TEST(GuardTest, ProtectedUnitsGetNoPressure) {

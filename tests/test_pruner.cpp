@@ -56,7 +56,11 @@ TEST_P(PrunerOptimizerTest, MatchesManualLassoLoopBitForBit) {
   SmallCnn model = make_model();
   DemonPruner pruner(
       model.ptr(), GetParam().make(model->parameters()),
-      DemonOptions(100).schedule(demon::ScheduleKind::kConstant).lambda_peak(lambda).noise(false));
+      DemonOptions(100)
+          .schedule(demon::ScheduleKind::kConstant)
+          .lambda_peak(lambda)
+          .pressure(demon::Pressure::kUniform)  // the manual loop's λ·sign(γ) on every scale
+          .noise(false));
   SmallCnn reference = make_model();
   auto optimizer = GetParam().make(reference->parameters());
 
