@@ -123,8 +123,9 @@ int main(int argc, char** argv) {
 
   const int64_t train_size = task.train_labels.size(0);
   const int64_t steps_per_epoch = demon::steps_per_epoch(train_size, batch_size, true);
-  nlohmann::json overrides =
+  const nlohmann::json given =
       demon_json.empty() ? nlohmann::json::object() : nlohmann::json::parse(demon_json);
+  nlohmann::json overrides = given;
   if (mode == "dense") {
     // A pruner that only measures: no pressure, no noise, no cut.
     overrides.update({{"regularizer", "none"},
@@ -214,8 +215,7 @@ int main(int argc, char** argv) {
       {"lr", recipe.lr},
       {"lr_schedule", recipe.lr_schedule},
       {"demon", demon::to_json(pruner.options())},
-      {"demon_overrides",
-       demon_json.empty() ? nlohmann::json::object() : nlohmann::json::parse(demon_json)},
+      {"demon_overrides", given},
       {"lambda_peak", mode == "dense" ? 0.0 : pruner.lambda_peak()},
       {"gradient_scale", pruner.gradient_scale() ? pruner.gradient_scale()->value() : std::nan("")},
       {"test_accuracy", accuracies.back()},
