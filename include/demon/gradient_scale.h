@@ -26,7 +26,7 @@ struct NormScale;
 /// when the pressure harms the model (a damaged model's gradients grow) and remove the brake
 /// a fixed λ has.
 ///
-/// Observing a step costs four small kernels on the scales' device and no host sync; the host
+/// Observing a step costs a few small kernels on the scales' device and no host sync; the host
 /// reads the average only at refresh(), which DemonPruner calls where it synchronizes anyway.
 class GradientScale {
  public:
