@@ -82,6 +82,31 @@ double test_accuracy(const panel::PanelModel& model, const Task& task) {
   return static_cast<double>(correct) / static_cast<double>(n);
 }
 
+// Test accuracy of the training-mode forward (each batch normalized by its own statistics, and
+// dropout where the model has it), the running statistics left as they were: where it stays up
+// while test_accuracy() falls, the network is sound and only its running statistics are off
+// (eval-mode collapse).
+double batch_statistics_accuracy(const panel::PanelModel& model, const Task& task) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> saved;
+  for (const auto& buffer : model.module->buffers())
+    saved.push_back(buffer.clone());
+  int64_t correct = 0;
+  const int64_t n = task.test_labels.size(0);
+  for (int64_t start = 0; start < n; start += 1000) {
+    const int64_t end = std::min(n, start + 1000);
+    correct += model.forward(task.test_images.slice(0, start, end))
+                   .argmax(1)
+                   .eq(task.test_labels.slice(0, start, end))
+                   .sum()
+                   .item<int64_t>();
+  }
+  auto buffers = model.module->buffers();
+  for (size_t i = 0; i < buffers.size(); ++i)
+    buffers[i].copy_(saved[i]);
+  return static_cast<double>(correct) / static_cast<double>(n);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -141,13 +166,23 @@ int main(int argc, char** argv) {
   double flops_ratio_steps = 0.0;
   int64_t ratio_since = 0;
   double ratio_now = 1.0;
+  nlohmann::json lambda_by_event = nlohmann::json::array();  // [step, λ after the event]
   pruner.on_prune([&](const demon::PruneReport& report) {
+    lambda_by_event.push_back({report.step, report.lambda_after});
     flops_ratio_steps += ratio_now * static_cast<double>(report.step - ratio_since);
     ratio_since = report.step;
     ratio_now = report.after.flops_ratio();
   });
 
-  std::vector<double> accuracies, losses;
+  if (pruner.options().death_check() != demon::DeathCheck::kTrain) {
+    // The eval-mode pass of the death check reads the first four training batches.
+    std::vector<torch::Tensor> batches;
+    for (int64_t b = 0; b < 4 && (b + 1) * batch_size <= train_size; ++b)
+      batches.push_back(task.train_images.slice(0, b * batch_size, (b + 1) * batch_size));
+    pruner.set_death_check(batches);
+  }
+
+  std::vector<double> accuracies, batch_statistics_accuracies, losses;
   const int64_t total_steps = epochs * steps_per_epoch;
   const auto start = std::chrono::steady_clock::now();
   for (int64_t epoch = 0; epoch < epochs; ++epoch) {
@@ -172,10 +207,12 @@ int main(int argc, char** argv) {
     }
     losses.push_back(loss_sum.item<double>() / static_cast<double>(steps_per_epoch));
     accuracies.push_back(test_accuracy(model, task));
+    batch_statistics_accuracies.push_back(batch_statistics_accuracy(model, task));
     std::cerr << model_name << " " << task_name << " " << (label.empty() ? mode : label)
               << " epoch " << epoch + 1 << "/" << epochs << ": loss " << losses.back()
-              << ", test accuracy " << accuracies.back() << ", FLOPs "
-              << pruner.summary().flops_ratio() << "\n";
+              << ", test accuracy " << accuracies.back() << " (batch statistics "
+              << batch_statistics_accuracies.back() << "), FLOPs " << pruner.summary().flops_ratio()
+              << "\n";
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -220,6 +257,7 @@ int main(int argc, char** argv) {
       {"gradient_scale", pruner.gradient_scale() ? pruner.gradient_scale()->value() : std::nan("")},
       {"test_accuracy", accuracies.back()},
       {"test_accuracy_by_epoch", accuracies},
+      {"batch_statistics_accuracy_by_epoch", batch_statistics_accuracies},
       {"train_loss_by_epoch", losses},
       {"chance_epochs", chance_epochs},
       {"parameters", summary.parameters},
@@ -229,6 +267,7 @@ int main(int argc, char** argv) {
       {"flops_ratio", summary.flops_ratio()},
       {"mean_flops_ratio", flops_ratio_steps / static_cast<double>(total_steps)},
       {"prune_events", pruner.prune_events()},
+      {"lambda_by_event", lambda_by_event},
       {"health_events", summary.health_events.size()},
       {"seconds", seconds},
   };

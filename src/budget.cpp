@@ -28,23 +28,30 @@ BudgetMetric budget_metric_from_string(const std::string& name) {
 }
 
 BudgetController::BudgetController(double target, int64_t by_step, double lambda0, double gain,
-                                   double max_growth, int64_t interval)
+                                   double max_growth, int64_t interval, double max_lambda)
     : target_(target),
       by_step_(by_step),
       lambda0_(lambda0),
       gain_(gain),
       max_growth_(max_growth),
       interval_(interval),
+      ceiling_(lambda0 * max_lambda),
       lambda_(lambda0) {
   if (!(target > 0.0 && target < 1.0) || by_step < 1 || !(lambda0 > 0.0) || !(gain > 0.0) ||
-      !(max_growth >= 1.0 && std::isfinite(max_growth)) || interval < 0) {
+      !(max_growth >= 1.0 && std::isfinite(max_growth)) || interval < 0 ||
+      !(max_lambda >= 1.0 && std::isfinite(max_lambda))) {
     throw ValueError(
         "demon::BudgetController: needs 0 < target < 1, by_step >= 1, lambda0 > 0, gain > 0, "
-        "finite max_growth >= 1 and interval >= 0, got " +
+        "finite max_growth >= 1, interval >= 0 and finite max_lambda >= 1, got " +
         std::to_string(target) + ", " + std::to_string(by_step) + ", " + std::to_string(lambda0) +
         ", " + std::to_string(gain) + ", " + std::to_string(max_growth) + ", " +
-        std::to_string(interval));
+        std::to_string(interval) + ", " + std::to_string(max_lambda));
   }
+}
+
+void BudgetController::cap(double ceiling) {
+  ceiling_ = std::clamp(ceiling, lambda0_ * 1e-3, ceiling_);
+  lambda_ = std::min(lambda_, ceiling_);
 }
 
 double BudgetController::planned(int64_t step) const {
@@ -69,7 +76,7 @@ double BudgetController::update(int64_t step, double ratio) {
     log_step = std::min(log_step, std::log(max_growth_) * elapsed / interval_);
   }
   last_step_ = std::max(last_step_, step);
-  lambda_ = std::clamp(lambda_ * std::exp(log_step), lambda0_ * 1e-3, lambda0_ * 1e3);
+  lambda_ = std::clamp(lambda_ * std::exp(log_step), lambda0_ * 1e-3, ceiling_);
   return lambda_;
 }
 
@@ -83,6 +90,7 @@ double BudgetController::project(int64_t step, double ratio) {
 
 nlohmann::json BudgetController::state() const {
   return {{"lambda", lambda_},
+          {"ceiling", ceiling_},
           {"last_ratio", last_ratio_},
           {"reached_at", reached_at_},
           {"last_step", last_step_}};
@@ -90,6 +98,7 @@ nlohmann::json BudgetController::state() const {
 
 void BudgetController::set_state(const nlohmann::json& state) {
   lambda_ = state.at("lambda");
+  ceiling_ = state.value("ceiling", ceiling_);
   last_ratio_ = state.at("last_ratio");
   reached_at_ = state.at("reached_at");
   last_step_ = state.value("last_step", int64_t{0});  // absent in checkpoints before the limit

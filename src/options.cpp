@@ -167,6 +167,7 @@ const std::vector<Field>& fields() {
       DEMON_FIELD(controller_gain, read_double),
       DEMON_FIELD(controller_every, read_int),
       DEMON_AUTO_FIELD(controller_max_growth),
+      DEMON_FIELD(controller_max_lambda, read_double),
       DEMON_FIELD(controller_lead, read_double),
       DEMON_FIELD(health_guard, read_bool),
       DEMON_FIELD(health_rise, read_double),
@@ -385,6 +386,9 @@ void DemonOptions::validate() const {
               (std::isfinite(*controller_max_growth()) && *controller_max_growth() >= 1.0),
           "controller_max_growth must be finite and >= 1 (or unset: auto), got " +
               std::to_string(controller_max_growth().value_or(0.0)));
+  require(std::isfinite(controller_max_lambda()) && controller_max_lambda() >= 1.0,
+          "controller_max_lambda must be finite and >= 1, got " +
+              std::to_string(controller_max_lambda()));
   require(target() == 0.0 || regularizer() != Regularizer::kNone,
           "target needs a regularizer: the budget steers λ, and regularizer is \"none\"");
   require(target() == 0.0 || prune(), "target needs prune(true): nothing is cut without it");

@@ -182,7 +182,8 @@ DemonPruner::DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions op
     const auto by = std::max<int64_t>(
         1, std::llround(options_.target_by() * static_cast<double>(options_.total_steps())));
     budget_.emplace(options_.target(), by, lambda_peak, options_.controller_gain(),
-                    *options_.controller_max_growth(), options_.prune_every());
+                    *options_.controller_max_growth(), options_.prune_every(),
+                    options_.controller_max_lambda());
   }
   if (!options_.lambda_peak() && options_.regularizer() != Regularizer::kNone) {
     gradient_scale_.emplace(options_.lambda_rise_steps());
@@ -565,6 +566,9 @@ void DemonPruner::check_health() {
     rise = rises.front();
   }
   if (const HealthEvent* event = health_->update(step_, rise)) {
+    // The controller would climb back to the λ that hurt: that λ becomes its ceiling.
+    if (budget_ && !budget_->reached())
+      budget_->cap(budget_->lambda());
     warn("demon::DemonPruner: health guard: the training loss rose under the pressure at " +
          event->describe() +
          ". If this recurs, lower lambda_relative (or lambda_peak, if you set it) or set a target "
@@ -1059,7 +1063,7 @@ ModelSummary DemonPruner::summary() const {
   if (graph_) {
     s = summarize(*graph_, model_.get(), initial_ ? &*initial_ : nullptr);
   } else {
-    s = initial_.value_or(ModelSummary{});
+    s = restored_ ? *restored_ : initial_.value_or(ModelSummary{});
     s.parameters = 0;
     for (const auto& p : model_.get().parameters())
       s.parameters += p.numel();
@@ -1085,6 +1089,10 @@ void DemonPruner::save(torch::serialize::OutputArchive& archive) const {
                                 .dump()));
   archive.write("options", c10::IValue(to_json(options_).dump()));
   archive.write("initial", c10::IValue(initial_ ? initial_->to_json().dump() : std::string()));
+  ModelSummary current = summary();
+  current.warnings.clear();  // kept in the pruner, not the figures
+  current.health_events.clear();
+  archive.write("current", c10::IValue(current.to_json().dump()));
   archive.write("pinned_groups", c10::IValue(nlohmann::json(pinned_groups_).dump()));
   archive.write("budget", c10::IValue(budget_ ? budget_->state().dump() : std::string()));
   archive.write("health", c10::IValue(health_ ? health_->state().dump() : std::string()));
@@ -1143,6 +1151,11 @@ void DemonPruner::load_state(torch::serialize::InputArchive& archive) {
   std::optional<ModelSummary> initial;
   if (!value.toStringRef().empty())
     initial = ModelSummary::from_json(parse_state(value.toStringRef()));
+  // The model's figures as saved (a checkpoint without them reads as the initial model until
+  // the graph is rediscovered).
+  std::optional<ModelSummary> restored;
+  if (archive.try_read("current", value) && !value.toStringRef().empty())
+    restored = ModelSummary::from_json(parse_state(value.toStringRef()));
   std::optional<nlohmann::json> budget;
   if (archive.try_read("budget", value) && budget_ && !value.toStringRef().empty())
     budget = parse_state(value.toStringRef());
@@ -1208,6 +1221,7 @@ void DemonPruner::load_state(torch::serialize::InputArchive& archive) {
   initial_graph_parameters_ = graph_parameters;
   initial_cost_ = cost;
   initial_ = std::move(initial);
+  restored_ = std::move(restored);
   budget_ = std::move(budget_now);
   health_ = std::move(health_now);
   gradient_scale_ = std::move(gradient_scale_now);

@@ -55,10 +55,13 @@ done
 if [ ! -f part/summary.json ]; then
   "$binary" --config tiny.json --out part --resume >> part.log 2>&1 || { tail -20 part.log; fail "the last resume failed"; }
 fi
+# A kill after the last epoch's checkpoint, before the summary: the resume only writes it.
+rm -rf tail && cp -r full tail && rm tail/summary.json tail/model_final.pt
+"$binary" --config tiny.json --out tail --resume > tail.log 2>&1 || { cat tail.log; fail "resuming a finished run failed"; }
 # Same run: metrics of every epoch, reports, summary and weights.
-"$python" - full part <<'PY' || { tail -30 part.log; exit 1; }
+"$python" - full part tail <<'PY' || { tail -30 part.log; exit 1; }
 import json, sys
-full, part = sys.argv[1], sys.argv[2]
+full, part, tail = sys.argv[1], sys.argv[2], sys.argv[3]
 def lines(run, name):
     return [json.loads(l) for l in open(f"{run}/{name}")]
 timing = {"seconds", "train_seconds", "images_per_second", "eval_seconds", "epoch_seconds", "time"}
@@ -73,8 +76,11 @@ assert [r["step"] for r in ra] == [r["step"] for r in rb], "prune events differ"
 assert [r["units_removed"] for r in ra] == [r["units_removed"] for r in rb], "cuts differ"
 sa, sb = json.load(open(f"{full}/summary.json")), json.load(open(f"{part}/summary.json"))
 assert strip(sa) == strip(sb), f"summaries differ: {strip(sa)} vs {strip(sb)}"
+st = json.load(open(f"{tail}/summary.json"))
+assert strip(sa) == strip(st), f"summary after the last checkpoint differs: {strip(sa)} vs {strip(st)}"
 wa, wb = open(f"{full}/model_final.pt", "rb").read(), open(f"{part}/model_final.pt", "rb").read()
 assert wa == wb, "final weights differ"
+assert wa == open(f"{tail}/model_final.pt", "rb").read(), "final weights after the last checkpoint differ"
 print(f"kill_resume: {len(a)} epochs, {len(ra)} prune events, summary and weights identical")
 PY
 echo "kill_resume: OK after $kills kills"

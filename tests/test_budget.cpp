@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -470,6 +471,33 @@ TEST(BudgetTest, ControllerGrowthIsRateLimited) {
   EXPECT_THROW(demon::BudgetController(0.3, 100, 1e-2, 2.0, 2.0, -1), std::invalid_argument);
 }
 
+TEST(BudgetTest, LambdaStaysUnderItsCeiling) {
+  // Far behind the plan for long, λ stops at max_lambda·λ0; cap() lowers the ceiling for good.
+  demon::BudgetController c(/*target=*/0.3, /*by_step=*/1000, /*lambda0=*/1e-2, /*gain=*/2.0,
+                            /*max_growth=*/2.0, /*interval=*/10, /*max_lambda=*/4.0);
+  EXPECT_DOUBLE_EQ(c.ceiling(), 4e-2);
+  for (int64_t step = 10; step <= 900; step += 10)
+    c.update(step, 1.0);
+  EXPECT_DOUBLE_EQ(c.lambda(), 4e-2);
+  c.cap(2e-2);
+  EXPECT_DOUBLE_EQ(c.ceiling(), 2e-2);
+  EXPECT_DOUBLE_EQ(c.lambda(), 2e-2);
+  c.cap(1.0);  // a higher cap changes nothing
+  EXPECT_DOUBLE_EQ(c.ceiling(), 2e-2);
+  EXPECT_DOUBLE_EQ(c.update(990, 1.0), 2e-2);
+  demon::BudgetController d(0.3, 1000, 1e-2, 2.0, 2.0, 10, 4.0);
+  d.set_state(c.state());
+  EXPECT_DOUBLE_EQ(d.ceiling(), 2e-2);
+  d.cap(0.0);  // never below the floor
+  EXPECT_DOUBLE_EQ(d.ceiling(), 1e-5);
+  EXPECT_DOUBLE_EQ(d.lambda(), 1e-5);
+  for (const double bad :
+       {0.5, std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()}) {
+    EXPECT_THROW(demon::BudgetController(0.3, 100, 1e-2, 2.0, 2.0, 10, bad), std::invalid_argument)
+        << bad;
+  }
+}
+
 // With a lead, the projections between events count units that are fading as well as dead
 // ones, so λ rises less while they fade. The weights do not move (lr 0), so the quiet units'
 // activity is all that differs.
@@ -519,7 +547,8 @@ TEST(BudgetTest, GrowthLimitDefaultsByOptimizerFamily) {
                                .target(0.5)
                                .target_by(0.1)
                                .controller_every(1000)
-                               .controller_max_growth(max_growth));
+                               .controller_max_growth(max_growth)
+                               .controller_max_lambda(1e3));  // the growth limit alone
         EXPECT_EQ(pruner.options().controller_max_growth(), expected_limit);
         train(pruner, model, 0, 8);
         EXPECT_EQ(pruner.prune_events(), 1);

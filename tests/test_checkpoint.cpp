@@ -171,6 +171,7 @@ TEST_F(CheckpointTest, ResumeIsBitIdentical) {
   });
   train(pruner, model, 0, cut);
   demon::save_checkpoint(path("run.pt"), *model, optimizer.get(), &pruner, {{"step", cut}});
+  const auto summary_at_cut = pruner.summary().to_json();
   train(pruner, model, cut, steps);
   ASSERT_GT(removed_before_cut, 0);
   ASSERT_GT(removed_after_cut, 0);
@@ -183,6 +184,8 @@ TEST_F(CheckpointTest, ResumeIsBitIdentical) {
   EXPECT_EQ(extra.at("step"), cut);
   EXPECT_EQ(resumed_pruner.current_step(), cut);
   EXPECT_EQ(resumed_pruner.prune_events(), 4);  // steps 15, 30, 45, 60
+  // Before its first step the loaded pruner reports the pruned widths it saved, not the initial.
+  EXPECT_EQ(resumed_pruner.summary().to_json(), summary_at_cut);
   train(resumed_pruner, resumed, cut, steps);
 
   EXPECT_EQ(resumed_pruner.prune_events(), pruner.prune_events());

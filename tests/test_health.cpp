@@ -284,6 +284,42 @@ TEST(HealthGuardTest, KeepsAModelDrivenToCollapseAwayFromChance) {
   EXPECT_NE(warnings.front().find("health guard"), std::string::npos) << warnings.front();
 }
 
+// A budget far behind its plan winds λ up until training breaks; the guard's trip then makes
+// the λ that hurt the controller's ceiling, so that it does not climb back there.
+TEST(HealthGuardTest, ATripCapsTheBudgetAtTheLambdaThatHurt) {
+  torch::manual_seed(0);
+  auto model = std::make_shared<Mlp>();
+  auto optimizer = std::make_shared<torch::optim::SGD>(
+      model->parameters(), torch::optim::SGDOptions(0.05).momentum(0.9));
+  const double lambda0 = 0.05, max_lambda = 1e3;
+  DemonPruner pruner(model, optimizer,
+                     DemonOptions(800)
+                         .regularizer(demon::Regularizer::kL2)
+                         .lambda_peak(lambda0)
+                         .target(0.1)
+                         .target_by(0.3)
+                         .prune_every(100)
+                         .controller_max_growth(16.0)
+                         .controller_max_lambda(max_lambda));
+  auto generator = torch::make_generator<torch::CPUGeneratorImpl>(7);
+  const auto teacher = torch::randn({16, 4}, generator);
+  double lambda_before = 0.0, lambda_at_trip = -1.0;
+  for (int64_t step = 0; step < 800 && lambda_at_trip < 0.0; ++step) {
+    const auto x = torch::randn({64, 16}, generator);
+    pruner.zero_grad();
+    pruner.backward(torch::cross_entropy_loss(model->forward(x), x.matmul(teacher).argmax(1)));
+    lambda_before = pruner.budget()->lambda();
+    pruner.step();
+    if (!pruner.summary().health_events.empty())
+      lambda_at_trip = lambda_before;
+  }
+  ASSERT_GT(lambda_at_trip, 0.0) << "the budget must drive this model into the guard";
+  ASSERT_FALSE(pruner.budget()->reached());
+  EXPECT_GT(lambda_at_trip, lambda0);
+  EXPECT_LT(pruner.budget()->ceiling(), lambda0 * max_lambda);
+  EXPECT_DOUBLE_EQ(pruner.budget()->ceiling(), lambda_at_trip);
+}
+
 TEST(HealthGuardTest, ACheckpointCarriesTheGuard) {
   torch::serialize::OutputArchive archive;
   const CollapseRun run = collapse(true, 300, &archive);

@@ -148,6 +148,8 @@ TEST(OptionsTest, InvalidValuesAreRejectedWhenRead) {
   EXPECT_NE(parse_error(json{{"epsilon", -1e-3}}).find("epsilon"), std::string::npos);
   EXPECT_NE(parse_error(json{{"controller_max_growth", 0.5}}).find("controller_max_growth"),
             std::string::npos);
+  EXPECT_NE(parse_error(json{{"controller_max_lambda", 0.5}}).find("controller_max_lambda"),
+            std::string::npos);
 }
 
 TEST(OptionsTest, ElementFlopsMustBeFiniteAndPositive) {

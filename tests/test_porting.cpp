@@ -302,7 +302,7 @@ TEST(PortingTest, DefaultLambdaPrunesTheSmallCnnWithoutCollapse) {
   const auto summary = pruner.summary();
   std::cout << "automatic lambda " << pruner.lambda_peak() << ": accuracy " << accuracy
             << ", neural sparsity " << summary.neural_sparsity() << ", parameter sparsity "
-            << summary.parameter_sparsity() << "\n";
+            << summary.parameter_sparsity() << ", FLOPs " << summary.flops_ratio() << "\n";
   EXPECT_LT(summary.flops_ratio(), 0.9) << summary.table();
   EXPECT_GT(accuracy, 0.9);
 }

@@ -152,8 +152,11 @@ def render(spec):
     by = {}
     for row in rows:
         by.setdefault((row["task"], row["model"], row["label"]), []).append(row)
-    header = ["task", "model", "run", "test accuracy", "vs dense (points)", "lowest epoch",
-              "FLOPs", "mean FLOPs", "λ peak", "guard trips"]
+    # The training-mode accuracy (batch statistics) is shown where the records have it.
+    batch_statistics = any("batch_statistics_accuracy_by_epoch" in r for r in rows)
+    header = ["task", "model", "run", "test accuracy", "vs dense (points)", "lowest epoch"] + \
+        (["lowest, batch statistics"] if batch_statistics else []) + \
+        ["FLOPs", "mean FLOPs", "λ peak", "guard trips"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for task, epochs, models in tasks(spec):
         for model in models:
@@ -169,8 +172,12 @@ def render(spec):
                          joined(runs, lambda r: f"{100 * r['test_accuracy']:.2f}%"),
                          "-" if config.get("mode") == "dense" or not gap else
                          "/".join(f"{g:+.2f}" for g in gap),
-                         joined(runs, lambda r: f"{100 * min(r['test_accuracy_by_epoch']):.1f}%"),
-                         joined(runs, lambda r: f"{r['flops_ratio']:.2f}"),
+                         joined(runs, lambda r: f"{100 * min(r['test_accuracy_by_epoch']):.1f}%")]
+                if batch_statistics:
+                    cells.append(joined(runs, lambda r: "-" if "batch_statistics_accuracy_by_epoch"
+                                        not in r else
+                                        f"{100 * min(r['batch_statistics_accuracy_by_epoch']):.1f}%"))
+                cells += [joined(runs, lambda r: f"{r['flops_ratio']:.2f}"),
                          joined(runs, lambda r: f"{r['mean_flops_ratio']:.2f}"),
                          "-" if config.get("mode") == "dense" else
                          joined(runs, lambda r: f"{r['lambda_peak']:.2g}"),

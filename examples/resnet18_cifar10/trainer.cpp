@@ -407,6 +407,8 @@ json train(const TrainConfig& config, const RunOptions& run) {
   // came, which is what buys time.
   double flops_ratio_sum = 0.0;
   double resumed_flops_ratio = 1.0;
+  // The last epoch's test accuracy: the summary's, when the run resumes after its last epoch.
+  double test_accuracy = 0.0;
   if (run.resume && fs::exists(checkpoint_path)) {
     const json extra =
         demon::load_checkpoint(checkpoint_path, *model, optimizer.get(), pruner.get());
@@ -419,6 +421,7 @@ json train(const TrainConfig& config, const RunOptions& run) {
     train_seconds = extra.at("train_seconds");
     flops_ratio_sum = extra.value("flops_ratio_sum", 0.0);
     resumed_flops_ratio = extra.value("flops_ratio", 1.0);
+    test_accuracy = extra.value("test_accuracy", 0.0);
     truncate_jsonl(metrics_path, "epoch", start_epoch - 1);
     truncate_jsonl(reports_path, "step", start_epoch * steps_per_epoch);
     example_log::info("resumed from %s after epoch %lld", checkpoint_path.c_str(),
@@ -439,7 +442,6 @@ json train(const TrainConfig& config, const RunOptions& run) {
   };
 
   LossScaler scaler;
-  double test_accuracy = 0.0;
   double flops_ratio = pruner ? resumed_flops_ratio : 1.0;
   if (pruner) {
     pruner->on_prune(
@@ -566,6 +568,7 @@ json train(const TrainConfig& config, const RunOptions& run) {
       continue;
     demon::save_checkpoint(checkpoint_path, *model, optimizer.get(), pruner.get(),
                            {{"epoch", epoch},
+                            {"test_accuracy", test_accuracy},
                             {"best_test_accuracy", best_accuracy},
                             {"train_seconds", train_seconds},
                             {"flops_ratio_sum", flops_ratio_sum},

@@ -24,11 +24,13 @@ BudgetMetric budget_metric_from_string(const std::string& name);
 ///
 /// Law, at each measurement (prune events, and projections between them) of the cost ratio r at
 /// step t: log λ ← log λ + min(gain·(r − r*(t)) / (1 − target), log(max_growth)·Δt / interval),
-/// with Δt the steps since the last measurement, clamped to [λ₀·1e-3, λ₀·1e3]. Behind the plan
+/// with Δt the steps since the last measurement, clamped to [λ₀·1e-3, ceiling]. Behind the plan
 /// (r above it), λ grows, by at most max_growth per interval; ahead of it, λ shrinks; the step is
 /// relative to the distance still to go, so the same gain works for any target. The growth
 /// limit is against wind-up: units die long after the pressure rises, and meanwhile the error
-/// does not shrink, so an unlimited λ climbs until a mass death. Once a prune event measures
+/// does not shrink, so an unlimited λ climbs until a mass death. The ceiling (max_lambda·λ₀,
+/// lowered by cap()) bounds what the growth limit lets through over a long way behind the plan.
+/// Once a prune event measures
 /// r <= target, λ and σ stay at their floors (0) for the rest of the run: no more units die, and
 /// cuts stop at the target.
 class BudgetController {
@@ -36,8 +38,9 @@ class BudgetController {
   /// `lambda0`: the starting λ (DemonOptions::lambda_peak, or lambda_relative in the units of
   /// the measured gradient scale; see GradientScale).
   /// `max_growth` (>= 1) per `interval` steps limits λ's growth; interval 0: no limit.
+  /// `max_lambda` (>= 1): λ's ceiling, a multiple of lambda0.
   BudgetController(double target, int64_t by_step, double lambda0, double gain,
-                   double max_growth = 2.0, int64_t interval = 0);
+                   double max_growth = 2.0, int64_t interval = 0, double max_lambda = 1e3);
 
   /// r*(step).
   double planned(int64_t step) const;
@@ -50,6 +53,10 @@ class BudgetController {
   double project(int64_t step, double ratio);
 
   double lambda() const noexcept { return reached() ? 0.0 : lambda_; }
+  /// Lowers λ's ceiling to `ceiling` (never below lambda0·1e-3; a higher value changes nothing),
+  /// and λ with it: the health guard's answer to a λ that hurt training.
+  void cap(double ceiling);
+  double ceiling() const noexcept { return ceiling_; }
   double target() const noexcept { return target_; }
   bool reached() const noexcept { return reached_at_ >= 0; }
   /// The step at which the target was first met, or -1.
@@ -67,6 +74,7 @@ class BudgetController {
   double gain_;
   double max_growth_;
   int64_t interval_;
+  double ceiling_;
   double lambda_;
   int64_t last_step_ = 0;  // of the last measurement, for the growth limit
   double last_ratio_ = 1.0;

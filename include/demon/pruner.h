@@ -245,6 +245,9 @@ class DemonPruner {
   std::optional<DependencyGraph> graph_;
   ActivityTracker activity_;
   std::optional<ModelSummary> initial_;
+  // The model's figures when the checkpoint was written: summary() until the graph is
+  // rediscovered (a loaded pruned model is not the initial one).
+  std::optional<ModelSummary> restored_;
   std::vector<torch::Tensor> check_batches_;
   Forward check_forward_;
   Forward forward_;
