@@ -1,12 +1,5 @@
 #include "demon/pruner.h"
 
-#include <torch/optim/adagrad.h>
-#include <torch/optim/adam.h>
-#include <torch/optim/adamw.h>
-#include <torch/optim/lbfgs.h>
-#include <torch/optim/rmsprop.h>
-#include <torch/optim/sgd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -27,6 +20,10 @@
 #include "detail/autograd_nodes.h"
 #include "detail/data_parallel.h"
 #include "detail/model_snapshot.h"
+#include "pruner/cut_policy.h"
+#include "pruner/optimizer_family.h"
+#include "pruner/pressure.h"
+#include "pruner/saved_state.h"
 
 namespace demon {
 namespace {
@@ -40,26 +37,6 @@ torch::Tensor like_model(const torch::Tensor& input, const torch::nn::Module& mo
   const auto& first = parameters.front();
   return input.to(first.device(),
                   input.is_floating_point() ? first.scalar_type() : input.scalar_type());
-}
-
-// Parses JSON of the pruner's saved state. A number no int64 holds would make nlohmann's
-// conversion to an integer field undefined behaviour; the state demon writes never has one.
-nlohmann::json parse_state(const std::string& text) {
-  auto json = nlohmann::json::parse(text);
-  const std::function<void(const nlohmann::json&)> check = [&](const nlohmann::json& item) {
-    if (item.is_structured()) {
-      for (const auto& element : item)
-        check(element);
-    } else if ((item.is_number_float() && !(std::abs(item.get<double>()) < 9.2e18)) ||
-               (item.is_number_unsigned() &&
-                item.get<uint64_t>() >
-                    static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))) {
-      throw ValueError("demon::DemonPruner::load: damaged state: the number " + item.dump() +
-                       " is out of range");
-    }
-  };
-  check(json);
-  return json;
 }
 
 template <typename Ref>
@@ -88,16 +65,6 @@ void flush_output() {
   std::fflush(nullptr);
 }
 
-std::vector<torch::Tensor> optimizer_params(const torch::optim::Optimizer& optimizer) {
-  std::vector<torch::Tensor> params;
-  for (const auto& group : optimizer.param_groups()) {
-    for (const auto& param : group.params()) {
-      params.push_back(param);
-    }
-  }
-  return params;
-}
-
 // Restores a module's training flag when it goes out of scope, exception or not.
 class TrainingModeGuard {
  public:
@@ -118,14 +85,6 @@ class TrainingModeGuard {
 constexpr double kMaxGrowthAdaptive = 8.0;
 constexpr double kMaxGrowthSgd = 2.0;
 
-// Adam, AdamW, RMSprop and Adagrad normalize each parameter's step.
-bool adaptive(const torch::optim::Optimizer& optimizer) {
-  return dynamic_cast<const torch::optim::Adam*>(&optimizer) != nullptr ||
-         dynamic_cast<const torch::optim::AdamW*>(&optimizer) != nullptr ||
-         dynamic_cast<const torch::optim::RMSprop*>(&optimizer) != nullptr ||
-         dynamic_cast<const torch::optim::Adagrad*>(&optimizer) != nullptr;
-}
-
 // "a, b and 2 more" for a message.
 std::string list_names(const std::vector<std::string>& names, size_t most = 4) {
   std::string text;
@@ -141,7 +100,7 @@ std::string list_names(const std::vector<std::string>& names, size_t most = 4) {
 }  // namespace
 
 double default_controller_max_growth(const torch::optim::Optimizer& optimizer) {
-  return adaptive(optimizer) ? kMaxGrowthAdaptive : kMaxGrowthSgd;
+  return detail::is_adaptive(optimizer) ? kMaxGrowthAdaptive : kMaxGrowthSgd;
 }
 
 DemonPruner::DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions options)
@@ -153,13 +112,10 @@ DemonPruner::DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions op
       regularizer_(model_.get(), options_.regularizer()),
       activity_(options_.epsilon()),
       forward_(model_.forward()) {
-  if (dynamic_cast<torch::optim::LBFGS*>(optimizer_.get()) != nullptr) {
-    throw ValueError(
-        "demon::DemonPruner: LBFGS needs a closure per step and keeps flat history; use a "
-        "first-order optimizer (SGD, Adam, AdamW, RMSprop, Adagrad)");
-  }
+  detail::require_supported(*optimizer_.get());
   if (options_.noise()) {
-    noise_.emplace(optimizer_params(*optimizer_.get()), options_.noise_mode(), options_.seed());
+    noise_.emplace(detail::optimizer_params(*optimizer_.get()), options_.noise_mode(),
+                   options_.seed());
   }
   switch (options_.criterion()) {
     case CriterionKind::kDead:
@@ -207,7 +163,7 @@ DemonPruner::DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions op
 
 void DemonPruner::check_optimizer_covers_model() {
   std::set<const void*> stepped;
-  for (const auto& p : optimizer_params(*optimizer_.get()))
+  for (const auto& p : detail::optimizer_params(*optimizer_.get()))
     stepped.insert(p.unsafeGetTensorImpl());
   std::vector<std::string> missing;
   std::set<const void*> owned;
@@ -565,10 +521,13 @@ void DemonPruner::check_health() {
     data_parallel_->max_over_ranks(rises, collective_device());
     rise = rises.front();
   }
+  // Under a budget, a loss rising halfway to the trip already says λ is as strong as this model
+  // takes: the controller's ceiling comes down to the λ in force, before the damage the guard
+  // would have to undo. (A fixed ceiling cannot serve every model: some lose their units only
+  // at ten times the λ that collapses others.)
+  if (budget_ && !budget_->reached() && !health_->tripped() && rise > 0.5 * options_.health_rise())
+    budget_->cap(budget_->lambda());
   if (const HealthEvent* event = health_->update(step_, rise)) {
-    // The controller would climb back to the λ that hurt: that λ becomes its ceiling.
-    if (budget_ && !budget_->reached())
-      budget_->cap(budget_->lambda());
     warn("demon::DemonPruner: health guard: the training loss rose under the pressure at " +
          event->describe() +
          ". If this recurs, lower lambda_relative (or lambda_peak, if you set it) or set a target "
@@ -740,132 +699,15 @@ UnitEvidence DemonPruner::evidence(bool train_only) {
 }
 
 PruneOptions DemonPruner::cut_options() const {
-  // A rediscovered graph starts its groups' initial sizes anew: the fraction floors are taken
-  // from the widths first seen, as floors of their own.
-  GroupWidths floors = options_.group_min_width();
-  for (const auto& [name, initial] : initial_group_sizes_) {
-    const auto by_fraction = static_cast<int64_t>(
-        std::ceil(options_.min_width_fraction() * static_cast<double>(initial) - 1e-9));
-    floors[name] = std::max(floors.count(name) ? floors[name] : int64_t{1}, by_fraction);
-  }
-  return PruneOptions()
-      .min_width(options_.min_width())
-      .width_multiple(options_.width_multiple())
-      .group_min_width(floors);
-}
-
-std::vector<int64_t> DemonPruner::limit_cut(std::vector<int64_t> units,
-                                            const UnitEvidence& evidence, PruneReport& report) {
-  const size_t selected = units.size();
-  // Most alive first, so that what is held back is what has the most to lose.
-  auto order = [&](int64_t a, int64_t b) {
-    const double pa = evidence.peak.empty() ? 0.0 : evidence.peak[a];
-    const double pb = evidence.peak.empty() ? 0.0 : evidence.peak[b];
-    return pa != pb ? pa > pb : a < b;
-  };
-  if (options_.max_cut_fraction() < 1.0) {
-    int64_t live = 0;
-    for (size_t u = 0; u < graph_->units().size(); ++u)
-      live += graph_->prunable(static_cast<int64_t>(u));
-    const auto cap =
-        static_cast<size_t>(std::floor(options_.max_cut_fraction() * static_cast<double>(live)));
-    if (units.size() > cap) {
-      std::sort(units.begin(), units.end(), order);
-      report_problem("prune event at step " + std::to_string(step_) + ": " +
-                         std::to_string(units.size()) + " of " + std::to_string(live) +
-                         " prunable units selected; the collapse guard cuts " +
-                         std::to_string(cap) + " (max_cut_fraction " +
-                         std::to_string(options_.max_cut_fraction()) + ")",
-                     /*inaction=*/false);
-      units.erase(units.begin(), units.end() - static_cast<std::ptrdiff_t>(cap));
-    }
-  }
-  cut_stopped_at_target_ = false;
-  if (budget_ && !units.empty() && cost_ratio_without(units) < budget_->target()) {
-    cut_stopped_at_target_ = true;
-    // Cut no further than the target: the longest run of the selection (least alive first)
-    // that keeps the cost at or above it. Units held back are left in place.
-    std::sort(units.begin(), units.end(), order);
-    size_t low = 0, high = units.size();  // cutting the last `k` of the order
-    while (low < high) {
-      const size_t mid = (low + high + 1) / 2;
-      const std::vector<int64_t> tail(units.end() - static_cast<std::ptrdiff_t>(mid), units.end());
-      if (cost_ratio_without(tail) >= budget_->target()) {
-        low = mid;
-      } else {
-        high = mid - 1;
-      }
-    }
-    units.erase(units.begin(), units.end() - static_cast<std::ptrdiff_t>(low));
-  }
-  report.units_deferred = static_cast<int64_t>(selected - units.size());
-  return units;
+  return detail::cut_floors(options_, initial_group_sizes_);
 }
 
 void DemonPruner::update_pressure() {
-  const auto& units = graph_->units();
-  std::vector<double> weight(units.size(), 1.0);
-  if (options_.pressure() != Pressure::kUniform) {
-    // Relative to the mean over prunable units, so that λ keeps its meaning.
-    const auto flops = graph_->unit_flops();
-    std::vector<double> saving(flops.begin(), flops.end());
-    if (options_.pressure() == Pressure::kTime) {
-      const auto elements = graph_->unit_activations();
-      for (size_t u = 0; u < units.size(); ++u)
-        saving[u] += options_.element_flops() * static_cast<double>(elements[u]);
-    }
-    double total = 0.0;
-    int64_t counted = 0;
-    for (size_t u = 0; u < units.size(); ++u) {
-      if (graph_->prunable(static_cast<int64_t>(u))) {
-        total += saving[u];
-        ++counted;
-      }
-    }
-    // Units that cannot be cut keep λ as it is: more pressure on them would buy nothing.
-    if (total > 0.0) {
-      const double mean = total / static_cast<double>(counted);
-      for (size_t u = 0; u < units.size(); ++u) {
-        if (graph_->prunable(static_cast<int64_t>(u)))
-          weight[u] = saving[u] / mean;
-      }
-    }
-  }
-  if (options_.protect_floor()) {
-    const auto scales = unit_scales(*graph_);
-    const auto cuts = cut_options();
-    for (const auto& group : graph_->groups()) {
-      std::vector<int64_t> ranked;
-      for (int64_t u : group.units) {
-        if (graph_->prunable(u) && !std::isnan(scales[u]))
-          ranked.push_back(u);
-      }
-      std::sort(ranked.begin(), ranked.end(),
-                [&](int64_t a, int64_t b) { return scales[a] > scales[b]; });
-      const auto floor = static_cast<size_t>(group_floor(group.name, group.initial_size, cuts));
-      for (size_t i = 0; i < ranked.size() && i < floor; ++i)
-        weight[ranked[i]] = 0.0;
-    }
-  }
-  std::set<std::string> scale_names;
+  std::vector<std::string> scale_names;
   for (const auto& scale : regularizer_.scales())
-    scale_names.insert(scale.name);
-  std::map<std::string, std::vector<double>> entries;
-  bool uniform = true;
-  for (const auto& axis : graph_->axes()) {
-    if (axis.tensor < 0 || axis.dim != 0 || !scale_names.count(graph_->tensors()[axis.tensor].name))
-      continue;
-    auto& values = entries[graph_->tensors()[axis.tensor].name];
-    values.assign(axis.owner.size(), 1.0);
-    for (size_t i = 0; i < axis.owner.size(); ++i) {
-      if (axis.owner[i] >= 0)
-        values[i] = weight[axis.owner[i]];
-      uniform = uniform && values[i] == 1.0;
-    }
-  }
-  if (uniform)
-    entries.clear();  // the regularizer's fast path
-  regularizer_.set_weights(entries);
+    scale_names.push_back(scale.name);
+  regularizer_.set_weights(detail::scale_entry_weights(
+      *graph_, detail::unit_pressure(*graph_, options_, cut_options()), scale_names));
 }
 
 bool DemonPruner::probe_ready() {
@@ -1022,7 +864,15 @@ PruneReport DemonPruner::prune_now() {
   report.rule = criterion_->name();
   report.exact = criterion_->exact();
   const UnitEvidence found = evidence(/*train_only=*/false);
-  const std::vector<int64_t> dead = limit_cut(criterion_->select(found), found, report);
+  const std::optional<double> target =
+      budget_ ? std::optional<double>(budget_->target()) : std::nullopt;
+  const detail::CutLimit limit = detail::limit_cut(
+      criterion_->select(found), found, *graph_, options_.max_cut_fraction(), target,
+      [this](const std::vector<int64_t>& units) { return cost_ratio_without(units); }, step_);
+  if (!limit.collapse_warning.empty())
+    report_problem(limit.collapse_warning, /*inaction=*/false);
+  report.units_deferred = limit.deferred;
+  const std::vector<int64_t>& dead = limit.units;
   if (data_parallel_)
     data_parallel_->require_same_units(dead, step_, collective_device());
   report.before = summary();
@@ -1037,7 +887,7 @@ PruneReport DemonPruner::prune_now() {
   if (budget_) {
     report.cost_ratio = cost_ratio();
     // A cut held back at the target (and carried out in full) has met it, to a unit.
-    const bool met = cut_stopped_at_target_ && result.removed.size() == dead.size();
+    const bool met = limit.stopped_at_target && result.removed.size() == dead.size();
     report.lambda_after =
         lambda_unit() * budget_->update(step_, met ? std::min(report.cost_ratio, budget_->target())
                                                    : report.cost_ratio);
@@ -1078,42 +928,30 @@ ModelSummary DemonPruner::summary() const {
 }
 
 void DemonPruner::save(torch::serialize::OutputArchive& archive) const {
-  archive.write("step", c10::IValue(step_));
-  archive.write("prune_events", c10::IValue(prune_events_));
-  archive.write("skipped_steps", c10::IValue(skipped_steps_));
+  detail::SavedPrunerState state;
+  state.options = to_json(options_);
+  state.step = step_;
+  state.prune_events = prune_events_;
+  state.skipped_steps = skipped_steps_;
   // Sizes of the model as first seen: after a resume the pruner first sees the pruned model.
-  archive.write("initial_sizes",
-                c10::IValue(nlohmann::json{{"groups", initial_group_sizes_},
-                                           {"parameters", initial_graph_parameters_},
-                                           {"cost", initial_cost_}}
-                                .dump()));
-  archive.write("options", c10::IValue(to_json(options_).dump()));
-  archive.write("initial", c10::IValue(initial_ ? initial_->to_json().dump() : std::string()));
+  state.initial_sizes = nlohmann::json{{"groups", initial_group_sizes_},
+                                       {"parameters", initial_graph_parameters_},
+                                       {"cost", initial_cost_}};
+  if (initial_)
+    state.initial = initial_->to_json();
   ModelSummary current = summary();
   current.warnings.clear();  // kept in the pruner, not the figures
   current.health_events.clear();
-  archive.write("current", c10::IValue(current.to_json().dump()));
-  archive.write("pinned_groups", c10::IValue(nlohmann::json(pinned_groups_).dump()));
-  archive.write("budget", c10::IValue(budget_ ? budget_->state().dump() : std::string()));
-  archive.write("health", c10::IValue(health_ ? health_->state().dump() : std::string()));
-  archive.write("gradient_scale",
-                c10::IValue(gradient_scale_ ? gradient_scale_->state().dump() : std::string()));
-  nlohmann::json devices = nlohmann::json::array();
-  if (noise_) {
-    for (const auto& [device, state] : noise_->generator_states()) {
-      archive.write("noise_" + std::to_string(devices.size()), state);
-      devices.push_back(device);
-    }
-  }
-  archive.write("noise_devices", c10::IValue(devices.dump()));
-  const auto& peaks = activity_.peaks();
-  archive.write("activity_observations", c10::IValue(activity_.observations()));
-  archive.write("activity_sites", c10::IValue(static_cast<int64_t>(peaks.size())));
-  for (size_t s = 0; s < peaks.size(); ++s) {
-    // An unobserved site is saved as an empty tensor.
-    archive.write("activity_" + std::to_string(s),
-                  peaks[s].defined() ? peaks[s].to(torch::kCPU) : torch::empty({0}, torch::kFloat));
-  }
+  state.current = current.to_json();
+  state.pinned_groups = pinned_groups_;
+  state.budget = budget_ ? budget_->state().dump() : std::string();
+  state.health = health_ ? health_->state().dump() : std::string();
+  state.gradient_scale = gradient_scale_ ? gradient_scale_->state().dump() : std::string();
+  if (noise_)
+    state.noise_states = noise_->generator_states();
+  state.activity_observations = activity_.observations();
+  state.activity = activity_.peaks();
+  detail::write_pruner_state(archive, state);
 }
 
 void DemonPruner::load(torch::serialize::InputArchive& archive) {
@@ -1130,93 +968,54 @@ void DemonPruner::load(torch::serialize::InputArchive& archive) {
 void DemonPruner::load_state(torch::serialize::InputArchive& archive) {
   // Everything is read and parsed first, then taken over: a checkpoint that fails to load leaves
   // the pruner as it was.
-  c10::IValue value;
-  archive.read("options", value);
-  const auto saved = options_from_json(nlohmann::json::parse(value.toStringRef()));
+  detail::SavedPrunerState state = detail::read_pruner_state(archive);
+  const auto saved = options_from_json(state.options);
   if (to_json(saved) != to_json(options_)) {
     // Different options would make a "resumed" run a different run.
     throw ValueError(
         "demon::DemonPruner::load: the checkpoint was written with other DemonOptions: " +
         to_json(saved).dump());
   }
-  archive.read("step", value);
-  const int64_t step = value.toInt();
-  archive.read("prune_events", value);
-  const int64_t prune_events = value.toInt();
-  const int64_t skipped_steps = archive.try_read("skipped_steps", value) ? value.toInt() : 0;
-  std::optional<nlohmann::json> sizes;
-  if (archive.try_read("initial_sizes", value))
-    sizes = parse_state(value.toStringRef());
-  archive.read("initial", value);
-  std::optional<ModelSummary> initial;
-  if (!value.toStringRef().empty())
-    initial = ModelSummary::from_json(parse_state(value.toStringRef()));
+  std::optional<ModelSummary> initial, restored;
+  if (state.initial)
+    initial = ModelSummary::from_json(*state.initial);
   // The model's figures as saved (a checkpoint without them reads as the initial model until
   // the graph is rediscovered).
-  std::optional<ModelSummary> restored;
-  if (archive.try_read("current", value) && !value.toStringRef().empty())
-    restored = ModelSummary::from_json(parse_state(value.toStringRef()));
-  std::optional<nlohmann::json> budget;
-  if (archive.try_read("budget", value) && budget_ && !value.toStringRef().empty())
-    budget = parse_state(value.toStringRef());
+  if (state.current)
+    restored = ModelSummary::from_json(*state.current);
+  std::optional<BudgetController> budget_now = budget_;
+  if (budget_now && !state.budget.empty())
+    budget_now->set_state(detail::parse_state(state.budget));
   // A checkpoint from before the guard existed resumes with a fresh one.
   std::optional<HealthGuard> health_now = health_;
-  if (archive.try_read("health", value) && health_now && !value.toStringRef().empty())
-    health_now->set_state(parse_state(value.toStringRef()));
+  if (health_now && !state.health.empty())
+    health_now->set_state(detail::parse_state(state.health));
   // A checkpoint without it (an explicit λ) leaves this pruner's measurement as it is.
   std::optional<GradientScale> gradient_scale_now = gradient_scale_;
-  if (archive.try_read("gradient_scale", value) && gradient_scale_now &&
-      !value.toStringRef().empty())
-    gradient_scale_now->set_state(parse_state(value.toStringRef()));
-  std::optional<std::map<std::string, std::string>> pinned;
-  if (archive.try_read("pinned_groups", value)) {
-    pinned = parse_state(value.toStringRef()).get<std::map<std::string, std::string>>();
-  }
-  archive.read("noise_devices", value);
-  const auto devices = parse_state(value.toStringRef());
-  std::map<std::string, torch::Tensor> noise_states;
-  for (size_t i = 0; i < devices.size(); ++i) {
-    torch::Tensor state;
-    archive.read("noise_" + std::to_string(i), state);
-    noise_states[devices[i].get<std::string>()] = state;
-  }
-  archive.read("activity_observations", value);
-  const int64_t observations = value.toInt();
-  archive.read("activity_sites", value);
-  // One entry per site follows: a count beyond the archive's entries is damage, not a size.
-  const int64_t sites = value.toInt();
-  if (sites < 0 || sites > static_cast<int64_t>(archive.keys().size())) {
-    throw ValueError("demon::DemonPruner::load: damaged state: " + std::to_string(sites) +
-                     " activity sites");
-  }
-  std::vector<torch::Tensor> records(static_cast<size_t>(sites));
-  const auto parameters = model_.get().parameters();
-  const auto device = parameters.empty() ? torch::Device(torch::kCPU) : parameters.front().device();
-  for (size_t s = 0; s < records.size(); ++s) {
-    torch::Tensor record;
-    archive.read("activity_" + std::to_string(s), record);
-    if (record.numel() > 0)
-      records[s] = record.to(device, torch::kFloat);
-  }
+  if (gradient_scale_now && !state.gradient_scale.empty())
+    gradient_scale_now->set_state(detail::parse_state(state.gradient_scale));
   std::map<std::string, int64_t> group_sizes = initial_group_sizes_;
   int64_t graph_parameters = initial_graph_parameters_;
   double cost = initial_cost_;
-  if (sizes) {
-    group_sizes = sizes->at("groups").get<std::map<std::string, int64_t>>();
-    graph_parameters = sizes->at("parameters").get<int64_t>();
-    cost = sizes->at("cost").get<double>();
+  if (state.initial_sizes) {
+    group_sizes = state.initial_sizes->at("groups").get<std::map<std::string, int64_t>>();
+    graph_parameters = state.initial_sizes->at("parameters").get<int64_t>();
+    cost = state.initial_sizes->at("cost").get<double>();
   }
-  std::optional<BudgetController> budget_now = budget_;
-  if (budget)
-    budget_now->set_state(*budget);
+  const auto parameters = model_.get().parameters();
+  const auto device = parameters.empty() ? torch::Device(torch::kCPU) : parameters.front().device();
+  for (auto& peaks : state.activity) {
+    if (peaks.defined())
+      peaks = peaks.to(device, torch::kFloat);
+  }
 
   // Taken over; the noise generators first, since their states are checked only as they are set
   // (all or nothing).
   if (noise_)
-    noise_->set_generator_states(noise_states);
-  step_ = step;
-  prune_events_ = prune_events;
-  skipped_steps_ = skipped_steps;
+    noise_->set_generator_states(state.noise_states);
+  step_ = state.step;
+  prune_events_ = state.prune_events;
+  skipped_steps_ = state.skipped_steps;
   initial_group_sizes_ = std::move(group_sizes);
   initial_graph_parameters_ = graph_parameters;
   initial_cost_ = cost;
@@ -1225,13 +1024,13 @@ void DemonPruner::load_state(torch::serialize::InputArchive& archive) {
   budget_ = std::move(budget_now);
   health_ = std::move(health_now);
   gradient_scale_ = std::move(gradient_scale_now);
-  if (pinned)
-    pinned_groups_ = std::move(*pinned);
+  if (state.pinned_groups)
+    pinned_groups_ = std::move(*state.pinned_groups);
   // The graph is rediscovered at the next backward(); the activity waits for it.
   graph_.reset();
   activity_.reset();
   regularizer_.set_weights({});  // they follow the graph, set again at its discovery
-  restored_activity_.emplace(std::move(records), observations);
+  restored_activity_.emplace(std::move(state.activity), state.activity_observations);
 }
 
 }  // namespace demon

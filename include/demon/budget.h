@@ -54,7 +54,7 @@ class BudgetController {
 
   double lambda() const noexcept { return reached() ? 0.0 : lambda_; }
   /// Lowers λ's ceiling to `ceiling` (never below lambda0·1e-3; a higher value changes nothing),
-  /// and λ with it: the health guard's answer to a λ that hurt training.
+  /// and λ with it: DemonPruner's answer to a training loss that rises under the pressure.
   void cap(double ceiling);
   double ceiling() const noexcept { return ceiling_; }
   double target() const noexcept { return target_; }

@@ -226,8 +226,8 @@ struct DemonOptions {
   /// The most λ may reach under a budget, as a multiple of its starting value (lambda_peak, or
   /// lambda_relative in the gradient scale's units), >= 1. Past a few times the loss's own pull
   /// on the scales, more λ does not cut the units the budget wants any sooner: it pushes every
-  /// scale down at once, and training collapses. The health guard lowers this ceiling further
-  /// when it trips (to the λ that hurt).
+  /// scale down at once, and training collapses. With the health guard on, the ceiling comes
+  /// down to the λ in force once the training loss has risen half of health_rise.
   TORCH_ARG(double, controller_max_lambda) = 4.0;
   /// A leading signal for the controller's projections: they also count the units that are
   /// dying, whose peak activation since the last event is at most `controller_lead` times their

@@ -217,9 +217,6 @@ class DemonPruner {
   std::vector<double> eval_peaks(const std::vector<torch::Tensor>& batches, const Forward& forward);
   // What a cut of `units` would leave of the budget's cost, as a fraction of the initial cost.
   double cost_ratio_without(const std::vector<int64_t>& units) const;
-  // The collapse guard's cap and the budget's stop, applied to a selection.
-  std::vector<int64_t> limit_cut(std::vector<int64_t> units, const UnitEvidence& evidence,
-                                 PruneReport& report);
   // The regularizer's per-entry weights: the pressure option's share, 0 for protected floors.
   void update_pressure();
   PruneOptions cut_options() const;
@@ -263,9 +260,6 @@ class DemonPruner {
   std::optional<BudgetController> budget_;
   std::optional<HealthGuard> health_;
   std::optional<GradientScale> gradient_scale_;
-  // Set by limit_cut when the budget held back units: this event's cut meets the target as
-  // closely as whole units allow.
-  bool cut_stopped_at_target_ = false;
   std::function<double(const DependencyGraph&)> cost_;
   double initial_cost_ = 0.0;
   // Each group's width when first discovered (rediscovery after a cut starts them anew).

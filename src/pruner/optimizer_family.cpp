@@ -1,0 +1,37 @@
+#include "pruner/optimizer_family.h"
+
+#include <torch/optim/adagrad.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/lbfgs.h>
+#include <torch/optim/rmsprop.h>
+
+#include "demon/errors.h"
+
+namespace demon::detail {
+
+std::vector<torch::Tensor> optimizer_params(const torch::optim::Optimizer& optimizer) {
+  std::vector<torch::Tensor> params;
+  for (const auto& group : optimizer.param_groups()) {
+    for (const auto& param : group.params())
+      params.push_back(param);
+  }
+  return params;
+}
+
+bool is_adaptive(const torch::optim::Optimizer& optimizer) {
+  return dynamic_cast<const torch::optim::Adam*>(&optimizer) != nullptr ||
+         dynamic_cast<const torch::optim::AdamW*>(&optimizer) != nullptr ||
+         dynamic_cast<const torch::optim::RMSprop*>(&optimizer) != nullptr ||
+         dynamic_cast<const torch::optim::Adagrad*>(&optimizer) != nullptr;
+}
+
+void require_supported(const torch::optim::Optimizer& optimizer) {
+  if (dynamic_cast<const torch::optim::LBFGS*>(&optimizer) != nullptr) {
+    throw ValueError(
+        "demon::DemonPruner: LBFGS needs a closure per step and keeps flat history; use a "
+        "first-order optimizer (SGD, Adam, AdamW, RMSprop, Adagrad)");
+  }
+}
+
+}  // namespace demon::detail

@@ -1,0 +1,51 @@
+#pragma once
+// DemonPruner's state as its archive holds it: what save() writes and load() reads, read whole
+// and checked for damage before the pruner takes any of it over (a checkpoint that fails to load
+// leaves the pruner as it was).
+
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+#include <torch/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace demon::detail {
+
+struct SavedPrunerState {
+  nlohmann::json options;  ///< to_json(DemonOptions)
+  int64_t step = 0;
+  int64_t prune_events = 0;
+  int64_t skipped_steps = 0;
+  /// {"groups": {name: width}, "parameters": n, "cost": c}: the model as first seen.
+  std::optional<nlohmann::json> initial_sizes;
+  /// ModelSummary::to_json() of the model as first seen, and as saved; absent when empty.
+  std::optional<nlohmann::json> initial, current;
+  /// The parts' own states (BudgetController, HealthGuard, GradientScale) as JSON text, "" when
+  /// the saving pruner had none; parsed by the pruner only for the parts it has.
+  std::string budget, health, gradient_scale;
+  std::optional<std::map<std::string, std::string>> pinned_groups;
+  /// The noise generators' states by device name.
+  std::map<std::string, torch::Tensor> noise_states;
+  int64_t activity_observations = 0;
+  /// Each activity site's peaks since the last prune event (on the CPU); undefined where the
+  /// site was not observed.
+  std::vector<torch::Tensor> activity;
+};
+
+void write_pruner_state(torch::serialize::OutputArchive& archive, const SavedPrunerState& state);
+
+/// Throws ValueError ("demon::DemonPruner::load: damaged state: ...") for an archive that is not
+/// a whole pruner state.
+SavedPrunerState read_pruner_state(torch::serialize::InputArchive& archive);
+
+/// Parses JSON of the pruner's saved state, refusing numbers no int64 holds (nlohmann's
+/// conversion of one to an integer field would be undefined behaviour; demon never writes one).
+nlohmann::json parse_state(const std::string& text);
+
+}  // namespace demon::detail
