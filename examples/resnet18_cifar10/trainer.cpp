@@ -625,29 +625,29 @@ json train(const TrainConfig& config, const RunOptions& run) {
 
 namespace {
 
-// A checkpoint loaded into the model built from `config`, evaluated on the test set.
-struct EvaluatedCheckpoint {
+// A checkpoint loaded into the model built from `config`, with the configured test data (the
+// synthetic set without a data dir) and the extra record the run saved with it.
+struct LoadedCheckpoint {
   ResNet18 model{nullptr};
   std::unique_ptr<DevicePipeline> test_data;
   demon::ModelSummary summary;
-  double accuracy = 0.0;
+  json extra;
 };
 
-EvaluatedCheckpoint load_and_evaluate(const TrainConfig& config, const std::string& checkpoint) {
+LoadedCheckpoint load_for_inspection(const TrainConfig& config, const std::string& checkpoint) {
   use_threads(config);
   const torch::Device device = device_of(config);
   auto [train_set, test_set] = load_data(config);
-  EvaluatedCheckpoint loaded;
+  LoadedCheckpoint loaded;
   loaded.test_data = std::make_unique<DevicePipeline>(test_set, device, config.eval_batch_size,
                                                       false, false, config.seed);
   loaded.model = build_model(config, device);
   const auto sample = loaded.test_data->head(2);
   const auto dense =
       demon::summarize(discover_quietly(loaded.model, sample, config), *loaded.model);
-  demon::load_checkpoint(checkpoint, *loaded.model);
+  loaded.extra = demon::load_checkpoint(checkpoint, *loaded.model);
   loaded.summary =
       demon::summarize(discover_quietly(loaded.model, sample, config), *loaded.model, &dense);
-  loaded.accuracy = evaluate(loaded.model, *loaded.test_data, config, device);
   return loaded;
 }
 
@@ -655,9 +655,9 @@ EvaluatedCheckpoint load_and_evaluate(const TrainConfig& config, const std::stri
 
 json evaluate_checkpoint(const TrainConfig& config, const std::string& checkpoint,
                          const std::string& out_dir) {
-  const auto loaded = load_and_evaluate(config, checkpoint);
+  auto loaded = load_for_inspection(config, checkpoint);
   const auto& summary = loaded.summary;
-  const double accuracy = loaded.accuracy;
+  const double accuracy = evaluate(loaded.model, *loaded.test_data, config, device_of(config));
   const json result = {{"checkpoint", checkpoint},
                        {"test_accuracy", accuracy},
                        {"parameters", summary.parameters},
@@ -678,11 +678,10 @@ json evaluate_checkpoint(const TrainConfig& config, const std::string& checkpoin
 
 json export_checkpoint(const TrainConfig& config, const std::string& checkpoint,
                        const std::string& out_dir) {
-  auto loaded = load_and_evaluate(config, checkpoint);
+  auto loaded = load_for_inspection(config, checkpoint);
   auto& model = loaded.model;
   auto& test_data = *loaded.test_data;
   const auto& summary = loaded.summary;
-  const double accuracy = loaded.accuracy;
 
   // A check batch: the first test images, and the logits of the C++ model in float32, eval mode.
   auto [images, labels] = test_data.batch(0, 0);
@@ -694,18 +693,29 @@ json export_checkpoint(const TrainConfig& config, const std::string& checkpoint,
     model->eval();
     logits = model->forward(images).to(torch::kFloat);
   }
-  const json description = {{"architecture", "resnet18_cifar10"},
-                            {"checkpoint", checkpoint},
-                            {"num_classes", model->options.num_classes()},
-                            {"width", config.width},
-                            {"normalization",
-                             {{"mean", {kCifarMean[0], kCifarMean[1], kCifarMean[2]}},
-                              {"std", {kCifarStd[0], kCifarStd[1], kCifarStd[2]}}}},
-                            {"test_accuracy", accuracy},
-                            {"test_images", test_data.size()},
-                            {"parameters", summary.parameters},
-                            {"flops_ratio", summary.flops_ratio()},
-                            {"widths", widths_json(summary)}};
+  json description = {{"architecture", "resnet18_cifar10"},
+                      {"checkpoint", checkpoint},
+                      {"num_classes", model->options.num_classes()},
+                      {"width", config.width},
+                      {"normalization",
+                       {{"mean", {kCifarMean[0], kCifarMean[1], kCifarMean[2]}},
+                        {"std", {kCifarStd[0], kCifarStd[1], kCifarStd[2]}}}},
+                      {"check_images", count},
+                      {"parameters", summary.parameters},
+                      {"flops_ratio", summary.flops_ratio()},
+                      {"widths", widths_json(summary)}};
+  // Export evaluates nothing: the accuracy is the one the run measured on its own test set, and
+  // says which set that was, so that a check elsewhere compares like with like.
+  std::string accuracy_note = "no test accuracy (the checkpoint does not record one)";
+  if (loaded.extra.is_object() && loaded.extra.contains("test_accuracy")) {
+    const json run_config = loaded.extra.value("config", json::object());
+    const bool cifar10 = !run_config.value("data_dir", std::string()).empty();
+    description["test_accuracy"] = loaded.extra.at("test_accuracy");
+    description["test_accuracy_on"] = cifar10 ? "cifar10" : "synthetic";
+    accuracy_note = "test accuracy " +
+                    std::to_string(loaded.extra.at("test_accuracy").get<double>()) + " (on the " +
+                    (cifar10 ? "CIFAR-10" : "synthetic") + " test set of the run)";
+  }
   fs::create_directories(out_dir);
   demon::save_safetensors(out_dir + "/model.safetensors", pytorch_state(model),
                           {{"format", "pt"}, {"architecture", "resnet18_cifar10"}});
@@ -715,9 +725,9 @@ json export_checkpoint(const TrainConfig& config, const std::string& checkpoint,
   write_json(out_dir + "/model.json", description);
   example_log::info(
       "exported %s to %s: model.safetensors (%lld parameters), model.json, check.safetensors (%lld "
-      "images and their logits); test accuracy %.4f",
+      "images and their logits); %s",
       checkpoint.c_str(), out_dir.c_str(), static_cast<long long>(summary.parameters),
-      static_cast<long long>(count), accuracy);
+      static_cast<long long>(count), accuracy_note.c_str());
   return description;
 }
 

@@ -44,9 +44,11 @@ nlohmann::json train(const TrainConfig& config, const RunOptions& run);
 nlohmann::json evaluate_checkpoint(const TrainConfig& config, const std::string& checkpoint,
                                    const std::string& out_dir);
 
-/// Loads `checkpoint` as evaluate_checkpoint() does and writes, to out_dir, model.safetensors (the
-/// weights and buffers under PyTorch names), model.json (widths, normalization, test accuracy)
-/// and check.safetensors (the first test images and the model's logits on them), which
+/// Loads `checkpoint` as evaluate_checkpoint() does, without evaluating it, and writes, to
+/// out_dir, model.safetensors (the weights and buffers under PyTorch names), model.json (widths,
+/// normalization, and the test accuracy the run recorded in the checkpoint with the test set it
+/// was measured on) and check.safetensors (the first test images of the configured data, the
+/// synthetic set without a data dir, and the model's logits on them), which
 /// tools/demon_to_pytorch.py loads into PyTorch and checks.
 nlohmann::json export_checkpoint(const TrainConfig& config, const std::string& checkpoint,
                                  const std::string& out_dir);
