@@ -142,7 +142,12 @@ DemonPruner::DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions op
                     options_.controller_max_lambda());
   }
   if (!options_.lambda_peak() && options_.regularizer() != Regularizer::kNone) {
-    gradient_scale_.emplace(options_.lambda_rise_steps());
+    // A budget's controller raises λ from the first steps, and the scales it pushes down pull
+    // back harder: measured over the whole rise, the unit would grow with the controller's own
+    // λ. Its measurement ends with the first prune interval, while λ is near its start.
+    const int64_t until = budget_ ? std::min(options_.lambda_rise_steps(), options_.prune_every())
+                                  : options_.lambda_rise_steps();
+    gradient_scale_.emplace(until);
   }
   if (options_.health_guard() && options_.regularizer() != Regularizer::kNone) {
     health_.emplace(options_.health_rise(), options_.health_window(), options_.health_backoff());

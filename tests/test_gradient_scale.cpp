@@ -143,6 +143,17 @@ TEST(GradientScaleTest, ThePrunerMeasuresUntilLambdaPeaksThenHoldsTheUnit) {
   EXPECT_DOUBLE_EQ(pruner.current_lambda(),
                    units.back() * pruner.options().lambda_schedule()(pruner.current_step()));
 
+  // Under a budget the controller moves λ from the first steps: the unit is measured over the
+  // first prune interval only, where λ is still near its start, or over the rise if it is
+  // shorter.
+  DemonPruner budget(model, optimizer,
+                     DemonOptions(100).target(0.5).prune_every(20).health_guard(false));
+  ASSERT_NE(budget.gradient_scale(), nullptr);
+  EXPECT_EQ(budget.gradient_scale()->until_step(), 20);
+  DemonPruner short_rise(model, optimizer,
+                         DemonOptions(100).target(0.5).prune_every(50).health_guard(false));
+  EXPECT_EQ(short_rise.gradient_scale()->until_step(), 26);
+
   // An explicit λ is used as given, with no measurement.
   DemonPruner fixed(model, optimizer, DemonOptions(100).lambda_peak(0.25));
   EXPECT_EQ(fixed.gradient_scale(), nullptr);
