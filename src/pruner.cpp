@@ -896,6 +896,21 @@ PruneReport DemonPruner::prune_now() {
     report.lambda_after =
         lambda_unit() * budget_->update(step_, met ? std::min(report.cost_ratio, budget_->target())
                                                    : report.cost_ratio);
+    // Short of the target at the first event from the step it was due: said once, with the fix.
+    const int64_t due = budget_->by_step();
+    if (!budget_->reached() && step_ >= due && step_ - options_.prune_every() < due) {
+      std::ostringstream what;
+      what << "step " << step_ << ": the budget asked for " << budget_->target()
+           << " of the initial cost by step " << due << ", and the model is at "
+           << report.cost_ratio;
+      if (budget_->lambda() >= budget_->ceiling() * (1.0 - 1e-9)) {
+        what << "; λ is at its ceiling (controller_max_lambda times its start, lowered where the "
+                "training loss rose): raise controller_max_lambda, or give the run more steps";
+      } else {
+        what << "; the controller keeps raising λ, which a longer run gives more time to act";
+      }
+      report_problem(what.str(), /*inaction=*/false);
+    }
   }
   report.lambda_scale = health_ ? health_->lambda_factor() : 1.0;
   report.units_removed = static_cast<int64_t>(result.removed.size());

@@ -498,6 +498,36 @@ TEST(BudgetTest, LambdaStaysUnderItsCeiling) {
   }
 }
 
+// A budget still short of its target at the first prune event from the step it was due says so
+// once, and names the fix: a higher ceiling when λ sits at it. lr 0: no unit dies.
+TEST(BudgetTest, ABudgetBehindAtItsDueStepWarnsOnce) {
+  for (const double max_lambda : {1.0, 1e3}) {
+    torch::manual_seed(0);
+    auto model = small_resnet();
+    auto optimizer =
+        std::make_shared<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(0.0));
+    DemonPruner pruner(model, optimizer,
+                       DemonOptions(100)
+                           .noise(false)
+                           .lambda_peak(1e-2)
+                           .prune_every(8)
+                           .target(0.5)
+                           .target_by(0.2)
+                           .controller_max_lambda(max_lambda));
+    ASSERT_EQ(pruner.budget()->by_step(), 20);
+    train(pruner, model, 0, 16);
+    EXPECT_TRUE(pruner.warnings().empty()) << max_lambda;
+    train(pruner, model, 16, 40);
+    ASSERT_EQ(pruner.warnings().size(), 1u) << max_lambda;
+    const std::string& warning = pruner.warnings().front();
+    EXPECT_NE(warning.find("step 24: the budget asked for 0.5 of the initial cost by step 20"),
+              std::string::npos)
+        << warning;
+    EXPECT_EQ(warning.find("raise controller_max_lambda") != std::string::npos, max_lambda == 1.0)
+        << warning;
+  }
+}
+
 // With a lead, the projections between events count units that are fading as well as dead
 // ones, so λ rises less while they fade. The weights do not move (lr 0), so the quiet units'
 // activity is all that differs.

@@ -58,6 +58,8 @@ class BudgetController {
   void cap(double ceiling);
   double ceiling() const noexcept { return ceiling_; }
   double target() const noexcept { return target_; }
+  /// The step by which the plan reaches the target.
+  int64_t by_step() const noexcept { return by_step_; }
   bool reached() const noexcept { return reached_at_ >= 0; }
   /// The step at which the target was first met, or -1.
   int64_t reached_at() const noexcept { return reached_at_; }

@@ -22,9 +22,10 @@ struct NormScale;
 /// large those gradients are. That size changes by orders of magnitude with the model's width
 /// and depth, the loss and the data, while a fixed λ calibrated on one model crushes another or
 /// leaves it untouched. The measurement stops at `until_step` (the schedule's rise, when λ is
-/// still weak) and is frozen from then on: tracking it for the whole run would raise λ exactly
-/// when the pressure harms the model (a damaged model's gradients grow) and remove the brake
-/// a fixed λ has.
+/// still weak; under a budget the first prune interval, if shorter, since the controller moves λ
+/// from the start) and is frozen from then on: tracking it for the whole run would raise λ
+/// exactly when the pressure harms the model (a damaged model's gradients grow) and remove the
+/// brake a fixed λ has.
 ///
 /// Observing a step costs a few small kernels on the scales' device and no host sync; the host
 /// reads the average only at refresh(), which DemonPruner calls where it synchronizes anyway.

@@ -148,7 +148,8 @@ struct DemonOptions {
   /// (see GradientScale), so that one setting carries across models, losses and optimizers.
   TORCH_ARG(std::optional<double>, lambda_peak);
   /// With lambda_peak unset: λ's peak as a multiple of the scales' mean |∂L/∂γ| over the
-  /// schedule's rise (GradientScale; finite and > 0). Units whose loss gradient pulls their scale
+  /// schedule's rise (under a budget: the budget's starting λ, over the first prune interval if
+  /// shorter; GradientScale; finite and > 0). Units whose loss gradient pulls their scale
   /// less than this multiple of the average pull die. Larger prunes more. The default 1 is the
   /// panel's (docs/results.md): every CNN pruned to 0.79-0.84 of its FLOPs within a point of its
   /// dense twin; 2 cut to 0.35-0.37 and took the VGG net through chance-level epochs.
@@ -227,7 +228,8 @@ struct DemonOptions {
   /// lambda_relative in the gradient scale's units), >= 1. Past a few times the loss's own pull
   /// on the scales, more λ does not cut the units the budget wants any sooner: it pushes every
   /// scale down at once, and training collapses. With the health guard on, the ceiling comes
-  /// down to the λ in force once the training loss has risen half of health_rise.
+  /// down to the λ in force once the training loss has risen half of health_rise. A budget that
+  /// misses its date at the ceiling says so in a warning; raising this lets it push harder.
   TORCH_ARG(double, controller_max_lambda) = 4.0;
   /// A leading signal for the controller's projections: they also count the units that are
   /// dying, whose peak activation since the last event is at most `controller_lead` times their
