@@ -959,8 +959,9 @@ void DemonPruner::save(torch::serialize::OutputArchive& archive) const {
                                        {"cost", initial_cost_}};
   if (initial_)
     state.initial = initial_->to_json();
+  // The warnings so far travel with the figures, so a resumed run reports them (and does not
+  // repeat them); the health events are the guard's own state.
   ModelSummary current = summary();
-  current.warnings.clear();  // kept in the pruner, not the figures
   current.health_events.clear();
   state.current = current.to_json();
   state.pinned_groups = pinned_groups_;
@@ -1040,6 +1041,10 @@ void DemonPruner::load_state(torch::serialize::InputArchive& archive) {
   initial_graph_parameters_ = graph_parameters;
   initial_cost_ = cost;
   initial_ = std::move(initial);
+  if (restored) {
+    warnings_ = std::move(restored->warnings);
+    restored->warnings.clear();
+  }
   restored_ = std::move(restored);
   budget_ = std::move(budget_now);
   health_ = std::move(health_now);

@@ -24,7 +24,8 @@ struct SavedPrunerState {
   int64_t skipped_steps = 0;
   /// {"groups": {name: width}, "parameters": n, "cost": c}: the model as first seen.
   std::optional<nlohmann::json> initial_sizes;
-  /// ModelSummary::to_json() of the model as first seen, and as saved; absent when empty.
+  /// ModelSummary::to_json() of the model as first seen, and as saved (with the warnings so
+  /// far); absent when empty.
   std::optional<nlohmann::json> initial, current;
   /// The parts' own states (BudgetController, HealthGuard, GradientScale) as JSON text, "" when
   /// the saving pruner had none; parsed by the pruner only for the parts it has.
