@@ -1042,8 +1042,14 @@ void DemonPruner::load_state(torch::serialize::InputArchive& archive) {
   initial_cost_ = cost;
   initial_ = std::move(initial);
   if (restored) {
-    warnings_ = std::move(restored->warnings);
+    // The run's warnings first, then this pruner's own that the run did not have.
+    std::vector<std::string> warnings = std::move(restored->warnings);
     restored->warnings.clear();
+    for (auto& warning : warnings_) {
+      if (std::find(warnings.begin(), warnings.end(), warning) == warnings.end())
+        warnings.push_back(std::move(warning));
+    }
+    warnings_ = std::move(warnings);
   }
   restored_ = std::move(restored);
   budget_ = std::move(budget_now);

@@ -120,6 +120,13 @@ std::string default_data_dir() {
   return "";
 }
 
+// Which test set the run evaluates on: "cifar10" when load_data() finds the release, else
+// "synthetic".
+std::string test_set_of(const TrainConfig& config) {
+  return (config.data_dir.empty() ? default_data_dir() : config.data_dir).empty() ? "synthetic"
+                                                                                  : "cifar10";
+}
+
 std::pair<Dataset, Dataset> load_data(const TrainConfig& config) {
   const std::string dir = config.data_dir.empty() ? default_data_dir() : config.data_dir;
   if (!dir.empty()) {
@@ -407,8 +414,11 @@ json train(const TrainConfig& config, const RunOptions& run) {
   // came, which is what buys time.
   double flops_ratio_sum = 0.0;
   double resumed_flops_ratio = 1.0;
-  // The last epoch's test accuracy: the summary's, when the run resumes after its last epoch.
+  // The last test accuracy measured, and the epoch it was measured after (-1: none yet): the
+  // summary's when the run resumes after its last epoch, and the export's.
   double test_accuracy = 0.0;
+  int64_t test_accuracy_epoch = -1;
+  const std::string test_set_name = test_set_of(config);
   if (run.resume && fs::exists(checkpoint_path)) {
     const json extra =
         demon::load_checkpoint(checkpoint_path, *model, optimizer.get(), pruner.get());
@@ -422,6 +432,7 @@ json train(const TrainConfig& config, const RunOptions& run) {
     flops_ratio_sum = extra.value("flops_ratio_sum", 0.0);
     resumed_flops_ratio = extra.value("flops_ratio", 1.0);
     test_accuracy = extra.value("test_accuracy", 0.0);
+    test_accuracy_epoch = extra.value("test_accuracy_epoch", int64_t{-1});
     truncate_jsonl(metrics_path, "epoch", start_epoch - 1);
     truncate_jsonl(reports_path, "step", start_epoch * steps_per_epoch);
     example_log::info("resumed from %s after epoch %lld", checkpoint_path.c_str(),
@@ -531,6 +542,7 @@ json train(const TrainConfig& config, const RunOptions& run) {
     const bool last = epoch + 1 == config.epochs;
     if (lead && (last || (epoch + 1) % config.eval_every == 0)) {
       test_accuracy = evaluate(model, test_data, config, device);  // rank 0's BatchNorm statistics
+      test_accuracy_epoch = epoch;
     }
     best_accuracy = std::max(best_accuracy, test_accuracy);
     const auto summary = summary_now();
@@ -569,6 +581,8 @@ json train(const TrainConfig& config, const RunOptions& run) {
     demon::save_checkpoint(checkpoint_path, *model, optimizer.get(), pruner.get(),
                            {{"epoch", epoch},
                             {"test_accuracy", test_accuracy},
+                            {"test_accuracy_epoch", test_accuracy_epoch},
+                            {"test_set", test_set_name},
                             {"best_test_accuracy", best_accuracy},
                             {"train_seconds", train_seconds},
                             {"flops_ratio_sum", flops_ratio_sum},
@@ -584,7 +598,11 @@ json train(const TrainConfig& config, const RunOptions& run) {
   const auto summary = summary_now();
   if (lead) {
     demon::save_checkpoint(run.out_dir + "/model_final.pt", *model, nullptr, nullptr,
-                           {{"config", config.to_json()}, {"test_accuracy", test_accuracy}});
+                           {{"config", config.to_json()},
+                            {"epoch", config.epochs - 1},
+                            {"test_accuracy", test_accuracy},
+                            {"test_accuracy_epoch", test_accuracy_epoch},
+                            {"test_set", test_set_name}});
   }
   const int64_t trained_images = config.epochs * steps_per_epoch * config.batch_size;
   const json result = {
@@ -704,17 +722,20 @@ json export_checkpoint(const TrainConfig& config, const std::string& checkpoint,
                       {"parameters", summary.parameters},
                       {"flops_ratio", summary.flops_ratio()},
                       {"widths", widths_json(summary)}};
-  // Export evaluates nothing: the accuracy is the one the run measured on its own test set, and
-  // says which set that was, so that a check elsewhere compares like with like.
-  std::string accuracy_note = "no test accuracy (the checkpoint does not record one)";
-  if (loaded.extra.is_object() && loaded.extra.contains("test_accuracy")) {
-    const json run_config = loaded.extra.value("config", json::object());
-    const bool cifar10 = !run_config.value("data_dir", std::string()).empty();
-    description["test_accuracy"] = loaded.extra.at("test_accuracy");
-    description["test_accuracy_on"] = cifar10 ? "cifar10" : "synthetic";
-    accuracy_note = "test accuracy " +
-                    std::to_string(loaded.extra.at("test_accuracy").get<double>()) + " (on the " +
-                    (cifar10 ? "CIFAR-10" : "synthetic") + " test set of the run)";
+  // Export evaluates nothing: the accuracy is the one the run measured, after the checkpoint's own
+  // epoch, on the test set it names, so that a check elsewhere compares like with like.
+  std::string accuracy_note =
+      "no test accuracy (the checkpoint records none measured after its own epoch)";
+  const json& extra = loaded.extra;
+  if (extra.is_object() && extra.contains("test_accuracy") && extra["test_accuracy"].is_number() &&
+      extra.contains("test_set") && extra["test_set"].is_string() && extra.contains("epoch") &&
+      extra.value("test_accuracy_epoch", int64_t{-1}) >= 0 &&
+      extra.value("test_accuracy_epoch", int64_t{-1}) == extra["epoch"]) {
+    const std::string test_set = extra["test_set"];
+    description["test_accuracy"] = extra["test_accuracy"];
+    description["test_accuracy_on"] = test_set;
+    accuracy_note = "test accuracy " + std::to_string(extra["test_accuracy"].get<double>()) +
+                    " (measured by the run on its " + test_set + " test set)";
   }
   fs::create_directories(out_dir);
   demon::save_safetensors(out_dir + "/model.safetensors", pytorch_state(model),

@@ -46,9 +46,10 @@ nlohmann::json evaluate_checkpoint(const TrainConfig& config, const std::string&
 
 /// Loads `checkpoint` as evaluate_checkpoint() does, without evaluating it, and writes, to
 /// out_dir, model.safetensors (the weights and buffers under PyTorch names), model.json (widths,
-/// normalization, and the test accuracy the run recorded in the checkpoint with the test set it
-/// was measured on) and check.safetensors (the first test images of the configured data, the
-/// synthetic set without a data dir, and the model's logits on them), which
+/// normalization, and the test accuracy the run measured after the checkpoint's epoch with the
+/// test set it used, if it measured one then) and check.safetensors (the first test images of
+/// the configured data, the synthetic set where there is no CIFAR-10, and the model's logits on
+/// them), which
 /// tools/demon_to_pytorch.py loads into PyTorch and checks.
 nlohmann::json export_checkpoint(const TrainConfig& config, const std::string& checkpoint,
                                  const std::string& out_dir);
