@@ -896,16 +896,28 @@ PruneReport DemonPruner::prune_now() {
     report.lambda_after =
         lambda_unit() * budget_->update(step_, met ? std::min(report.cost_ratio, budget_->target())
                                                    : report.cost_ratio);
-    // Short of the target at the first event from the step it was due: said once, with the fix.
+    // Short of the target at the first event from the step it was due: said once, with the fix
+    // (the warnings travel in checkpoints, so a resumed run does not say it again).
     const int64_t due = budget_->by_step();
-    if (!budget_->reached() && step_ >= due && step_ - options_.prune_every() < due) {
+    const auto late = [](const std::string& w) {
+      return w.find(": the budget asked for ") != std::string::npos;
+    };
+    if (!budget_->reached() && step_ >= due &&
+        std::none_of(warnings_.begin(), warnings_.end(), late)) {
       std::ostringstream what;
       what << "step " << step_ << ": the budget asked for " << budget_->target()
            << " of the initial cost by step " << due << ", and the model is at "
            << report.cost_ratio;
-      if (budget_->lambda() >= budget_->ceiling() * (1.0 - 1e-9)) {
-        what << "; λ is at its ceiling (controller_max_lambda times its start, lowered where the "
-                "training loss rose): raise controller_max_lambda, or give the run more steps";
+      const double full_ceiling = options_.lambda_peak().value_or(options_.lambda_relative()) *
+                                  options_.controller_max_lambda();
+      const bool at_ceiling = budget_->lambda() >= budget_->ceiling() * (1.0 - 1e-9);
+      if (at_ceiling && budget_->ceiling() < full_ceiling * (1.0 - 1e-9)) {
+        what << "; λ is at a ceiling the health guard lowered when the training loss rose under "
+                "the pressure: the model does not take more, so ask for less or give the run "
+                "more steps";
+      } else if (at_ceiling) {
+        what << "; λ is at its ceiling (controller_max_lambda times its start): raise "
+                "controller_max_lambda, or give the run more steps";
       } else {
         what << "; the controller keeps raising λ, which a longer run gives more time to act";
       }
