@@ -5,8 +5,10 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "demon/options.h"
 
@@ -266,3 +268,118 @@ TEST(OptionsTest, SaveAndLoadFiles) {
 }
 
 }  // namespace
+
+// docs/options.md documents every option in table rows
+//   | `key` | type | `default as JSON` | meaning | `refused value`: words of its error |
+// The page cannot drift from the library: every key is there once with the library's default,
+// and each refused value is refused with those words.
+struct DocumentedOption {
+  std::string key;
+  json default_value;
+  json refused_value;
+  std::string error_words;
+};
+
+// The cells of a Markdown table row, split at the pipes that are not escaped.
+std::vector<std::string> table_cells(const std::string& line) {
+  std::vector<std::string> cells;
+  std::string cell;
+  for (size_t i = 1; i < line.size(); ++i) {
+    if (line[i] == '\\' && i + 1 < line.size() && line[i + 1] == '|') {
+      cell += '|';
+      ++i;
+    } else if (line[i] == '|') {
+      cells.push_back(cell);
+      cell.clear();
+    } else {
+      cell += line[i];
+    }
+  }
+  for (auto& c : cells) {
+    c.erase(0, c.find_first_not_of(' '));
+    c.erase(c.find_last_not_of(' ') + 1);
+  }
+  return cells;
+}
+
+// The text between the first pair of backticks of `cell`, or "" without one.
+std::string backticked(const std::string& cell, size_t* end = nullptr) {
+  const size_t open = cell.find('`');
+  const size_t close = open == std::string::npos ? open : cell.find('`', open + 1);
+  if (close == std::string::npos) {
+    return "";
+  }
+  if (end != nullptr) {
+    *end = close + 1;
+  }
+  return cell.substr(open + 1, close - open - 1);
+}
+
+std::vector<DocumentedOption> documented_options() {
+  std::ifstream page(std::string(DEMON_SOURCE_DIR) + "/docs/options.md");
+  EXPECT_TRUE(page.good()) << "docs/options.md is missing";
+  std::vector<DocumentedOption> options;
+  std::string line;
+  while (std::getline(page, line)) {
+    if (line.rfind("| `", 0) != 0) {
+      continue;
+    }
+    const auto cells = table_cells(line);
+    EXPECT_EQ(cells.size(), 5u) << "docs/options.md: a row without 5 cells: " << line;
+    if (cells.size() != 5) {
+      continue;
+    }
+    DocumentedOption option;
+    option.key = backticked(cells[0]);
+    option.default_value = json::parse(backticked(cells[2]), nullptr, false);
+    size_t end = 0;
+    option.refused_value = json::parse(backticked(cells[4], &end), nullptr, false);
+    const std::string rest = cells[4].substr(end);
+    EXPECT_EQ(rest.rfind(": ", 0), 0u)
+        << "docs/options.md: " << option.key << "'s refused cell is not `value`: words";
+    option.error_words = rest.size() > 2 ? rest.substr(2) : "";
+    EXPECT_FALSE(option.default_value.is_discarded())
+        << "docs/options.md: " << option.key << "'s default is not JSON: " << cells[2];
+    EXPECT_FALSE(option.refused_value.is_discarded())
+        << "docs/options.md: " << option.key << "'s refused value is not JSON: " << cells[4];
+    options.push_back(option);
+  }
+  return options;
+}
+
+TEST(OptionsDocTest, EveryOptionIsDocumentedOnceWithItsDefault) {
+  const json defaults = DemonOptions();
+  const auto documented = documented_options();
+  std::set<std::string> seen;
+  for (const auto& option : documented) {
+    EXPECT_TRUE(seen.insert(option.key).second)
+        << "docs/options.md documents " << option.key << " twice";
+    ASSERT_TRUE(defaults.contains(option.key))
+        << "docs/options.md documents " << option.key << ", which is not an option";
+    const json& actual = defaults.at(option.key);
+    if (actual.is_number() && option.default_value.is_number()) {
+      EXPECT_DOUBLE_EQ(option.default_value.get<double>(), actual.get<double>())
+          << "docs/options.md: the default of " << option.key;
+    } else {
+      EXPECT_EQ(option.default_value, actual) << "docs/options.md: the default of " << option.key;
+    }
+  }
+  for (const auto& [key, value] : defaults.items()) {
+    EXPECT_EQ(seen.count(key), 1u)
+        << "docs/options.md does not document " << key << " (" << value.dump() << ")";
+  }
+}
+
+TEST(OptionsDocTest, EveryRefusedValueIsRefusedWithTheDocumentedWords) {
+  for (const auto& option : documented_options()) {
+    json config = {{"total_steps", 1000}};
+    config[option.key] = option.refused_value;
+    const std::string error = parse_error(config);
+    EXPECT_FALSE(option.error_words.empty()) << option.key;
+    EXPECT_NE(error.find(option.error_words), std::string::npos)
+        << "docs/options.md says " << option.key << " = " << option.refused_value.dump()
+        << " is refused with \"" << option.error_words << "\"; the library says: " << error;
+    EXPECT_NE(error.find(option.key), std::string::npos)
+        << "the error for " << option.key << " does not name it: " << error;
+  }
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Renders a scripts/compat.sh run record (--json) as the README's Markdown table.
+"""Renders a scripts/compat.sh run record (--json) as the Markdown table of docs/development.md.
 
     tools/compat_table.py docs/data/compat.json
 
