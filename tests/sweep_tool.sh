@@ -54,6 +54,16 @@ sweep collect 2>/dev/null
 [ "$(wc -l < out/results.csv)" -eq 5 ] || fail "results.csv: $(cat out/results.csv)"
 grep -q '"kind": "dense"' out/results.json || fail "no dense kind in results.json"
 sweep table 2>/dev/null > table.md
-grep -qF '| demp | demp | 2 | 50.50 ± 0.71 | 1000 ± 0 | 2.00 ± 0.00 | 4.00 ± 0.00 | 10 ± 1 |' table.md ||
+grep -qF '| demp | demp | 2 | 50.50 ± 0.71 | 50.00 (seed 0) / 51.00 (seed 1) | 1000 ± 0 | 2.00 ± 0.00 | 4.00 ± 0.00 | - / - |' table.md ||
   fail "table: $(cat table.md)"
+# table and check from a records file: check passes on the rendered table and fails on another.
+cp out/results.json records.json
+sweep table --records records.json > records_table.md 2>/dev/null
+grep -qF '| dense | dense | 2 |' records_table.md || fail "table --records: $(cat records_table.md)"
+{ echo "text"; echo "<!-- records.json begin -->"; cat records_table.md
+  echo "<!-- records.json end -->"; } > doc.md
+sweep check --records records.json --doc doc.md >/dev/null 2>&1 || fail "check failed on its table"
+sed -i 's/50.50 ± 0.71/50.60 ± 0.71/' doc.md
+sweep check --records records.json --doc doc.md >/dev/null 2>&1 && fail "check passed a changed table"
+sweep check --records records.json --doc table.md >/dev/null 2>&1 && fail "check passed no markers"
 echo "sweep_tool: OK"

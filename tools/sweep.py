@@ -5,6 +5,8 @@
     python3 tools/sweep.py SPEC.json list      # the commands, one per line (to spread them)
     python3 tools/sweep.py SPEC.json collect   # OUT/results.csv and OUT/results.json
     python3 tools/sweep.py SPEC.json table     # collect, then a Markdown table (mean ± sd)
+    python3 tools/sweep.py SPEC.json table --records docs/results_w8.json   # from committed records
+    python3 tools/sweep.py SPEC.json check --records docs/results_w8.json --doc docs/results.md
 
 A spec names the program, the arguments every run shares, the seeds, and the runs:
 
@@ -22,7 +24,10 @@ unfinished run restarts from its last epoch checkpoint with --resume). Each run 
 independent command: `list` prints them, and `run --shard K/N` runs every N-th one from the
 K-th, so N machines can share a grid (then copy the OUT folders together and `collect`);
 `--only NAME,NAME` restricts `run` and `list` to some runs.
-Arguments undergo $VAR expansion from the environment. Standard library only.
+Arguments undergo $VAR expansion from the environment. `--records FILE` renders the table from a
+file of records (what `collect` writes) instead of the runs' folders; `check` fails unless the
+table between `<!-- NAME begin -->` and `<!-- NAME end -->` in `--doc` is the one rendered, NAME
+being the records file's name. Standard library only.
 """
 
 import argparse
@@ -136,9 +141,12 @@ def collect(spec):
     return rows
 
 
-def table(spec):
-    """A Markdown table of the finished runs, one line per run name: mean ± sd over seeds."""
-    rows = collect(spec)
+def table_lines(rows):
+    """A Markdown table of runs, one line per run name: mean ± sd over seeds, and each seed.
+
+    "vs the dense line": each seed's accuracy against the straight line through the same seed's
+    dense nets (of other widths) at the run's final FLOPs; "-" outside their range.
+    """
     by_name = {}
     for row in rows:
         by_name.setdefault(row["name"], []).append(row)
@@ -158,25 +166,82 @@ def table(spec):
             return None
         return run["initial_flops"] * run[ratio_key] / 1e6
 
-    print("| run | kind | seeds | test accuracy (%) | parameters | final MFLOPs | mean MFLOPs |"
-          " train time (s) |")
-    print("|---|---|---|---|---|---|---|---|")
+    def dense_line(seed, flops):
+        """Accuracy of the line through this seed's dense nets at these FLOPs (None outside)."""
+        points = sorted((r["initial_flops"], r["test_accuracy"]) for r in rows
+                        if r["kind"] == "dense" and r["seed"] == seed
+                        and r.get("initial_flops") is not None)
+        for (f0, a0), (f1, a1) in zip(points, points[1:]):
+            if f0 <= flops <= f1 and f1 > f0:
+                return a0 + (flops - f0) / (f1 - f0) * (a1 - a0)
+        return None
+
+    def versus_line(runs):
+        if runs[0]["kind"] == "dense":
+            return "-"
+        cells = []
+        for r in sorted(runs, key=lambda r: r["seed"]):
+            flops = mflops(r, "flops_ratio")
+            line = None if flops is None else dense_line(r["seed"], flops * 1e6)
+            cells.append("-" if line is None else f"{100 * (r['test_accuracy'] - line):+.2f}")
+        return " / ".join(cells)
+
+    def per_seed(runs):
+        ordered = sorted(runs, key=lambda r: r["seed"])
+        return " / ".join(f"{100 * r['test_accuracy']:.2f} (seed {r['seed']})" for r in ordered)
+
+    # No time column: records gathered on other machines and loads do not compare in time.
+    lines = ["| run | kind | seeds | test accuracy (%) | each seed | parameters | final MFLOPs "
+             "| mean MFLOPs | vs the dense line (points) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, runs in by_name.items():
-        print(f"| {name} | {runs[0]['kind']} | {len(runs)} "
-              f"| {cell([100 * r['test_accuracy'] for r in runs], '{:.2f}')} "
-              f"| {cell([r['parameters'] for r in runs], '{:.0f}')} "
-              f"| {cell([mflops(r, 'flops_ratio') for r in runs], '{:.2f}')} "
-              f"| {cell([mflops(r, 'mean_flops_ratio') for r in runs], '{:.2f}')} "
-              f"| {cell([r['train_seconds'] for r in runs], '{:.0f}')} |")
+        lines.append(
+            f"| {name} | {runs[0]['kind']} | {len(runs)} "
+            f"| {cell([100 * r['test_accuracy'] for r in runs], '{:.2f}')} "
+            f"| {per_seed(runs)} "
+            f"| {cell([r['parameters'] for r in runs], '{:.0f}')} "
+            f"| {cell([mflops(r, 'flops_ratio') for r in runs], '{:.2f}')} "
+            f"| {cell([mflops(r, 'mean_flops_ratio') for r in runs], '{:.2f}')} "
+            f"| {versus_line(runs)} |")
+    return lines
+
+
+def rows_for(spec, records):
+    if records:
+        with open(records) as f:
+            return json.load(f)
+    return collect(spec)
+
+
+def check(spec, records, doc):
+    """0 when DOC's table between the markers named after the records is the rendered one."""
+    name = os.path.basename(records) if records else os.path.basename(spec["out"])
+    begin, end = f"<!-- {name} begin -->", f"<!-- {name} end -->"
+    with open(doc) as f:
+        text = f.read()
+    if begin not in text or end not in text:
+        print(f"sweep: {doc} has no {begin} ... {end}", file=sys.stderr)
+        return 1
+    shown = text.split(begin, 1)[1].split(end, 1)[0].strip().splitlines()
+    rendered = table_lines(rows_for(spec, records))
+    if shown != rendered:
+        print(f"sweep: the table in {doc} differs from what {name} renders; render it with "
+              f"`tools/sweep.py SPEC table --records ...` and paste it between the markers:",
+              file=sys.stderr)
+        print("\n".join(rendered), file=sys.stderr)
+        return 1
+    print(f"sweep: the {name} table in {doc} matches its records")
     return 0
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("spec")
-    parser.add_argument("action", choices=["run", "list", "collect", "table"])
+    parser.add_argument("action", choices=["run", "list", "collect", "table", "check"])
     parser.add_argument("--shard", default="0/1", help="K/N: every N-th run from the K-th")
     parser.add_argument("--only", default="", help="NAME,NAME: only these runs (all seeds)")
+    parser.add_argument("--records", help="table, check: render from this records file")
+    parser.add_argument("--doc", help="check: the Markdown file whose table to check")
     args = parser.parse_args()
     spec = load_spec(args.spec)
     try:
@@ -198,7 +263,12 @@ def main():
         collect(spec)
         return status
     if args.action == "table":
-        return table(spec)
+        print("\n".join(table_lines(rows_for(spec, args.records))))
+        return 0
+    if args.action == "check":
+        if not args.doc:
+            sys.exit("sweep: check needs --doc")
+        return check(spec, args.records, args.doc)
     collect(spec)
     return 0
 
