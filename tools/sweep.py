@@ -5,8 +5,8 @@
     python3 tools/sweep.py SPEC.json list      # the commands, one per line (to spread them)
     python3 tools/sweep.py SPEC.json collect   # OUT/results.csv and OUT/results.json
     python3 tools/sweep.py SPEC.json table     # collect, then a Markdown table (mean ± sd)
-    python3 tools/sweep.py SPEC.json table --records docs/results_w8.json   # from committed records
-    python3 tools/sweep.py SPEC.json check --records docs/results_w8.json --doc docs/results.md
+    python3 tools/sweep.py SPEC.json table --records docs/data/results_w8.json   # from committed records
+    python3 tools/sweep.py SPEC.json check --records docs/data/results_w8.json --doc docs/results.md
 
 A spec names the program, the arguments every run shares, the seeds, and the runs:
 
@@ -20,7 +20,8 @@ A spec names the program, the arguments every run shares, the seeds, and the run
 
 Run NAME with seed S writes OUT/NAME/seed_S/ (the program's --out); it counts as finished when
 its summary.json exists, so `run` after an interruption redoes only what was not finished (an
-unfinished run restarts from its last epoch checkpoint with --resume). Each run is an
+unfinished run restarts from its last epoch checkpoint with --resume). `collect` records each
+run's command, and the commit and machine named by $DEMON_COMMIT and $DEMON_MACHINE. Each run is an
 independent command: `list` prints them, and `run --shard K/N` runs every N-th one from the
 K-th, so N machines can share a grid (then copy the OUT folders together and `collect`);
 `--only NAME,NAME` restricts `run` and `list` to some runs.
@@ -96,7 +97,8 @@ COLUMNS = ["name", "seed", "kind", "width", "lambda_peak", "pressure", "test_acc
            "best_test_accuracy",
            "parameters", "initial_parameters", "param_sparsity", "neural_sparsity", "flops",
            "initial_flops", "flops_ratio",
-           "mean_flops_ratio", "train_seconds", "images_per_second", "prune_events", "epochs"]
+           "mean_flops_ratio", "train_seconds", "images_per_second", "prune_events", "epochs",
+           "threads", "command", "commit", "machine"]
 
 
 def kind_of(config):
@@ -110,7 +112,7 @@ def kind_of(config):
 
 def collect(spec):
     rows = []
-    for name, seed, out, _ in grid(spec):
+    for name, seed, out, argv in grid(spec):
         if not finished(out):
             continue
         with open(os.path.join(out, "summary.json")) as f:
@@ -124,7 +126,11 @@ def collect(spec):
                "lambda_peak": None if config.get("dense") else
                config.get("demon", {}).get("lambda_peak"),
                "pressure": None if config.get("dense") else
-               config.get("demon", {}).get("pressure", "uniform")}
+               config.get("demon", {}).get("pressure"),  # None: the library default
+               # What a record needs to be traced: the command, and the commit and machine the
+               # caller names (DEMON_COMMIT, DEMON_MACHINE), as tools/panel.py records them.
+               "command": shlex.join(argv), "commit": os.environ.get("DEMON_COMMIT"),
+               "machine": os.environ.get("DEMON_MACHINE")}
         for column in COLUMNS:
             if column not in row:
                 row[column] = summary.get(column)
@@ -191,9 +197,13 @@ def table_lines(rows):
         return " / ".join(f"{100 * r['test_accuracy']:.2f} (seed {r['seed']})" for r in ordered)
 
     # No time column: records gathered on other machines and loads do not compare in time.
+    def commits(runs):
+        return " / ".join(str(r.get("commit") or "-")
+                          for r in sorted(runs, key=lambda r: r["seed"]))
+
     lines = ["| run | kind | seeds | test accuracy (%) | each seed | parameters | final MFLOPs "
-             "| mean MFLOPs | vs the dense line (points) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| mean MFLOPs | vs the dense line (points) | commit |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, runs in by_name.items():
         lines.append(
             f"| {name} | {runs[0]['kind']} | {len(runs)} "
@@ -202,7 +212,7 @@ def table_lines(rows):
             f"| {cell([r['parameters'] for r in runs], '{:.0f}')} "
             f"| {cell([mflops(r, 'flops_ratio') for r in runs], '{:.2f}')} "
             f"| {cell([mflops(r, 'mean_flops_ratio') for r in runs], '{:.2f}')} "
-            f"| {versus_line(runs)} |")
+            f"| {versus_line(runs)} | {commits(runs)} |")
     return lines
 
 

@@ -150,18 +150,18 @@ struct DemonOptions {
   /// With lambda_peak unset: λ's peak as a multiple of the scales' mean |∂L/∂γ| over the
   /// schedule's rise (under a budget: the budget's starting λ, over the first prune interval if
   /// shorter; GradientScale; finite and > 0). Units whose loss gradient pulls their scale
-  /// less than this multiple of the average pull die. Larger prunes more. The default 1 is the
-  /// panel's (docs/results.md): every CNN pruned to 0.79-0.84 of its FLOPs within a point of its
-  /// dense twin; 2 cut to 0.35-0.37 and took the VGG net through chance-level epochs.
+  /// less than this multiple of the average pull die. Larger prunes more: at 1 the units the loss
+  /// needs least go without costing accuracy on the model panel of docs/results.md, while 2
+  /// removes several times as many FLOPs and costs accuracy there.
   TORCH_ARG(double, lambda_relative) = 1.0;
-  /// How λ is shared among units (see Pressure). kFlops by default: on the model panel of
-  /// docs/results.md it was the one sharing that pruned every CNN without costing accuracy
-  /// (uniform λ left the quickstart CNN whole; kTime took the VGG net 3.4 points down).
+  /// How λ is shared among units (see Pressure). kFlops by default: it pushes hardest where a
+  /// cut saves the most compute, and it is the sharing that prunes every CNN of the model panel
+  /// (docs/results.md) without costing accuracy.
   TORCH_ARG(Pressure, pressure) = Pressure::kFlops;
   /// Under Pressure::kTime, what one activation element per sample costs, in forward FLOPs
-  /// (> 0, checked whatever the pressure). The default is about what step times of pruned
-  /// ResNet-18s gave on a 2-core CPU (807 in the fit of docs/benchmarks.md); tools/element_cost.py
-  /// fits it on your machine from a bench_step_profile run.
+  /// (> 0, checked whatever the pressure). The default is of the order that step profiles of
+  /// pruned ResNet-18s give on a CPU; tools/element_cost.py fits it on your machine from a
+  /// bench_step_profile run.
   TORCH_ARG(double, element_flops) = 1000.0;
 
   TORCH_ARG(bool, noise) = true;
