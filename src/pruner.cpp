@@ -19,8 +19,10 @@
 #include "demon/warnings.h"
 #include "detail/autograd_nodes.h"
 #include "detail/data_parallel.h"
-#include "detail/model_snapshot.h"
+#include "detail/user_text.h"
 #include "pruner/cut_policy.h"
+#include "pruner/death_evidence.h"
+#include "pruner/forward_check.h"
 #include "pruner/optimizer_family.h"
 #include "pruner/pressure.h"
 #include "pruner/saved_state.h"
@@ -28,16 +30,8 @@
 namespace demon {
 namespace {
 
-// `input` on the model's device, and in its floating dtype if `input` is floating: the model may
-// have moved since the input was taken (the probe) or given (the death-check batches).
-torch::Tensor like_model(const torch::Tensor& input, const torch::nn::Module& model) {
-  const auto parameters = model.parameters();
-  if (parameters.empty() || !input.defined())
-    return input;
-  const auto& first = parameters.front();
-  return input.to(first.device(),
-                  input.is_floating_point() ? first.scalar_type() : input.scalar_type());
-}
+using detail::flush_output;
+using detail::list_names;
 
 template <typename Ref>
 Ref require_non_null(Ref ref, const char* what) {
@@ -58,44 +52,11 @@ DemonOptions resolved(DemonOptions options, const torch::optim::Optimizer* optim
   return options;
 }
 
-// Everything the user printed reaches the terminal before an error leaves demon.
-void flush_output() {
-  std::cout.flush();
-  std::cerr.flush();
-  std::fflush(nullptr);
-}
-
-// Restores a module's training flag when it goes out of scope, exception or not.
-class TrainingModeGuard {
- public:
-  explicit TrainingModeGuard(torch::nn::Module& module)
-      : module_(module), was_training_(module.is_training()) {}
-  ~TrainingModeGuard() { module_.train(was_training_); }
-  TrainingModeGuard(const TrainingModeGuard&) = delete;
-  TrainingModeGuard& operator=(const TrainingModeGuard&) = delete;
-
- private:
-  torch::nn::Module& module_;
-  bool was_training_;
-};
-
-// The budget controller's growth limit per prune interval, by family; the README's "Pruning to a
-// budget" has the runs: with AdamW, 2 met FLOPs 0.3 late and 8 on time; with SGD, 8 wound λ up
-// twentyfold in three intervals and the run fell to 44%, 2 met it on time.
+// The budget controller's growth limit per prune interval, by family: an adaptive optimizer's step
+// on γ stays near the learning rate however large λ grows, so λ may grow faster there than under
+// SGD, whose step lr·λ grows with it (default_controller_max_growth in pruner.h).
 constexpr double kMaxGrowthAdaptive = 8.0;
 constexpr double kMaxGrowthSgd = 2.0;
-
-// "a, b and 2 more" for a message.
-std::string list_names(const std::vector<std::string>& names, size_t most = 4) {
-  std::string text;
-  for (size_t i = 0; i < names.size() && i < most; ++i) {
-    text += (i == 0 ? "" : (i + 1 == names.size() ? " and " : ", ")) + names[i];
-  }
-  if (names.size() > most) {
-    text += " and " + std::to_string(names.size() - most) + " more";
-  }
-  return text;
-}
 
 }  // namespace
 
@@ -601,22 +562,7 @@ std::vector<double> DemonPruner::eval_peaks(const std::vector<torch::Tensor>& ba
   if (batches.empty() || !forward) {
     throw ValueError("demon::DemonPruner::check_death: needs batches and a forward");
   }
-  ActivityTracker tracker(options_.epsilon());
-  {
-    TrainingModeGuard restore(model_.get());
-    model_.get().eval();
-    torch::AutoGradMode with_graph(true);  // the activations are read from the autograd graph
-    for (const auto& batch : batches) {
-      const torch::Tensor out = forward(like_model(batch, model_.get()));
-      if (!tracker.observe(*graph_, out, /*same_structure=*/false)) {
-        flush_output();
-        throw RuntimeError(
-            "demon::DemonPruner::check_death: the eval-mode forward pass does not run the "
-            "activations of the training graph (in the same order, kinds and widths)");
-      }
-    }
-  }
-  auto peaks = tracker.unit_peaks(*graph_);
+  auto peaks = detail::eval_mode_peaks(*graph_, model_.get(), forward, batches, options_.epsilon());
   if (data_parallel_)
     data_parallel_->max_over_ranks(peaks, collective_device());
   return peaks;
@@ -674,33 +620,17 @@ void DemonPruner::on_prune(std::function<void(const PruneReport&)> callback) {
 }
 
 UnitEvidence DemonPruner::evidence(bool train_only) {
-  UnitEvidence evidence;
-  evidence.graph = &*graph_;
   const DeathCheck check = train_only ? DeathCheck::kTrain : options_.death_check();
+  std::vector<double> train_peaks;
   if (check != DeathCheck::kEval) {
-    evidence.peak = activity_.unit_peaks(*graph_);
+    train_peaks = activity_.unit_peaks(*graph_);
     if (data_parallel_)  // a unit active on any rank's data is active
-      data_parallel_->max_over_ranks(evidence.peak, collective_device());
+      data_parallel_->max_over_ranks(train_peaks, collective_device());
   }
   const bool exact_default = dynamic_cast<const DeadUnits*>(criterion_.get()) != nullptr;
-  if (check != DeathCheck::kTrain) {
-    // "both" takes the larger peak of the two passes. With the exact rule nothing dead in
-    // training mode means nothing dead at all: the eval-mode pass is spared.
-    const bool any_dead_in_training =
-        std::any_of(evidence.peak.begin(), evidence.peak.end(),
-                    [&](double peak) { return peak <= options_.epsilon(); });
-    if (check == DeathCheck::kEval || !exact_default || any_dead_in_training) {
-      const auto eval = eval_peaks(check_batches_, check_forward_);
-      if (evidence.peak.empty()) {
-        evidence.peak = eval;
-      } else {
-        for (size_t u = 0; u < eval.size(); ++u)
-          evidence.peak[u] = std::max(evidence.peak[u], eval[u]);
-      }
-    }
-  }
-  evidence.scale = unit_scales(*graph_);
-  return evidence;
+  return detail::death_evidence(*graph_, check, std::move(train_peaks), exact_default,
+                                options_.epsilon(),
+                                [this] { return eval_peaks(check_batches_, check_forward_); });
 }
 
 PruneOptions DemonPruner::cut_options() const {
@@ -719,46 +649,13 @@ bool DemonPruner::probe_ready() {
   if (options_.forward_check() == ForwardCheck::kOff || probe_unusable_) {
     return false;
   }
-  if (!forward_ || !probe_input_.defined()) {
-    probe_unusable_ = true;
-    report_problem(
-        std::string("prune events cannot check that the cut model still runs: ") +
-            (!forward_ ? "its forward is not known (pass the model as a TORCH_MODULE holder or "
-                         "as a module with forward(Tensor), or call set_forward())"
-                       : "no input was found in the autograd graph (call set_probe_input())") +
-            "; a cut that breaks the forward will only show at the next training step",
-        /*inaction=*/false);
-    return false;
+  const std::string problem = detail::probe_problem(model_.get(), forward_, probe_input_);
+  if (problem.empty()) {
+    return true;
   }
-  // The probe must run through the uncut model, or it can prove nothing about the cut.
-  const std::string before = probe_error();
-  if (!before.empty()) {
-    probe_unusable_ = true;
-    report_problem("prune events cannot check that the cut model still runs: the probe input " +
-                       c10::str(probe_input_.sizes()) +
-                       " does not run through the model even before the cut (" + before +
-                       "); call set_probe_input() with a batch the forward accepts",
-                   /*inaction=*/false);
-    return false;
-  }
-  return true;
-}
-
-std::string DemonPruner::probe_error(torch::Tensor* output) {
-  TrainingModeGuard restore(model_.get());
-  model_.get().eval();  // no running statistics change, no dropout
-  torch::NoGradGuard no_grad;
-  try {
-    torch::Tensor out = forward_(like_model(probe_input_, model_.get()));
-    if (output != nullptr)
-      *output = out.detach().to(torch::kDouble);
-    return {};
-  } catch (const std::exception& error) {
-    std::string text = error.what();
-    // c10::Error appends a C++ backtrace; the first line is the message.
-    const auto newline = text.find('\n');
-    return newline == std::string::npos ? text : text.substr(0, newline);
-  }
+  probe_unusable_ = true;
+  report_problem(problem, /*inaction=*/false);
+  return false;
 }
 
 void DemonPruner::pin_group(int group, const std::string& reason) {
@@ -769,85 +666,23 @@ void DemonPruner::pin_group(int group, const std::string& reason) {
 }
 
 PruneResult DemonPruner::checked_cut(const std::vector<int64_t>& dead, PruneReport& report) {
-  const PruneOptions cut_options = this->cut_options();
-  auto* optimizer = optimizer_.get();
   if (dead.empty() || !probe_ready()) {
-    return prune_units(*graph_, dead, optimizer, cut_options);
+    return prune_units(*graph_, dead, optimizer_.get(), cut_options());
   }
-  torch::Tensor output_before, output_after;
-  probe_error(&output_before);
-  DependencyGraph graph_before = *graph_;
-  detail::ModelSnapshot snapshot(model_.get(), optimizer);
-  PruneResult result = prune_units(*graph_, dead, optimizer, cut_options);
-  const std::string error = probe_error(&output_after);
-  if (error.empty()) {
-    if (output_before.defined() && output_after.sizes() == output_before.sizes())
-      report.output_change = (output_after - output_before).abs().max().item<double>();
-    return result;
-  }
-  // Undo, then cut group by group to find the groups whose cut breaks the forward.
-  snapshot.restore();
-  graph_ = graph_before;
-  std::map<int, std::vector<int64_t>> by_group;
-  for (int64_t u : dead)
-    by_group[graph_->units()[u].group].push_back(u);
-  PruneResult combined;
-  combined.parameters_before = result.parameters_before;
-  combined.parameters_after = result.parameters_before;
-  std::vector<std::pair<int, std::string>> broken;
-  for (const auto& [group, units] : by_group) {
-    const DependencyGraph graph_now = *graph_;
-    detail::ModelSnapshot before_group(model_.get(), optimizer);
-    const int64_t width = static_cast<int64_t>(graph_->groups()[group].units.size());
-    PruneResult part = prune_units(*graph_, units, optimizer, cut_options);
-    const std::string group_error = probe_error();
-    if (group_error.empty()) {
-      combined.removed.insert(combined.removed.end(), part.removed.begin(), part.removed.end());
-      combined.kept_by_floor.insert(combined.kept_by_floor.end(), part.kept_by_floor.begin(),
-                                    part.kept_by_floor.end());
-      combined.parameters_after = part.parameters_after;
-      continue;
-    }
-    before_group.restore();
-    graph_ = graph_now;
-    std::ostringstream what;
-    what << graph_->groups()[group].name << " (" << width << " -> "
-         << width - static_cast<int64_t>(part.removed.size()) << " units): " << group_error;
-    broken.emplace_back(group, what.str());
-  }
-  std::vector<std::string> names;
-  for (const auto& [group, what] : broken)
-    names.push_back(graph_->groups()[group].name);
-  const bool reshape = error.find("is invalid for input of size") != std::string::npos;
-  const std::string hint =
-      reshape ? "a view or reshape after " + list_names(names) +
-                    " probably has a fixed size; compute it from the tensor instead (e.g. "
-                    "x.flatten(1) or x.view({x.size(0), -1}))"
-              : "the forward probably assumes a fixed number of channels or features after " +
-                    list_names(names);
-  std::string detail;
-  for (const auto& [group, what] : broken)
-    detail += "\n  " + what;
-  if (broken.empty()) {
-    detail = "\n  (no single group: only the whole cut breaks it) " + error;
-  }
-  if (options_.forward_check() == ForwardCheck::kError || broken.empty()) {
-    snapshot.restore();
-    graph_ = std::move(graph_before);
-    flush_output();
-    throw RuntimeError("demon::DemonPruner: prune event at step " + std::to_string(step_) +
-                       ": the cut model no longer runs its forward; " + hint +
-                       ". Model, optimizer and pruner are as before the event." + detail);
-  }
-  for (const auto& [group, what] : broken) {
+  const detail::Probe probe = [this](torch::Tensor* output) {
+    return detail::run_probe(model_.get(), forward_, probe_input_, output);
+  };
+  detail::CheckedCut cut =
+      detail::checked_cut(*graph_, dead, model_.get(), optimizer_.get(), cut_options(), probe,
+                          options_.forward_check(), step_);
+  report.output_change = cut.output_change;
+  for (const auto& [group, what] : cut.broken) {
     pin_group(group, "cutting it broke the model's forward: " + what);
   }
-  report_problem("prune event at step " + std::to_string(step_) + ": cutting " + list_names(names) +
-                     " broke the model's forward, so " +
-                     (names.size() == 1 ? "it stays" : "they stay") + " at full width; " + hint +
-                     "." + detail,
-                 /*inaction=*/false);
-  return combined;
+  if (!cut.warning.empty()) {
+    report_problem(cut.warning, /*inaction=*/false);
+  }
+  return cut.result;
 }
 
 PruneReport DemonPruner::prune_now() {

@@ -23,6 +23,9 @@ struct has_tensor_forward<
     : std::true_type {};
 }  // namespace detail
 
+/// Runs a model on a batch: the forward check after a cut, the eval-mode death check.
+using Forward = std::function<torch::Tensor(const torch::Tensor&)>;
+
 /// A model as DemonPruner and the checkpoint helpers take it, in whichever form the training loop
 /// holds it:
 ///
@@ -35,7 +38,7 @@ struct has_tensor_forward<
 /// DemonPruner uses that forward to check, after each prune event, that the cut model still runs.
 class ModelRef {
  public:
-  using Forward = std::function<torch::Tensor(const torch::Tensor&)>;
+  using Forward = demon::Forward;
 
   ModelRef(std::nullptr_t) {}  // NOLINT: refused by its users, with a clear error
   ModelRef(std::shared_ptr<torch::nn::Module> model)  // NOLINT: implicit on purpose

@@ -35,7 +35,7 @@ class DataParallel;
 /// controller_max_growth that DemonPruner uses when it is unset, by the optimizer's family: 8 per
 /// prune interval for adaptive ones, whose steps on γ stay near the learning rate however large
 /// λ grows; 2 for SGD-like ones, whose step lr·λ grows with λ, so that a λ wound up crushes every
-/// scale. See the README's "Pruning to a budget" for the runs behind them.
+/// scale (docs/guide.md, "Budgets").
 double default_controller_max_growth(const torch::optim::Optimizer& optimizer);
 
 /// Demon Pruning for an existing LibTorch training loop. It wraps the optimizer; the loop reads:
@@ -69,8 +69,8 @@ double default_controller_max_growth(const torch::optim::Optimizer& optimizer);
 /// set_probe_input()); without them a warning says that cuts go unchecked.
 class DemonPruner {
  public:
-  /// Runs the model on a batch (eval-mode death check, forward check).
-  using Forward = std::function<torch::Tensor(const torch::Tensor&)>;
+  /// Runs the model on a batch (eval-mode death check, forward check); demon::Forward.
+  using Forward = demon::Forward;
 
   /// `model` and `optimizer` as the loop holds them: shared_ptr, TORCH_MODULE holder, or by
   /// reference (then not owned: they must outlive the pruner). Throws demon::ValueError for
@@ -222,11 +222,10 @@ class DemonPruner {
   PruneOptions cut_options() const;
   // Gives a warning once (by text), or throws it with error_if_inactive when `inaction` says so.
   void report_problem(const std::string& message, bool inaction);
-  // The forward check: runs the probe; the error text, or empty when it ran (then its output).
-  std::string probe_error(torch::Tensor* output = nullptr);
+  // Whether the forward check can run; warns once when it cannot.
   bool probe_ready();
-  // Cuts `dead`, checked by the probe; undoes and bisects by group when the cut breaks it. Sets
-  // the report's output change when the probe ran.
+  // Cuts `dead`, checked by the probe (src/pruner/forward_check.h); pins the groups whose cut
+  // breaks the forward. Sets the report's output change when the probe ran.
   PruneResult checked_cut(const std::vector<int64_t>& dead, PruneReport& report);
   void pin_group(int group, const std::string& reason);
   // Where data-parallel collectives run: the model's device (NCCL takes CUDA tensors only).
