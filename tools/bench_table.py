@@ -15,6 +15,8 @@ import json
 import os
 import sys
 
+from doc_section import check_section
+
 
 def format_time(value, unit):
     return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
@@ -95,24 +97,9 @@ def render(path):
 
 
 def check(doc, paths):
-    with open(doc) as f:
-        text = f.read()
     status = 0
     for path in paths:
-        name = os.path.basename(path)
-        begin, end = f"<!-- {name} begin -->", f"<!-- {name} end -->"
-        if begin not in text or end not in text:
-            print(f"bench_table: {doc} has no {begin} ... {end}", file=sys.stderr)
-            status = 1
-            continue
-        shown = text.split(begin, 1)[1].split(end, 1)[0].strip().splitlines()
-        rendered = render(path)
-        if shown != rendered:
-            print(f"bench_table: the {name} table in {doc} differs from its record; it renders "
-                  "as:\n" + "\n".join(rendered), file=sys.stderr)
-            status = 1
-        else:
-            print(f"bench_table: the {name} table in {doc} matches its record")
+        status |= check_section(doc, os.path.basename(path), render(path), "bench_table")
     return status
 
 

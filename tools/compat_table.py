@@ -11,6 +11,8 @@ Standard library only.
 import json
 import sys
 
+from doc_section import check_section
+
 
 def render(record):
     lines = ["| torch | installed | result | tests | time |", "|---|---|---|---|---|"]
@@ -32,18 +34,7 @@ def main(argv):
     if len(argv) == 2:
         print("\n".join(lines))
         return 0
-    with open(argv[3]) as f:
-        text = f.read()
-    begin, end = "<!-- compat.json begin -->", "<!-- compat.json end -->"
-    if begin not in text or end not in text:
-        print(f"compat_table: {argv[3]} has no {begin} ... {end}", file=sys.stderr)
-        return 1
-    if text.split(begin, 1)[1].split(end, 1)[0].strip().splitlines() != lines:
-        print(f"compat_table: the table in {argv[3]} differs from its record; it renders as:\n"
-              + "\n".join(lines), file=sys.stderr)
-        return 1
-    print(f"compat_table: the table in {argv[3]} matches its record")
-    return 0
+    return check_section(argv[3], "compat.json", lines, "compat_table")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ import subprocess
 import sys
 import threading
 
+from doc_section import check_section
+
 def load_spec(path):
     try:
         with open(path) as f:
@@ -192,19 +194,7 @@ def joined(runs, cell):
 
 
 def check(spec, spec_path, doc):
-    name = os.path.basename(spec_path)
-    begin, end = f"<!-- {name} begin -->", f"<!-- {name} end -->"
-    with open(doc) as f:
-        text = f.read()
-    if begin not in text or end not in text:
-        sys.exit(f"panel: {doc} has no {begin} ... {end} section")
-    current = text.split(begin, 1)[1].split(end, 1)[0].strip("\n") + "\n"
-    expected = render(spec)
-    if current != expected:
-        sys.stderr.write(f"panel: the table in {doc} differs from what {spec['records']} gives; "
-                         f"render it with `tools/panel.py {spec_path} table`:\n{expected}")
-        return 1
-    return 0
+    return check_section(doc, os.path.basename(spec_path), render(spec).splitlines(), "panel")
 
 
 def main():

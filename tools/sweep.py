@@ -41,6 +41,8 @@ import subprocess
 import sys
 import time
 
+from doc_section import check_section
+
 
 def load_spec(path):
     with open(path) as f:
@@ -226,22 +228,7 @@ def rows_for(spec, records):
 def check(spec, records, doc):
     """0 when DOC's table between the markers named after the records is the rendered one."""
     name = os.path.basename(records) if records else os.path.basename(spec["out"])
-    begin, end = f"<!-- {name} begin -->", f"<!-- {name} end -->"
-    with open(doc) as f:
-        text = f.read()
-    if begin not in text or end not in text:
-        print(f"sweep: {doc} has no {begin} ... {end}", file=sys.stderr)
-        return 1
-    shown = text.split(begin, 1)[1].split(end, 1)[0].strip().splitlines()
-    rendered = table_lines(rows_for(spec, records))
-    if shown != rendered:
-        print(f"sweep: the table in {doc} differs from what {name} renders; render it with "
-              f"`tools/sweep.py SPEC table --records ...` and paste it between the markers:",
-              file=sys.stderr)
-        print("\n".join(rendered), file=sys.stderr)
-        return 1
-    print(f"sweep: the {name} table in {doc} matches its records")
-    return 0
+    return check_section(doc, name, table_lines(rows_for(spec, records)), "sweep")
 
 
 def main():
