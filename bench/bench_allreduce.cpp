@@ -12,6 +12,7 @@
 // of the all-reduce, which adds the wait for the slower rank. Run it with 1 rank too: the
 // compute time of N ranks against 1 shows what sharing the machine's cores costs.
 #include <demon/demon.h>
+#include <demon/distributed.h>
 #include <CLI/CLI.hpp>
 
 #include <algorithm>

@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "demon/checkpoint.h"
-#include "demon/detail/torch_compat.h"
 #include "demon/pruner.h"
 #include "demon/warnings.h"
+#include "detail/torch_compat.h"
 #include "fuzz_support.h"
 #include "models.h"
 

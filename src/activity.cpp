@@ -5,6 +5,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "demon/criterion.h"
 #include "demon/errors.h"
 #include "detail/autograd_nodes.h"
 #include "detail/channel_reduction.h"
@@ -128,15 +129,10 @@ std::vector<double> ActivityTracker::unit_peaks(const DependencyGraph& graph) co
 }
 
 std::vector<int64_t> ActivityTracker::dead_units(const DependencyGraph& graph) const {
-  std::vector<int64_t> dead;
-  const std::vector<double> peak = unit_peaks(graph);
-  for (const auto& group : graph.groups()) {
-    for (int64_t u : group.units) {
-      if (graph.prunable(u) && peak[u] <= epsilon_)
-        dead.push_back(u);
-    }
-  }
-  return dead;
+  UnitEvidence evidence;
+  evidence.graph = &graph;
+  evidence.peak = unit_peaks(graph);
+  return DeadUnits(epsilon_).select(evidence);  // the one definition of "dead"
 }
 
 void ActivityTracker::reset() {

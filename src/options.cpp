@@ -12,6 +12,7 @@
 #include "demon/errors.h"
 #include "detail/atomic_file.h"
 #include "detail/enum_names.h"
+#include "detail/user_text.h"
 
 namespace demon {
 namespace {

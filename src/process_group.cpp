@@ -1,4 +1,4 @@
-#include "demon/process_group.h"
+#include "demon/distributed.h"
 
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>

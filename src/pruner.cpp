@@ -4,28 +4,30 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
-#include <limits>
-#include <map>
-#include <set>
-#include <sstream>
-#include <stdexcept>
 #include <string>
 #include <utility>
 
 #include "demon/errors.h"
 #include "demon/surgery.h"
 #include "demon/warnings.h"
-#include "detail/autograd_nodes.h"
 #include "detail/data_parallel.h"
 #include "detail/user_text.h"
+#include "pruner/cost_model.h"
 #include "pruner/cut_policy.h"
 #include "pruner/death_evidence.h"
+#include "pruner/diagnostics.h"
 #include "pruner/forward_check.h"
+#include "pruner/nonfinite_gradient.h"
 #include "pruner/optimizer_family.h"
 #include "pruner/pressure.h"
-#include "pruner/saved_state.h"
 
 namespace demon {
+
+class DemonPruner::DataParallel : public detail::DataParallel {
+ public:
+  using detail::DataParallel::DataParallel;
+};
+
 namespace {
 
 using detail::flush_output;
@@ -50,17 +52,7 @@ DemonOptions resolved(DemonOptions options, const torch::optim::Optimizer* optim
   return options;
 }
 
-// The budget controller's growth limit per prune interval, by family: an adaptive optimizer's step
-// on γ stays near the learning rate however large λ grows, so λ may grow faster there than under
-// SGD, whose step lr·λ grows with it (default_controller_max_growth in pruner.h).
-constexpr double kMaxGrowthAdaptive = 8.0;
-constexpr double kMaxGrowthSgd = 2.0;
-
 }  // namespace
-
-double default_controller_max_growth(const torch::optim::Optimizer& optimizer) {
-  return detail::is_adaptive(optimizer) ? kMaxGrowthAdaptive : kMaxGrowthSgd;
-}
 
 DemonPruner::DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions options)
     : model_(require_non_null(std::move(model), "model")),
@@ -76,18 +68,7 @@ DemonPruner::DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions op
     noise_.emplace(detail::optimizer_params(*optimizer_.get()), options_.noise_mode(),
                    options_.seed());
   }
-  switch (options_.criterion()) {
-    case CriterionKind::kDead:
-      criterion_ = std::make_shared<DeadUnits>(options_.epsilon());
-      break;
-    case CriterionKind::kQuasiDead:
-      criterion_ = std::make_shared<QuasiDeadUnits>(options_.quasi_dead_ratio());
-      break;
-    case CriterionKind::kSmallScale:
-      criterion_ =
-          std::make_shared<SmallScales>(options_.scale_threshold(), options_.scale_fraction());
-      break;
-  }
+  criterion_ = detail::criterion_for(options_);
   // The schedule's and the controller's λ are in the gradient scale's units when λ is automatic.
   const double lambda_peak = options_.lambda_peak().value_or(options_.lambda_relative());
   if (options_.target() > 0.0) {
@@ -111,49 +92,11 @@ DemonPruner::DemonPruner(ModelRef model, OptimizerRef optimizer, DemonOptions op
   if (options_.health_guard() && options_.regularizer() != Regularizer::kNone) {
     health_.emplace(options_.health_rise(), options_.health_window(), options_.health_backoff());
   }
-  if (options_.regularizer() != Regularizer::kNone && lambda_peak > 0.0 &&
-      regularizer_.scales().empty()) {
-    report_problem(
-        "the model has no normalization layer with a scale (BatchNorm, GroupNorm, LayerNorm, "
-        "InstanceNorm with affine=true): the " +
-            to_string(options_.regularizer()) +
-            " pressure has nothing to act on, so only units that die on their own will be "
-            "pruned. Put a BatchNorm after each convolution or linear layer whose units should "
-            "be pruned, or set regularizer \"none\" to say that this is intended.",
-        /*inaction=*/true);
-  }
-  check_optimizer_covers_model();
-}
-
-void DemonPruner::check_optimizer_covers_model() {
-  std::set<const void*> stepped;
-  for (const auto& p : detail::optimizer_params(*optimizer_.get()))
-    stepped.insert(p.unsafeGetTensorImpl());
-  std::vector<std::string> missing;
-  std::set<const void*> owned;
-  for (const auto& item : model_.get().named_parameters()) {
-    owned.insert(item.value().unsafeGetTensorImpl());
-    if (item.value().requires_grad() && !stepped.count(item.value().unsafeGetTensorImpl()))
-      missing.push_back(item.key());
-  }
-  if (!missing.empty()) {
-    report_problem(std::to_string(missing.size()) +
-                       " trainable parameters of the model are in no parameter group of the "
-                       "optimizer (" +
-                       list_names(missing, 4) +
-                       "): they are never stepped, so λ cannot shrink their scales. Add them "
-                       "to the optimizer, or set requires_grad(false) if they are frozen.",
-                   /*inaction=*/false);
-  }
-  int64_t foreign = 0;
-  for (const auto* p : stepped)
-    foreign += owned.count(p) == 0;
-  if (foreign > 0) {
-    report_problem(std::to_string(foreign) +
-                       " parameters of the optimizer are not the model's: demon cannot cut "
-                       "them, and a prune event leaves them as they are.",
-                   /*inaction=*/false);
-  }
+  if (const auto problem = detail::missing_scales_problem(options_.regularizer(), lambda_peak > 0.0,
+                                                          !regularizer_.scales().empty()))
+    report_problem(problem->message, problem->inaction);
+  for (const auto& problem : detail::optimizer_coverage_problems(model_.get(), *optimizer_.get()))
+    report_problem(problem.message, problem.inaction);
 }
 
 void DemonPruner::require_death_check_data(int64_t step) const {
@@ -217,38 +160,15 @@ void DemonPruner::set_cost(std::function<double(const DependencyGraph&)> cost) {
 }
 
 double DemonPruner::cost_ratio() const {
-  if (!graph_ || !initial_)
-    return 1.0;
-  switch (options_.target_metric()) {
-    case BudgetMetric::kFlops:
-      return initial_->initial_flops > 0
-                 ? static_cast<double>(graph_->flops()) / initial_->initial_flops
-                 : 1.0;
-    case BudgetMetric::kParameters:
-      return initial_graph_parameters_ > 0
-                 ? static_cast<double>(graph_->parameters_without({})) / initial_graph_parameters_
-                 : 1.0;
-    case BudgetMetric::kCustom:
-      return cost_ && initial_cost_ > 0.0 ? cost_(*graph_) / initial_cost_ : 1.0;
-  }
-  return 1.0;
+  return cost_ratio_without(nullptr);
 }
 
-double DemonPruner::cost_ratio_without(const std::vector<int64_t>& units) const {
-  switch (options_.target_metric()) {
-    case BudgetMetric::kFlops:
-      return initial_->initial_flops > 0
-                 ? static_cast<double>(graph_->flops_without(units)) / initial_->initial_flops
-                 : 1.0;
-    case BudgetMetric::kParameters:
-      return initial_graph_parameters_ > 0
-                 ? static_cast<double>(graph_->parameters_without(units)) /
-                       initial_graph_parameters_
-                 : 1.0;
-    case BudgetMetric::kCustom:
-      break;  // a user's cost cannot be projected: the current one stands in
-  }
-  return cost_ratio();
+double DemonPruner::cost_ratio_without(const std::vector<int64_t>* units) const {
+  if (!graph_ || !initial_)
+    return 1.0;
+  const detail::CostBaseline baseline{initial_->initial_flops, initial_graph_parameters_,
+                                      initial_cost_};
+  return detail::cost_fraction(options_.target_metric(), *graph_, baseline, cost_, units);
 }
 
 void DemonPruner::zero_grad() {
@@ -277,7 +197,7 @@ void DemonPruner::set_probe_input(const torch::Tensor& input) {
     throw ValueError(
         "demon::DemonPruner::set_probe_input: needs a batch (a tensor with samples along dim 0)");
   }
-  probe_input_ = input.slice(0, 0, std::min<int64_t>(2, input.size(0))).detach().clone();
+  probe_input_ = detail::probe_batch(input);
   probe_input_given_ = true;
   probe_unusable_ = false;
 }
@@ -295,72 +215,19 @@ void DemonPruner::discover(const torch::Tensor& root) {
     initial_graph_parameters_ = graph_->parameters_without({});
   if (cost_ && !(initial_cost_ > 0.0))
     initial_cost_ = cost_(*graph_);
-  // Groups the forward check pinned before (another structure, a restored checkpoint).
-  for (size_t g = 0; g < graph_->groups().size(); ++g) {
-    const auto found = pinned_groups_.find(graph_->groups()[g].name);
-    if (found != pinned_groups_.end()) {
-      for (int64_t u : graph_->groups()[g].units) {
-        graph_->pin(u, found->second);
-      }
-    }
-  }
+  detail::pin_named_groups(*graph_, pinned_groups_);
   update_pressure();
-  if (!probe_input_given_) {
-    // The first layer's saved input is the network input (or what the forward made of it).
-    torch::NoGradGuard no_grad;
-    for (const auto& node : detail::nodes_in_forward_order(root.grad_fn())) {
-      const torch::Tensor input = detail::saved_data_input(*node);
-      if (input.defined() && input.size(0) > 0) {
-        probe_input_ = input.slice(0, 0, std::min<int64_t>(2, input.size(0))).clone();
-        break;
-      }
-    }
-  }
+  if (!probe_input_given_)
+    probe_input_ = detail::probe_input_from(root);
   if (first) {
-    std::vector<std::string> unknown;
-    for (const auto& [name, floor] : options_.group_min_width()) {
-      if (!initial_group_sizes_.count(name))
-        unknown.push_back(name);
-    }
-    if (!unknown.empty()) {
-      report_problem("group_min_width names groups the model does not have (" +
-                         list_names(unknown, 4) +
-                         "); groups are named after their first layer, see "
-                         "DependencyGraph::summary()",
-                     /*inaction=*/false);
-    }
-    int64_t prunable = 0;
-    std::map<std::string, int64_t> reasons;
-    for (size_t u = 0; u < graph_->units().size(); ++u) {
-      const auto& unit = graph_->units()[u];
-      prunable += graph_->prunable(static_cast<int64_t>(u));
-      if (unit.pinned)
-        ++reasons[unit.pin_reason];
-    }
-    if (prunable == 0) {
-      std::vector<std::string> why;
-      for (const auto& [reason, count] : reasons)
-        why.push_back(std::to_string(count) + " units: " + reason);
-      for (const auto& [op, count] : graph_->unknown_ops())
-        why.push_back("op " + op + " is unknown to the graph walker");
-      report_problem("no unit of the model can be pruned" +
-                         (why.empty() ? std::string(" (no activation reads a prunable channel)")
-                                      : " (" + list_names(why, 6) + ")") +
-                         "; see DependencyGraph::summary() for every group and its reason",
-                     /*inaction=*/true);
-    }
+    for (const auto& problem :
+         detail::discovery_problems(*graph_, options_.group_min_width(), initial_group_sizes_))
+      report_problem(problem.message, problem.inaction);
   }
   activity_.reset();
   if (restored_activity_) {
     auto& [records, observations] = *restored_activity_;
-    bool fits = records.size() == graph_->sites().size();
-    for (size_t s = 0; fits && s < records.size(); ++s) {
-      fits = !records[s].defined() ||
-             records[s].numel() == static_cast<int64_t>(graph_->sites()[s].owner.size());
-    }
-    if (fits) {
-      activity_.set_peaks(std::move(records), observations);
-    }
+    detail::adopt_saved_activity(activity_, *graph_, std::move(records), observations);
     restored_activity_.reset();
   }
 }
@@ -396,37 +263,6 @@ void DemonPruner::backward(const torch::Tensor& loss) {
   loss.backward();
 }
 
-std::string DemonPruner::nonfinite_gradient() const {
-  torch::NoGradGuard no_grad;
-  const auto values_of = [](const torch::Tensor& grad) {
-    return grad.is_sparse() ? grad.coalesce().values() : grad;
-  };
-  // One sum per gradient (NaN and Inf survive a sum), one stack and one sync per device.
-  std::map<std::string, std::vector<torch::Tensor>> sums;
-  for (const auto& group : optimizer_.get()->param_groups()) {
-    for (const auto& p : group.params()) {
-      const auto& grad = p.grad();
-      if (!grad.defined())
-        continue;
-      sums[grad.device().str()].push_back(values_of(grad).sum(torch::kDouble));
-    }
-  }
-  bool finite = true;
-  for (const auto& [device, of_device] : sums)
-    finite = finite && torch::stack(of_device).sum().isfinite().item<bool>();
-  if (finite)
-    return {};
-  // Rare: name the first parameter at fault.
-  for (const auto& item : model_.get().named_parameters()) {
-    const auto& grad = item.value().grad();
-    if (!grad.defined())
-      continue;
-    if (!values_of(grad).isfinite().all().item<bool>())
-      return item.key();
-  }
-  return "a parameter outside the model";
-}
-
 void DemonPruner::skip_step() {
   require_death_check_data(step_ + 1);
   ++skipped_steps_;
@@ -438,7 +274,7 @@ void DemonPruner::step() {
   if (data_parallel_)
     data_parallel_->average_gradients(*optimizer_.get());
   if (options_.nonfinite_gradients() != NonFiniteGradients::kOff) {
-    const std::string bad = nonfinite_gradient();
+    const std::string bad = detail::first_nonfinite_gradient(*optimizer_.get(), model_.get());
     if (!bad.empty()) {
       const std::string what =
           "step " + std::to_string(step_) + ": the gradient of " + bad + " holds NaN or Inf";
@@ -511,13 +347,8 @@ void DemonPruner::finish_step() {
       (check || step_ == gradient_scale_->until_step())) {
     gradient_scale_->refresh();
     if (step_ == gradient_scale_->until_step() && gradient_scale_->value() == 0.0) {
-      report_problem(
-          "no normalization scale had a non-zero loss gradient in the first " +
-              std::to_string(step_) +
-              " steps, so the automatic λ, a multiple of that gradient, is 0. Set lambda_peak "
-              "to push the scales anyway, or check that they are trained (requires_grad, in the "
-              "optimizer).",
-          /*inaction=*/true);
+      const detail::Problem problem = detail::zero_gradient_scale_problem(step_);
+      report_problem(problem.message, problem.inaction);
     }
   }
   if (options_.prune() && prune_due()) {
@@ -527,15 +358,9 @@ void DemonPruner::finish_step() {
     if (check) {
       // Between events: the cost if the units dead so far, and with a lead the dying ones,
       // were cut.
-      const UnitEvidence seen = evidence(/*train_only=*/true);
-      std::vector<int64_t> units = criterion_->select(seen);
-      if (options_.controller_lead() > 0.0) {
-        const auto dying = QuasiDeadUnits(options_.controller_lead()).select(seen);
-        units.insert(units.end(), dying.begin(), dying.end());
-        std::sort(units.begin(), units.end());
-        units.erase(std::unique(units.begin(), units.end()), units.end());
-      }
-      budget_->project(step_, cost_ratio_without(units));
+      const std::vector<int64_t> units = detail::projected_cut(
+          *criterion_, evidence(/*train_only=*/true), options_.controller_lead());
+      budget_->project(step_, cost_ratio_without(&units));
     }
   }
 }
@@ -589,7 +414,7 @@ void DemonPruner::set_death_check(std::vector<torch::Tensor> batches, Forward fo
 
 void DemonPruner::set_process_group(c10::intrusive_ptr<ProcessGroup> group,
                                     DataParallelOptions options) {
-  auto data_parallel = std::make_shared<detail::DataParallel>(std::move(group), options);
+  auto data_parallel = std::make_shared<DataParallel>(std::move(group), options);
   if (options.broadcast_parameters())
     broadcast_module(model_.get(), data_parallel->group());
   data_parallel_ = std::move(data_parallel);
@@ -658,9 +483,7 @@ bool DemonPruner::probe_ready() {
 
 void DemonPruner::pin_group(int group, const std::string& reason) {
   pinned_groups_[graph_->groups()[group].name] = reason;
-  for (int64_t u : graph_->groups()[group].units) {
-    graph_->pin(u, reason);
-  }
+  detail::pin_named_groups(*graph_, {{graph_->groups()[group].name, reason}});
 }
 
 PruneResult DemonPruner::checked_cut(const std::vector<int64_t>& dead, PruneReport& report) {
@@ -686,7 +509,7 @@ PruneResult DemonPruner::checked_cut(const std::vector<int64_t>& dead, PruneRepo
 PruneReport DemonPruner::prune_now() {
   PruneReport report;
   report.step = step_;
-  report.criterion = to_string(options_.death_check());
+  report.death_check = to_string(options_.death_check());
   if (!graph_) {
     report.before = report.after = summary();
     return report;
@@ -699,14 +522,14 @@ PruneReport DemonPruner::prune_now() {
     throw StateError("demon::DemonPruner: death_check \"" + to_string(check) +
                      "\" needs set_death_check() with batches to check");
   }
-  report.rule = criterion_->name();
+  report.criterion = criterion_->name();
   report.exact = criterion_->exact();
   const UnitEvidence found = evidence(/*train_only=*/false);
   const std::optional<double> target =
       budget_ ? std::optional<double>(budget_->target()) : std::nullopt;
   const detail::CutLimit limit = detail::limit_cut(
       criterion_->select(found), found, *graph_, options_.max_cut_fraction(), target,
-      [this](const std::vector<int64_t>& units) { return cost_ratio_without(units); }, step_);
+      [this](const std::vector<int64_t>& units) { return cost_ratio_without(&units); }, step_);
   if (!limit.collapse_warning.empty())
     report_problem(limit.collapse_warning, /*inaction=*/false);
   report.units_deferred = limit.deferred;
@@ -714,10 +537,7 @@ PruneReport DemonPruner::prune_now() {
   if (data_parallel_)
     data_parallel_->require_same_units(dead, step_, collective_device());
   report.before = summary();
-  std::map<int, int64_t> sizes_before;
-  for (size_t g = 0; g < graph_->groups().size(); ++g) {
-    sizes_before[static_cast<int>(g)] = static_cast<int64_t>(graph_->groups()[g].units.size());
-  }
+  const std::vector<int64_t> widths_before = detail::group_widths(*graph_);
   const PruneResult result = checked_cut(dead, report);
   cut_since_backward_ = cut_since_backward_ || !result.removed.empty();
   activity_.reset();
@@ -731,41 +551,19 @@ PruneReport DemonPruner::prune_now() {
                                                    : report.cost_ratio);
     // Short of the target at the first event from the step it was due: said once, with the fix
     // (the warnings travel in checkpoints, so a resumed run does not say it again).
-    const int64_t due = budget_->by_step();
-    const auto late = [](const std::string& w) {
-      return w.find(": the budget asked for ") != std::string::npos;
-    };
-    if (!budget_->reached() && step_ >= due &&
-        std::none_of(warnings_.begin(), warnings_.end(), late)) {
-      std::ostringstream what;
-      what << "step " << step_ << ": the budget asked for " << budget_->target()
-           << " of the initial cost by step " << due << ", and the model is at "
-           << report.cost_ratio;
+    if (!budget_->reached() && step_ >= budget_->by_step() &&
+        std::none_of(warnings_.begin(), warnings_.end(), detail::is_budget_shortfall)) {
       const double full_ceiling = options_.lambda_peak().value_or(options_.lambda_relative()) *
                                   options_.controller_max_lambda();
-      const bool at_ceiling = budget_->lambda() >= budget_->ceiling() * (1.0 - 1e-9);
-      if (at_ceiling && budget_->ceiling() < full_ceiling * (1.0 - 1e-9)) {
-        what << "; λ is at a ceiling the health guard lowered when the training loss rose under "
-                "the pressure: the model does not take more, so ask for less or give the run "
-                "more steps";
-      } else if (at_ceiling) {
-        what << "; λ is at its ceiling (controller_max_lambda times its start): raise "
-                "controller_max_lambda, or give the run more steps";
-      } else {
-        what << "; the controller keeps raising λ, which a longer run gives more time to act";
-      }
-      report_problem(what.str(), /*inaction=*/false);
+      const detail::Problem problem =
+          detail::budget_shortfall_problem(*budget_, step_, report.cost_ratio, full_ceiling);
+      report_problem(problem.message, problem.inaction);
     }
   }
   report.lambda_scale = health_ ? health_->lambda_factor() : 1.0;
   report.units_removed = static_cast<int64_t>(result.removed.size());
   report.units_kept_by_floor = static_cast<int64_t>(result.kept_by_floor.size());
-  for (size_t g = 0; g < graph_->groups().size(); ++g) {
-    const auto after = static_cast<int64_t>(graph_->groups()[g].units.size());
-    if (after != sizes_before[static_cast<int>(g)]) {
-      report.groups.push_back({graph_->groups()[g].name, sizes_before[static_cast<int>(g)], after});
-    }
-  }
+  report.groups = detail::changed_groups(*graph_, widths_before);
   report.after = summary();
   ++prune_events_;
   for (const auto& callback : after_prune_)
@@ -790,123 +588,6 @@ ModelSummary DemonPruner::summary() const {
     s.health_events = health_->events();
   }
   return s;
-}
-
-void DemonPruner::save(torch::serialize::OutputArchive& archive) const {
-  detail::SavedPrunerState state;
-  state.options = to_json(options_);
-  state.step = step_;
-  state.prune_events = prune_events_;
-  state.skipped_steps = skipped_steps_;
-  // Sizes of the model as first seen: after a resume the pruner first sees the pruned model.
-  state.initial_sizes = nlohmann::json{{"groups", initial_group_sizes_},
-                                       {"parameters", initial_graph_parameters_},
-                                       {"cost", initial_cost_}};
-  if (initial_)
-    state.initial = initial_->to_json();
-  // The warnings so far travel with the figures, so a resumed run reports them (and does not
-  // repeat them); the health events are the guard's own state.
-  ModelSummary current = summary();
-  current.health_events.clear();
-  state.current = current.to_json();
-  state.pinned_groups = pinned_groups_;
-  state.budget = budget_ ? budget_->state().dump() : std::string();
-  state.health = health_ ? health_->state().dump() : std::string();
-  state.gradient_scale = gradient_scale_ ? gradient_scale_->state().dump() : std::string();
-  if (noise_)
-    state.noise_states = noise_->generator_states();
-  state.activity_observations = activity_.observations();
-  state.activity = activity_.peaks();
-  detail::write_pruner_state(archive, state);
-}
-
-void DemonPruner::load(torch::serialize::InputArchive& archive) {
-  try {
-    load_state(archive);
-  } catch (const nlohmann::json::exception& error) {
-    throw ValueError(std::string("demon::DemonPruner::load: damaged state: ") + error.what());
-  } catch (const c10::Error& error) {
-    throw ValueError(std::string("demon::DemonPruner::load: damaged state: ") +
-                     error.what_without_backtrace());
-  }
-}
-
-void DemonPruner::load_state(torch::serialize::InputArchive& archive) {
-  // Everything is read and parsed first, then taken over: a checkpoint that fails to load leaves
-  // the pruner as it was.
-  detail::SavedPrunerState state = detail::read_pruner_state(archive);
-  const auto saved = options_from_json(state.options);
-  if (to_json(saved) != to_json(options_)) {
-    // Different options would make a "resumed" run a different run.
-    throw ValueError(
-        "demon::DemonPruner::load: the checkpoint was written with other DemonOptions: " +
-        to_json(saved).dump());
-  }
-  std::optional<ModelSummary> initial, restored;
-  if (state.initial)
-    initial = ModelSummary::from_json(*state.initial);
-  // The model's figures as saved (a checkpoint without them reads as the initial model until
-  // the graph is rediscovered).
-  if (state.current)
-    restored = ModelSummary::from_json(*state.current);
-  std::optional<BudgetController> budget_now = budget_;
-  if (budget_now && !state.budget.empty())
-    budget_now->set_state(detail::parse_state(state.budget));
-  // A checkpoint from before the guard existed resumes with a fresh one.
-  std::optional<HealthGuard> health_now = health_;
-  if (health_now && !state.health.empty())
-    health_now->set_state(detail::parse_state(state.health));
-  // A checkpoint without it (an explicit λ) leaves this pruner's measurement as it is.
-  std::optional<GradientScale> gradient_scale_now = gradient_scale_;
-  if (gradient_scale_now && !state.gradient_scale.empty())
-    gradient_scale_now->set_state(detail::parse_state(state.gradient_scale));
-  std::map<std::string, int64_t> group_sizes = initial_group_sizes_;
-  int64_t graph_parameters = initial_graph_parameters_;
-  double cost = initial_cost_;
-  if (state.initial_sizes) {
-    group_sizes = state.initial_sizes->at("groups").get<std::map<std::string, int64_t>>();
-    graph_parameters = state.initial_sizes->at("parameters").get<int64_t>();
-    cost = state.initial_sizes->at("cost").get<double>();
-  }
-  const auto parameters = model_.get().parameters();
-  const auto device = parameters.empty() ? torch::Device(torch::kCPU) : parameters.front().device();
-  for (auto& peaks : state.activity) {
-    if (peaks.defined())
-      peaks = peaks.to(device, torch::kFloat);
-  }
-
-  // Taken over; the noise generators first, since their states are checked only as they are set
-  // (all or nothing).
-  if (noise_)
-    noise_->set_generator_states(state.noise_states);
-  step_ = state.step;
-  prune_events_ = state.prune_events;
-  skipped_steps_ = state.skipped_steps;
-  initial_group_sizes_ = std::move(group_sizes);
-  initial_graph_parameters_ = graph_parameters;
-  initial_cost_ = cost;
-  initial_ = std::move(initial);
-  if (restored) {
-    // The run's warnings first, then this pruner's own that the run did not have.
-    std::vector<std::string> warnings = std::move(restored->warnings);
-    restored->warnings.clear();
-    for (auto& warning : warnings_) {
-      if (std::find(warnings.begin(), warnings.end(), warning) == warnings.end())
-        warnings.push_back(std::move(warning));
-    }
-    warnings_ = std::move(warnings);
-  }
-  restored_ = std::move(restored);
-  budget_ = std::move(budget_now);
-  health_ = std::move(health_now);
-  gradient_scale_ = std::move(gradient_scale_now);
-  if (state.pinned_groups)
-    pinned_groups_ = std::move(*state.pinned_groups);
-  // The graph is rediscovered at the next backward(); the activity waits for it.
-  graph_.reset();
-  activity_.reset();
-  regularizer_.set_weights({});  // they follow the graph, set again at its discovery
-  restored_activity_.emplace(std::move(state.activity), state.activity_observations);
 }
 
 }  // namespace demon

@@ -162,7 +162,7 @@ ModelSummary ModelSummary::from_json(const nlohmann::json& j) {
 
 std::string PruneReport::table() const {
   std::ostringstream out;
-  out << "prune event at step " << step << " (" << rule << ", " << criterion << "): removed "
+  out << "prune event at step " << step << " (" << criterion << ", " << death_check << "): removed "
       << units_removed << " units from " << groups.size() << " groups";
   if (units_kept_by_floor > 0) {
     out << ", kept " << units_kept_by_floor << " (width floors)";
@@ -197,8 +197,8 @@ nlohmann::json PruneReport::to_json() const {
     return std::isnan(value) ? nlohmann::json() : nlohmann::json(value);
   };
   return {{"step", step},
+          {"death_check", death_check},
           {"criterion", criterion},
-          {"rule", rule},
           {"exact", exact},
           {"output_change", number(output_change)},
           {"units_removed", units_removed},

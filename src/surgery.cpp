@@ -16,9 +16,9 @@
 #include <typeinfo>
 
 #include "demon/channel_selection.h"
-#include "demon/detail/torch_compat.h"
 #include "demon/errors.h"
 #include "detail/optimizer_state.h"
+#include "detail/torch_compat.h"
 #include "layers/layer_spec.h"
 
 namespace demon {
@@ -179,8 +179,9 @@ torch::Tensor keep_along(const torch::Tensor& tensor, int64_t dim,
   return tensor.index_select(dim, index).contiguous(format);
 }
 
-PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& units,
-                        torch::optim::Optimizer* optimizer, PruneOptions options) {
+namespace {
+
+void check_prune_options(const PruneOptions& options) {
   if (options.min_width() < 1) {
     throw ValueError("demon::prune_units: min_width must be >= 1, got " +
                      std::to_string(options.min_width()));
@@ -193,10 +194,13 @@ PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& unit
     throw ValueError("demon::prune_units: width_multiple must be >= 1, got " +
                      std::to_string(options.width_multiple()));
   }
-  PruneResult result;
-  result.parameters_before = parameter_count(graph);
+}
 
-  // 1. Validate the request and honour the width floors, group by group.
+// Phase 1: the request checked (every unit exists, is live and prunable) and split, group by
+// group, into the units removed and those the width floors keep (the first requested in channel
+// order are kept). Returns, per unit of the graph, whether it is removed.
+std::vector<bool> split_at_floors(const DependencyGraph& graph, const std::vector<int64_t>& units,
+                                  const PruneOptions& options, PruneResult& result) {
   std::map<int, std::vector<int64_t>> requested;
   for (int64_t u : units) {
     if (u < 0 || u >= static_cast<int64_t>(graph.units().size())) {
@@ -224,21 +228,25 @@ PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& unit
     const auto& group = graph.groups()[g];
     const int64_t removable = width - group_width_after(width, static_cast<int64_t>(list.size()),
                                                         group.initial_size, options, group.name);
-    // The first requested units in channel order are the ones kept.
     for (size_t i = 0; i < list.size(); ++i) {
       const bool keep = static_cast<int64_t>(list.size() - i) > removable;
       (keep ? result.kept_by_floor : result.removed).push_back(list[i]);
       removing[list[i]] = !keep;
     }
   }
-  if (result.removed.empty()) {
-    result.parameters_after = result.parameters_before;
-    return result;
-  }
+  return result.removed.empty() ? std::vector<bool>() : removing;
+}
 
-  // 2. Kept indices per axis.
-  std::map<int, std::map<int64_t, std::vector<int64_t>>> tensor_keeps;   // tensor → dim → keep
-  std::map<int, std::map<int64_t, std::vector<int64_t>>> virtual_keeps;  // layer → side → keep
+// The indices each axis keeps, for the axes that lose some: of tensors (tensor → dim → keep) and
+// of layers without a tensor, such as a ChannelSelection (layer → side → keep).
+struct AxisKeeps {
+  std::map<int, std::map<int64_t, std::vector<int64_t>>> tensors;
+  std::map<int, std::map<int64_t, std::vector<int64_t>>> layers;
+};
+
+// Phase 2.
+AxisKeeps kept_indices(const DependencyGraph& graph, const std::vector<bool>& removing) {
+  AxisKeeps keeps;
   for (const auto& axis : graph.axes()) {
     std::vector<int64_t> keep;
     for (size_t i = 0; i < axis.owner.size(); ++i) {
@@ -248,90 +256,117 @@ PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& unit
     if (keep.size() == axis.owner.size())
       continue;
     if (axis.tensor >= 0) {
-      tensor_keeps[axis.tensor][axis.dim] = std::move(keep);
+      keeps.tensors[axis.tensor][axis.dim] = std::move(keep);
     } else {
-      virtual_keeps[axis.layer][axis.dim] = std::move(keep);
+      keeps.layers[axis.layer][axis.dim] = std::move(keep);
     }
   }
+  return keeps;
+}
 
-  // 3. Stage every new tensor and optimizer state before touching anything.
-  struct Staged {
-    torch::Tensor target;
-    torch::Tensor data;
-    torch::Tensor grad;
-    std::unique_ptr<torch::optim::OptimizerParamState> state;
-  };
+// A tensor's new data, gradient and optimizer state, made before anything is touched.
+struct Staged {
+  torch::Tensor target;
+  torch::Tensor data;
+  torch::Tensor grad;
+  std::unique_ptr<torch::optim::OptimizerParamState> state;
+};
+
+// Phase 3: every new tensor and optimizer state, staged; throws, with nothing changed, for
+// optimizer state of the wrong shape or of a type no slicer knows.
+std::vector<Staged> stage_tensors(const DependencyGraph& graph, const AxisKeeps& keeps,
+                                  torch::optim::Optimizer* optimizer) {
   std::vector<Staged> staged;
   auto* states = optimizer != nullptr ? &optimizer->state() : nullptr;
-  {
-    torch::NoGradGuard no_grad;
-    for (const auto& tensor_keep : tensor_keeps) {
-      // Named, not a structured binding: the slicer below captures `keeps` (C++20 before clang 16).
-      const GraphTensor& entry = graph.tensors()[tensor_keep.first];
-      const auto& keeps = tensor_keep.second;
-      Staged s;
-      s.target = entry.tensor;
-      s.data = keep_all(entry.tensor.detach(), keeps);
-      if (entry.tensor.grad().defined())
-        s.grad = keep_all(entry.tensor.grad(), keeps);
-      if (states != nullptr) {
-        auto found = states->find(detail::optimizer_state_key(entry.tensor));
-        if (found != states->end()) {
-          s.state = found->second->clone();
-          const auto old_shape = entry.tensor.sizes().vec();
-          const Slice slice = [&](const torch::Tensor& value) {
-            if (value.sizes().vec() != old_shape) {
-              throw ValueError("demon::prune_units: optimizer state of \"" + entry.name +
-                               "\" has shape " + c10::str(value.sizes()) +
-                               ", not the parameter's " + c10::str(entry.tensor.sizes()));
-            }
-            return keep_all(value, keeps);
-          };
-          if (!detail::slice_optimizer_state(*s.state, slice)) {
-            const auto& state_object = *found->second;
-            throw ValueError(std::string("demon::prune_units: cannot slice optimizer "
-                                         "state of type ") +
-                             typeid(state_object).name() + " for \"" + entry.name +
-                             "\"; register a demon::StateSlicer for it");
+  torch::NoGradGuard no_grad;
+  for (const auto& tensor_keep : keeps.tensors) {
+    // Named, not a structured binding: the slicer below captures `along` (C++20 before clang 16).
+    const GraphTensor& entry = graph.tensors()[tensor_keep.first];
+    const auto& along = tensor_keep.second;
+    Staged s;
+    s.target = entry.tensor;
+    s.data = keep_all(entry.tensor.detach(), along);
+    if (entry.tensor.grad().defined())
+      s.grad = keep_all(entry.tensor.grad(), along);
+    if (states != nullptr) {
+      auto found = states->find(detail::optimizer_state_key(entry.tensor));
+      if (found != states->end()) {
+        s.state = found->second->clone();
+        const auto old_shape = entry.tensor.sizes().vec();
+        const Slice slice = [&](const torch::Tensor& value) {
+          if (value.sizes().vec() != old_shape) {
+            throw ValueError("demon::prune_units: optimizer state of \"" + entry.name +
+                             "\" has shape " + c10::str(value.sizes()) + ", not the parameter's " +
+                             c10::str(entry.tensor.sizes()));
           }
+          return keep_all(value, along);
+        };
+        if (!detail::slice_optimizer_state(*s.state, slice)) {
+          const auto& state_object = *found->second;
+          throw ValueError(
+              std::string("demon::prune_units: cannot slice optimizer state of type ") +
+              typeid(state_object).name() + " for \"" + entry.name +
+              "\"; register a demon::StateSlicer for it");
         }
       }
-      staged.push_back(std::move(s));
     }
+    staged.push_back(std::move(s));
   }
+  return staged;
+}
 
-  // 4. Commit: nothing below can fail for a reason the staging did not already rule out.
+// Phase 4: the staged tensors and states take their places, then the layers whose tensors or
+// selections changed update their options. Nothing here can fail for a reason the staging did
+// not already rule out.
+void commit(DependencyGraph& graph, std::vector<Staged>& staged, const AxisKeeps& keeps,
+            torch::optim::Optimizer* optimizer) {
   {
     torch::NoGradGuard no_grad;
     for (auto& s : staged) {
       detail::set_data_of_new_shape(s.target, s.data);
       if (s.grad.defined())
         s.target.mutable_grad() = s.grad;
-      if (s.state) {
-        (*states)[detail::optimizer_state_key(s.target)] = std::move(s.state);
-      }
+      if (s.state)
+        optimizer->state()[detail::optimizer_state_key(s.target)] = std::move(s.state);
     }
   }
   std::set<int> touched_layers;
-  for (const auto& [t, keeps] : tensor_keeps) {
+  for (const auto& [t, along] : keeps.tensors) {
     if (graph.tensors()[t].layer >= 0)
       touched_layers.insert(graph.tensors()[t].layer);
   }
-  for (const auto& [layer, keeps] : virtual_keeps) {
+  const auto all = [](int64_t n) {
+    std::vector<int64_t> v(n);
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = i;
+    return v;
+  };
+  for (const auto& [layer, along] : keeps.layers) {
     auto* selection = dynamic_cast<ChannelSelectionImpl*>(graph.layers()[layer].module.get());
-    auto all = [](int64_t n) {
-      std::vector<int64_t> v(n);
-      for (int64_t i = 0; i < n; ++i)
-        v[i] = i;
-      return v;
-    };
-    const auto in = keeps.count(0) ? keeps.at(0) : all(selection->in_channels());
-    const auto out = keeps.count(1) ? keeps.at(1) : all(selection->out_channels());
+    const auto in = along.count(0) ? along.at(0) : all(selection->in_channels());
+    const auto out = along.count(1) ? along.at(1) : all(selection->out_channels());
     selection->select(in, out);
   }
   for (int layer : touched_layers) {
     detail::sync_module_options(*graph.layers()[layer].module);
   }
+}
+
+}  // namespace
+
+PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& units,
+                        torch::optim::Optimizer* optimizer, PruneOptions options) {
+  check_prune_options(options);
+  PruneResult result;
+  result.parameters_before = parameter_count(graph);
+  const std::vector<bool> removing = split_at_floors(graph, units, options, result);
+  if (result.removed.empty()) {
+    result.parameters_after = result.parameters_before;
+    return result;
+  }
+  const AxisKeeps keeps = kept_indices(graph, removing);
+  std::vector<Staged> staged = stage_tensors(graph, keeps, optimizer);
+  commit(graph, staged, keeps, optimizer);
   graph.remove_units(result.removed);
   result.parameters_after = parameter_count(graph);
   return result;

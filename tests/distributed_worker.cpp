@@ -20,6 +20,8 @@
 #include <vector>
 
 #include "demon/demon.h"
+#include "demon/distributed.h"
+#include "detail/torch_compat.h"
 #include "training_support.h"
 
 namespace {

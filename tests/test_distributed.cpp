@@ -9,6 +9,7 @@
 #include <string>
 
 #include "demon/demon.h"
+#include "demon/distributed.h"
 #include "support.h"
 #include "training_support.h"
 

@@ -544,7 +544,7 @@ TEST(GraphTest, UnknownOpsPinTheirChannelsAndAreReported) {
   EXPECT_EQ(graph.units()[c1.units[0]].pin_reason, "unknown op Flip");
   // c2 reads the flipped tensor: its input side is unprunable, its outputs are fine.
   EXPECT_EQ(prunable_in(graph, group_named(graph, "c2")), 4);
-  EXPECT_NE(graph.summary().find("unknown ops"), std::string::npos);
+  EXPECT_NE(graph.describe().find("unknown ops"), std::string::npos);
 }
 
 // A custom autograd function: the walker cannot know it is element-wise until told.
@@ -626,7 +626,7 @@ TEST(GraphTest, RootWithoutGraphIsAClearError) {
 
 TEST(GraphTest, SummaryNamesLayersGroupsAndReasons) {
   auto model = std::make_shared<ResNet>(Block::Shortcut::kSelection);
-  const std::string text = discover(model).summary();
+  const std::string text = discover(model).describe();
   for (const char* expected :
        {"DependencyGraph:", "block1.shortcut  ChannelSelection", "#0 stem: 8/8 units, 8 prunable",
         "pinned (model output)", "block1.shortcut(out)"}) {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "demon/demon.h"
-#include "demon/detail/torch_compat.h"
+#include "detail/torch_compat.h"
 #include "support.h"
 
 namespace {

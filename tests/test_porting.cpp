@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "demon/demon.h"
-#include "demon/detail/torch_compat.h"
+#include "detail/torch_compat.h"
 #include "graph_support.h"
 
 namespace {

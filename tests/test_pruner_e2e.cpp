@@ -142,7 +142,7 @@ TEST(PrunerEndToEndTest, PruneNowCheckDeathAndTheReport) {
   train(pruner, model, 1, 2);
   const auto report = pruner.prune_now();
   EXPECT_EQ(report.units_removed, 2);
-  EXPECT_EQ(report.criterion, "train");
+  EXPECT_EQ(report.death_check, "train");
   ASSERT_EQ(report.groups.size(), 1u);
   EXPECT_EQ(report.groups[0].name, "layer1_0.conv1");
   EXPECT_EQ(report.groups[0].before, 8);

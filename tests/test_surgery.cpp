@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "demon/channel_selection.h"
-#include "demon/detail/torch_compat.h"
 #include "demon/errors.h"
 #include "demon/graph.h"
 #include "demon/surgery.h"
+#include "detail/torch_compat.h"
 #include "graph_support.h"
 #include "models.h"
 #include "support.h"

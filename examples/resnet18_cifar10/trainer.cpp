@@ -1,7 +1,7 @@
 #include "trainer.h"
 
 #include <demon/demon.h>
-#include <demon/detail/torch_compat.h>
+#include <demon/distributed.h>
 #include <torch/torch.h>
 
 #include <cerrno>
@@ -206,10 +206,7 @@ torch::Tensor run_model(ResNet18& model, const torch::Tensor& images, const Trai
   if (config.amp == "none")
     return model->forward(images);
   // Autocast is per thread and must not outlive this pass, even when the forward throws.
-  struct AutocastScope {
-    explicit AutocastScope(at::ScalarType dtype) { demon::detail::set_cuda_autocast(true, dtype); }
-    ~AutocastScope() { demon::detail::set_cuda_autocast(false); }
-  } autocast(config.amp == "bf16" ? at::kBFloat16 : at::kHalf);
+  demon::CudaAutocast autocast(config.amp == "bf16" ? at::kBFloat16 : at::kHalf);
   return model->forward(images).to(torch::kFloat);
 }
 

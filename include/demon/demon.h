@@ -2,11 +2,12 @@
 
 /// Umbrella header: everything demon offers.
 #include "demon/activity.h"
+#include "demon/autocast.h"
 #include "demon/budget.h"
 #include "demon/channel_selection.h"
 #include "demon/checkpoint.h"
 #include "demon/criterion.h"
-#include "demon/distributed.h"
+#include "demon/data_parallel_options.h"
 #include "demon/errors.h"
 #include "demon/gradient_scale.h"
 #include "demon/graph.h"
@@ -15,7 +16,6 @@
 #include "demon/model_ref.h"
 #include "demon/noise.h"
 #include "demon/options.h"
-#include "demon/process_group.h"
 #include "demon/pruner.h"
 #include "demon/regularizer.h"
 #include "demon/report.h"

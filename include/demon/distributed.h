@@ -1,36 +1,25 @@
 #pragma once
+// Data-parallel training: making c10d process groups (Gloo, NCCL) and the stores their ranks meet
+// through, and the collectives DemonPruner::set_process_group runs. The one public header that
+// includes c10d's: demon/demon.h and demon/pruner.h leave it out, so a program that trains on one
+// process does not compile them; include it where the program makes or uses a group.
 
 #include <c10/util/intrusive_ptr.h>
 #include <torch/arg.h>
 #include <torch/nn/module.h>
 #include <torch/types.h>
+#include <torch/csrc/distributed/c10d/Backend.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <string>
 #include <vector>
 
-#include "demon/detail/torch_compat.h"
+#include "demon/data_parallel_options.h"
 
 namespace demon {
-
-/// What runs demon's collectives: c10d's ProcessGroupGloo or ProcessGroupNCCL, made by
-/// make_gloo_group()/make_nccl_group() (process_group.h) or by the program itself. It is
-/// c10d::ProcessGroup on LibTorch 1.13 and c10d::Backend on 2.x (where a c10d::ProcessGroup hands
-/// out its backend per device: `group->getBackend(c10::DeviceType::CPU)`).
-using ProcessGroup = detail::CollectiveGroup;
-
-/// How DemonPruner::set_process_group keeps N data-parallel replicas one model.
-struct DataParallelOptions {
-  /// Gradients are all-reduced in buckets of about this many bytes, one collective per bucket,
-  /// all in flight together.
-  TORCH_ARG(int64_t, bucket_bytes) = int64_t{25} << 20;
-  /// Copy rank 0's parameters and buffers to every rank when the group is set, so replicas that
-  /// were initialized differently start as one.
-  TORCH_ARG(bool, broadcast_parameters) = true;
-  /// Before each prune event the ranks compare the units they are about to cut (one small
-  /// collective); a difference means the replicas diverged, and the event throws before anything
-  /// is cut.
-  TORCH_ARG(bool, check_agreement) = true;
-};
 
 /// Averages the gradients of `parameters` over the group's ranks, in place, with bucketed
 /// all-reduces. A parameter with a gradient on some rank only gets zeros on the others first
@@ -47,5 +36,42 @@ void broadcast_tensors(const std::vector<torch::Tensor>& tensors, ProcessGroup& 
 
 /// broadcast_tensors of every parameter and buffer of `module`.
 void broadcast_module(torch::nn::Module& module, ProcessGroup& group, int root = 0);
+
+/// How a process group is made. The timeout bounds every collective: a rank that stops
+/// answering (hung, or dead without its sockets closing) makes the others throw after it.
+struct ProcessGroupOptions {
+  /// Gloo: the address this rank listens on for its peers; empty resolves the host's name (and
+  /// falls back to loopback), as PyTorch does.
+  TORCH_ARG(std::string, hostname) = "";
+  TORCH_ARG(std::chrono::milliseconds, timeout) = std::chrono::minutes(5);
+  /// Gloo: threads that run collectives.
+  TORCH_ARG(int, threads) = 2;
+};
+
+/// A store the ranks meet through: a file that every rank can open (one machine, or a shared
+/// file system). The file must not exist before the run, or be left by a finished one.
+c10::intrusive_ptr<c10d::Store> make_file_store(const std::string& path, int world_size);
+
+/// A TCP store: rank 0 serves it at `port`, the others connect to `host`.
+c10::intrusive_ptr<c10d::Store> make_tcp_store(
+    const std::string& host, uint16_t port, int rank, int world_size,
+    std::chrono::milliseconds timeout = std::chrono::minutes(5));
+
+/// A Gloo group (CPU tensors, and CUDA ones through host copies) of `world_size` ranks. Throws
+/// demon::RuntimeError when demon was built without Gloo's headers (Debian: libgloo-dev), and
+/// demon::ValueError for a rank outside [0, world_size).
+c10::intrusive_ptr<ProcessGroup> make_gloo_group(const c10::intrusive_ptr<c10d::Store>& store,
+                                                 int rank, int world_size,
+                                                 ProcessGroupOptions options = {});
+
+/// An NCCL group (CUDA tensors): one GPU per rank, the current CUDA device. Throws
+/// demon::RuntimeError when demon was built without NCCL (a LibTorch without CUDA, or no nccl.h).
+c10::intrusive_ptr<ProcessGroup> make_nccl_group(const c10::intrusive_ptr<c10d::Store>& store,
+                                                 int rank, int world_size,
+                                                 ProcessGroupOptions options = {});
+
+/// Whether make_gloo_group / make_nccl_group work in this build.
+bool has_gloo() noexcept;
+bool has_nccl() noexcept;
 
 }  // namespace demon

@@ -22,11 +22,7 @@ struct PruneOptions;
 struct PruneResult;
 class DependencyGraph;
 struct DiscoveryOptions;
-
-namespace detail {
-struct GraphRecord;
-DependencyGraph assemble_graph(GraphRecord&& record, const DiscoveryOptions& options);
-}  // namespace detail
+class GraphAssembly;
 
 /// A parameter or buffer of the model.
 struct GraphTensor {
@@ -105,35 +101,33 @@ struct DiscoveryOptions {
     int64_t dim_b;
   };
   /// Index i along (tensor_a, dim_a) and index i along (tensor_b, dim_b) are the same channel and
-  /// must be removed together. Both axes must have the same size.
+  /// must be removed together. Both axes must have the same size. Adds to couplings().
   DiscoveryOptions& couple(std::string tensor_a, int64_t dim_a, std::string tensor_b,
                            int64_t dim_b) {
-    couplings.push_back({std::move(tensor_a), dim_a, std::move(tensor_b), dim_b});
+    couplings_.push_back({std::move(tensor_a), dim_a, std::move(tensor_b), dim_b});
     return *this;
   }
-  /// Every unit that owns an index of this parameter or buffer becomes unprunable.
+  /// Every unit that owns an index of this parameter or buffer becomes unprunable. Adds to
+  /// pinned_tensors().
   DiscoveryOptions& pin(std::string tensor) {
-    pinned_tensors.push_back(std::move(tensor));
+    pinned_tensors_.push_back(std::move(tensor));
     return *this;
   }
   /// Autograd nodes with this op name ("MyOp" for "MyOpBackward0") are per-element: channels
-  /// pass through unchanged (not zero-preserving).
+  /// pass through unchanged (not zero-preserving). Adds to elementwise_ops().
   DiscoveryOptions& elementwise_op(std::string op) {
-    elementwise_ops.push_back(std::move(op));
-    return *this;
-  }
-  /// Samples in the discovery batch, for per-sample FLOPs and activation elements; 0 infers it:
-  /// the root's leading dim when the root is the model output, else the leading dim of the first
-  /// op's output. Give it when that is not the batch (a sequence-first model seen from its loss).
-  DiscoveryOptions& batch_size(int64_t n) {
-    batch_size_ = n;
+    elementwise_ops_.push_back(std::move(op));
     return *this;
   }
 
-  std::vector<Coupling> couplings;
-  std::vector<std::string> pinned_tensors;
-  std::vector<std::string> elementwise_ops;
-  int64_t batch_size_ = 0;
+  /// The couplings, pins and per-element ops given so far (or set whole).
+  TORCH_ARG(std::vector<Coupling>, couplings) = {};
+  TORCH_ARG(std::vector<std::string>, pinned_tensors) = {};
+  TORCH_ARG(std::vector<std::string>, elementwise_ops) = {};
+  /// Samples in the discovery batch, for per-sample FLOPs and activation elements; 0 infers it:
+  /// the root's leading dim when the root is the model output, else the leading dim of the first
+  /// op's output. Give it when that is not the batch (a sequence-first model seen from its loss).
+  TORCH_ARG(int64_t, batch_size) = 0;
 };
 
 /// The channel structure of a model, discovered from the autograd graph of one training-mode
@@ -190,16 +184,19 @@ class DependencyGraph {
   uint64_t fingerprint() const noexcept { return fingerprint_; }
 
   /// Human-readable: layers with widths, groups with their members, pins and unknown ops.
-  std::string summary() const;
+  std::string describe() const;
+  [[deprecated("renamed describe(); summary() means a ModelSummary elsewhere")]] std::string
+  summary() const {
+    return describe();
+  }
 
-  /// Makes `unit` unprunable from now on, for `reason` (shown by summary()). Used by DemonPruner
+  /// Makes `unit` unprunable from now on, for `reason` (shown by describe()). Used by DemonPruner
   /// when cutting a group breaks the model's forward.
   void pin(int64_t unit, const std::string& reason);
 
  private:
   // The engine (src/graph/) fills a graph once, from what its walk recorded.
-  friend DependencyGraph detail::assemble_graph(detail::GraphRecord&& record,
-                                                const DiscoveryOptions& options);
+  friend class GraphAssembly;
   // Only surgery removes units: after it has sliced every tensor.
   friend PruneResult prune_units(DependencyGraph& graph, const std::vector<int64_t>& units,
                                  torch::optim::Optimizer* optimizer, PruneOptions options);

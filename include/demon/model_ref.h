@@ -12,17 +12,6 @@
 
 namespace demon {
 
-namespace detail {
-// Whether `M` has a forward taking one tensor and returning one.
-template <typename M, typename = void>
-struct has_tensor_forward : std::false_type {};
-template <typename M>
-struct has_tensor_forward<
-    M, std::enable_if_t<std::is_convertible_v<
-           decltype(std::declval<M&>().forward(std::declval<torch::Tensor>())), torch::Tensor>>>
-    : std::true_type {};
-}  // namespace detail
-
 /// Runs a model on a batch: the forward check after a cut, the eval-mode death check.
 using Forward = std::function<torch::Tensor(const torch::Tensor&)>;
 
@@ -62,9 +51,18 @@ class ModelRef {
   explicit operator bool() const noexcept { return module_ != nullptr; }
 
  private:
+  // Whether `M` has a forward taking one tensor and returning one.
+  template <typename M, typename = void>
+  struct HasTensorForward : std::false_type {};
+  template <typename M>
+  struct HasTensorForward<
+      M, std::enable_if_t<std::is_convertible_v<
+             decltype(std::declval<M&>().forward(std::declval<torch::Tensor>())), torch::Tensor>>>
+      : std::true_type {};
+
   template <typename M>
   static Forward forward_of(M* model) {
-    if constexpr (detail::has_tensor_forward<M>::value) {
+    if constexpr (HasTensorForward<M>::value) {
       if (model != nullptr) {
         return [model](const torch::Tensor& x) -> torch::Tensor { return model->forward(x); };
       }

@@ -15,7 +15,7 @@
 #include "demon/activity.h"
 #include "demon/budget.h"
 #include "demon/criterion.h"
-#include "demon/distributed.h"
+#include "demon/data_parallel_options.h"
 #include "demon/gradient_scale.h"
 #include "demon/graph.h"
 #include "demon/health.h"
@@ -28,9 +28,6 @@
 #include "demon/surgery.h"
 
 namespace demon {
-namespace detail {
-class DataParallel;
-}  // namespace detail
 
 /// controller_max_growth that DemonPruner uses when it is unset, by the optimizer's family: 8 per
 /// prune interval for adaptive ones, whose steps on γ stay near the learning rate however large
@@ -196,8 +193,6 @@ class DemonPruner {
   bool prune_due_at(int64_t step) const;
   // Throws, before anything changes, when `step` is a prune event that needs check batches.
   void require_death_check_data(int64_t step) const;
-  // Warns about trainable parameters no optimizer group steps, and foreign ones.
-  void check_optimizer_covers_model();
   // After a step, applied or skipped: advance the counter, check the loss's health, then prune
   // or steer the budget.
   void finish_step();
@@ -208,15 +203,14 @@ class DemonPruner {
   // What λ's schedule and the budget controller's λ are multiplied by: the measured gradient
   // scale for an automatic λ, else 1.
   double lambda_unit() const;
-  // The first parameter whose gradient holds NaN or Inf, or empty.
-  std::string nonfinite_gradient() const;
   // The evidence of the death check (training activity, eval-mode pass, or both) and the units
   // the criterion picks from it.
   UnitEvidence evidence(bool train_only);
   // Per unit: the peak of an eval-mode pass over `batches` (the eval-mode death check).
   std::vector<double> eval_peaks(const std::vector<torch::Tensor>& batches, const Forward& forward);
-  // What a cut of `units` would leave of the budget's cost, as a fraction of the initial cost.
-  double cost_ratio_without(const std::vector<int64_t>& units) const;
+  // What a cut of `units` (none: the model as it is) would leave of the budget's cost, as a
+  // fraction of the initial cost.
+  double cost_ratio_without(const std::vector<int64_t>* units) const;
   // The regularizer's per-entry weights: the pressure option's share, 0 for protected floors.
   void update_pressure();
   PruneOptions cut_options() const;
@@ -269,7 +263,9 @@ class DemonPruner {
   // Activity restored from a checkpoint, adopted at the next discovery.
   std::optional<std::pair<std::vector<torch::Tensor>, int64_t>> restored_activity_;
   DiscoveryOptions discovery_;
-  std::shared_ptr<detail::DataParallel> data_parallel_;
+  // The collectives of set_process_group (src/detail/data_parallel.h).
+  class DataParallel;
+  std::shared_ptr<DataParallel> data_parallel_;
   int64_t step_ = 0;
   int64_t prune_events_ = 0;
   int64_t skipped_steps_ = 0;

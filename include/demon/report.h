@@ -68,12 +68,13 @@ struct PruneReport {
     int64_t after = 0;
   };
   int64_t step = 0;
-  /// Which evidence chose the units: "train" (activity since the last prune, BatchNorm with batch
-  /// statistics), "eval" (eval-mode death check), "both".
-  std::string criterion;
-  /// The death criterion that chose them ("dead", "quasi_dead", "small_scale", or a user's), and
-  /// whether it promises unchanged outputs.
-  std::string rule = "dead";
+  /// Which evidence chose the units (DemonOptions::death_check): "train" (activity since the last
+  /// prune, BatchNorm with batch statistics), "eval" (eval-mode death check), "both".
+  std::string death_check;
+  /// The death criterion that chose them (DemonOptions::criterion: "dead", "quasi_dead",
+  /// "small_scale", or a user's DeathCriterion::name()), and whether it promises unchanged
+  /// outputs.
+  std::string criterion = "dead";
   bool exact = true;
   /// Largest |output difference| of the model on the forward check's probe input (eval mode),
   /// before against after the cut; NaN when the probe did not run.

@@ -10,11 +10,9 @@
 #include <vector>
 
 #include "demon/graph.h"
+#include "demon/options.h"
 
 namespace demon {
-
-/// Widths by group name.
-using GroupWidths = std::map<std::string, int64_t>;
 
 /// Slices one per-parameter optimizer state in place: calls `slice` on each of its tensors that
 /// has the parameter's shape and stores the result. Returns false if it does not know the state

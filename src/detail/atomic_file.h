@@ -12,11 +12,8 @@ void replace_file_atomically(const std::string& path,
 
 /// Replaces `path` atomically with `bytes`, written in full and flushed to the device (fsync)
 /// before the rename, so that a crash or a full disk leaves either the old file or the new one.
-/// Throws std::runtime_error naming the path and the system's reason (e.g. "No space left on
+/// Throws demon::RuntimeError naming the path and the system's reason (e.g. "No space left on
 /// device") when the bytes cannot all be written.
 void replace_file_atomically(const std::string& path, const std::string& bytes);
-
-/// Levenshtein distance, for "did you mean" hints.
-size_t edit_distance(const std::string& a, const std::string& b);
 
 }  // namespace demon::detail

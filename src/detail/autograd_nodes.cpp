@@ -8,7 +8,7 @@
 #include <unordered_set>
 #include <utility>
 
-#include "demon/detail/torch_compat.h"
+#include "detail/torch_compat.h"
 
 namespace demon::detail {
 

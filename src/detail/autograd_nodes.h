@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "demon/detail/torch_compat.h"
 #include "demon/layer_kinds.h"
+#include "detail/torch_compat.h"
 
 namespace demon::detail {
 

@@ -31,7 +31,7 @@ class DataParallel {
   /// Per unit, the largest value over the ranks (a unit active on any rank's data is active).
   /// `device` is where the collective runs (NCCL needs CUDA tensors).
   void max_over_ranks(std::vector<double>& values, const torch::Device& device);
-  /// Throws std::runtime_error, on every rank, when the ranks' `units` differ.
+  /// Throws demon::RuntimeError, on every rank, when the ranks' `units` differ.
   void require_same_units(const std::vector<int64_t>& units, int64_t step,
                           const torch::Device& device);
 

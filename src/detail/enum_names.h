@@ -8,7 +8,7 @@
 
 namespace demon::detail {
 
-/// The value of `values` whose to_string() is `name`; otherwise throws std::invalid_argument
+/// The value of `values` whose to_string() is `name`; otherwise throws demon::ValueError
 /// "<unknown> "<name>" (expected one of: a, b, c)", the list made from the same to_string(), so
 /// that it cannot drift from what is accepted.
 template <typename Enum>

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "demon/detail/torch_compat.h"
+#include "detail/torch_compat.h"
 
 namespace demon::detail {
 

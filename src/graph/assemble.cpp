@@ -25,7 +25,7 @@ void apply_user_options(GraphRecord& record, const DiscoveryOptions& options) {
     }
     return found->second;
   };
-  for (const auto& c : options.couplings) {
+  for (const auto& c : options.couplings()) {
     const auto& a = axis_ids(c.tensor_a, c.dim_a);
     const auto& b = axis_ids(c.tensor_b, c.dim_b);
     if (a.size() != b.size()) {
@@ -34,7 +34,7 @@ void apply_user_options(GraphRecord& record, const DiscoveryOptions& options) {
     }
     record.ids.unite_all(a, b);
   }
-  for (const auto& name : options.pinned_tensors) {
+  for (const auto& name : options.pinned_tensors()) {
     const int t = record.find_tensor(name);
     if (t < 0) {
       throw ValueError("demon::DiscoveryOptions::pin: no parameter or buffer named \"" + name +
@@ -86,9 +86,89 @@ std::string group_name(const ChannelGroup& group, const std::vector<GraphAxis>& 
   return name;
 }
 
+// Channel classes that own at least one axis index become units, numbered in axis order: the
+// unit of each class's root.
+std::unordered_map<int64_t, int64_t> number_units(GraphRecord& record) {
+  std::unordered_map<int64_t, int64_t> unit_of_root;
+  for (const auto& key : record.axis_order) {
+    for (int64_t raw : record.axes[key]) {
+      const int64_t root = record.ids.root(raw);
+      if (!unit_of_root.count(root)) {
+        const auto unit = static_cast<int64_t>(unit_of_root.size());
+        unit_of_root[root] = unit;
+      }
+    }
+  }
+  return unit_of_root;
+}
+
+// The units, with the facts of every id of their class merged: pinned (with the first reason),
+// observable only when every id is, and the activation sites that read them.
+std::vector<GraphUnit> merged_units(ChannelIds& ids,
+                                    const std::unordered_map<int64_t, int64_t>& unit_of_root) {
+  std::vector<GraphUnit> units(unit_of_root.size());
+  for (int64_t raw = 0; raw < ids.size(); ++raw) {
+    const auto found = unit_of_root.find(ids.root(raw));
+    if (found == unit_of_root.end()) {
+      continue;
+    }
+    GraphUnit& unit = units[found->second];
+    if (!ids.pin_reason(raw).empty() && !unit.pinned) {
+      unit.pinned = true;
+      unit.pin_reason = ids.pin_reason(raw);
+    }
+    unit.observable = unit.observable && !ids.unobservable(raw);
+    const auto& reads = ids.read_sites(raw);
+    unit.read_sites.insert(unit.read_sites.end(), reads.begin(), reads.end());
+  }
+  for (auto& unit : units) {
+    std::sort(unit.read_sites.begin(), unit.read_sites.end());
+    unit.read_sites.erase(std::unique(unit.read_sites.begin(), unit.read_sites.end()),
+                          unit.read_sites.end());
+  }
+  return units;
+}
+
+// Groups: units with the same axes (`unit_axes`), in order of first appearance; sets each
+// unit's group.
+std::vector<ChannelGroup> group_units(const std::vector<GraphAxis>& axes,
+                                      std::vector<GraphUnit>& units,
+                                      const std::vector<std::vector<int>>& unit_axes) {
+  std::vector<ChannelGroup> groups;
+  std::map<std::vector<int>, int> group_of_signature;
+  for (const auto& axis : axes) {
+    for (int64_t u : axis.owner) {
+      GraphUnit& unit = units[u];
+      if (unit.group >= 0) {
+        continue;
+      }
+      auto [it, inserted] =
+          group_of_signature.emplace(unit_axes[u], static_cast<int>(groups.size()));
+      if (inserted) {
+        ChannelGroup group;
+        group.axes = unit_axes[u];
+        groups.push_back(std::move(group));
+      }
+      unit.group = it->second;
+      groups[it->second].units.push_back(u);
+    }
+  }
+  return groups;
+}
+
 }  // namespace
 
 DependencyGraph assemble_graph(GraphRecord&& record, const DiscoveryOptions& options) {
+  return GraphAssembly::assemble(std::move(record), options);
+}
+
+}  // namespace demon::detail
+
+namespace demon {
+
+DependencyGraph GraphAssembly::assemble(detail::GraphRecord&& record,
+                                        const DiscoveryOptions& options) {
+  using namespace detail;
   apply_user_options(record, options);
   DependencyGraph graph;
   graph.tensors_ = std::move(record.tensors);
@@ -107,38 +187,8 @@ DependencyGraph assemble_graph(GraphRecord&& record, const DiscoveryOptions& opt
     graph.layers_[layer].outputs_per_sample = per_sample(rows);
   for (auto& site : graph.sites_)
     site.positions = per_sample(site.positions);
-  // Channel classes that own at least one axis index become units, in axis order.
-  std::unordered_map<int64_t, int64_t> unit_of_root;
-  for (const auto& key : record.axis_order) {
-    for (int64_t raw : record.axes[key]) {
-      const int64_t root = ids.root(raw);
-      if (!unit_of_root.count(root)) {
-        const auto unit = static_cast<int64_t>(unit_of_root.size());
-        unit_of_root[root] = unit;
-        graph.units_.emplace_back();
-      }
-    }
-  }
-  // Merge per-id facts into units.
-  for (int64_t raw = 0; raw < ids.size(); ++raw) {
-    const auto found = unit_of_root.find(ids.root(raw));
-    if (found == unit_of_root.end()) {
-      continue;
-    }
-    GraphUnit& unit = graph.units_[found->second];
-    if (!ids.pin_reason(raw).empty() && !unit.pinned) {
-      unit.pinned = true;
-      unit.pin_reason = ids.pin_reason(raw);
-    }
-    unit.observable = unit.observable && !ids.unobservable(raw);
-    const auto& reads = ids.read_sites(raw);
-    unit.read_sites.insert(unit.read_sites.end(), reads.begin(), reads.end());
-  }
-  for (auto& unit : graph.units_) {
-    std::sort(unit.read_sites.begin(), unit.read_sites.end());
-    unit.read_sites.erase(std::unique(unit.read_sites.begin(), unit.read_sites.end()),
-                          unit.read_sites.end());
-  }
+  const std::unordered_map<int64_t, int64_t> unit_of_root = number_units(record);
+  graph.units_ = merged_units(ids, unit_of_root);
   auto unit_of = [&](int64_t raw) {
     const auto found = unit_of_root.find(ids.root(raw));
     return found == unit_of_root.end() ? int64_t{-1} : found->second;
@@ -166,25 +216,7 @@ DependencyGraph assemble_graph(GraphRecord&& record, const DiscoveryOptions& opt
       graph.sites_[s].owner.push_back(unit_of(raw));
     }
   }
-  // Groups: units with the same axes, in order of first appearance.
-  std::map<std::vector<int>, int> group_of_signature;
-  for (const auto& axis : graph.axes_) {
-    for (int64_t u : axis.owner) {
-      GraphUnit& unit = graph.units_[u];
-      if (unit.group >= 0) {
-        continue;
-      }
-      auto [it, inserted] =
-          group_of_signature.emplace(unit_axes[u], static_cast<int>(graph.groups_.size()));
-      if (inserted) {
-        ChannelGroup group;
-        group.axes = unit_axes[u];
-        graph.groups_.push_back(std::move(group));
-      }
-      unit.group = it->second;
-      graph.groups_[it->second].units.push_back(u);
-    }
-  }
+  graph.groups_ = group_units(graph.axes_, graph.units_, unit_axes);
   for (auto& group : graph.groups_) {
     group.initial_size = static_cast<int64_t>(group.units.size());
     group.name = group_name(group, graph.axes_, graph.tensors_, graph.layers_);
@@ -192,4 +224,4 @@ DependencyGraph assemble_graph(GraphRecord&& record, const DiscoveryOptions& opt
   return graph;
 }
 
-}  // namespace demon::detail
+}  // namespace demon

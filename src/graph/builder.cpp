@@ -4,9 +4,9 @@
 #include <stdexcept>
 #include <unordered_map>
 
-#include "demon/detail/torch_compat.h"
 #include "demon/errors.h"
 #include "detail/autograd_nodes.h"
+#include "detail/torch_compat.h"
 #include "graph/assemble.h"
 #include "graph/op_table.h"
 #include "graph/rule_context.h"
@@ -31,8 +31,8 @@ class GraphBuilder {
     const auto nodes = nodes_in_forward_order(root.grad_fn());
     record.node_count = nodes.size();
     record.fingerprint = structure_fingerprint(nodes);
-    if (options_.batch_size_ > 0) {
-      record.batch_size = options_.batch_size_;
+    if (options_.batch_size() > 0) {
+      record.batch_size = options_.batch_size();
     } else if (root.dim() >= 1) {
       record.batch_size = root.size(0);
     }
@@ -73,7 +73,7 @@ class GraphBuilder {
       outputs[i] = ChannelFlow::opaque(output_shape(node, i));
     }
     const auto activation = activation_kind(node);
-    const Rule rule = activation ? rules::activation : find_rule(op, options_.elementwise_ops);
+    const Rule rule = activation ? rules::activation : find_rule(op, options_.elementwise_ops());
     // Data enters through edges without gradient (the input batch) or flows from earlier ops.
     const bool any_data = std::any_of(inputs.begin(), inputs.end(), [](const ChannelFlow& v) {
       return v.is_data() || v.kind == ChannelFlow::Kind::kExternal;

@@ -50,7 +50,7 @@ std::string to_string(LayerKind kind) {
   return "?";
 }
 
-std::string DependencyGraph::summary() const {
+std::string DependencyGraph::describe() const {
   std::ostringstream out;
   int64_t prunable_units = 0;
   for (size_t u = 0; u < units_.size(); ++u)
@@ -117,7 +117,7 @@ std::string DependencyGraph::summary() const {
 }
 
 std::ostream& operator<<(std::ostream& out, const DependencyGraph& graph) {
-  return out << graph.summary();
+  return out << graph.describe();
 }
 
 }  // namespace demon

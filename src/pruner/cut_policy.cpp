@@ -68,4 +68,34 @@ CutLimit limit_cut(std::vector<int64_t> units, const UnitEvidence& evidence,
   return limit;
 }
 
+std::vector<int64_t> projected_cut(const DeathCriterion& criterion, const UnitEvidence& seen,
+                                   double lead) {
+  std::vector<int64_t> units = criterion.select(seen);
+  if (lead > 0.0) {
+    const auto dying = QuasiDeadUnits(lead).select(seen);
+    units.insert(units.end(), dying.begin(), dying.end());
+    std::sort(units.begin(), units.end());
+    units.erase(std::unique(units.begin(), units.end()), units.end());
+  }
+  return units;
+}
+
+std::vector<int64_t> group_widths(const DependencyGraph& graph) {
+  std::vector<int64_t> widths;
+  for (const auto& group : graph.groups())
+    widths.push_back(static_cast<int64_t>(group.units.size()));
+  return widths;
+}
+
+std::vector<PruneReport::GroupChange> changed_groups(const DependencyGraph& graph,
+                                                     const std::vector<int64_t>& before) {
+  std::vector<PruneReport::GroupChange> changes;
+  const std::vector<int64_t> after = group_widths(graph);
+  for (size_t g = 0; g < after.size() && g < before.size(); ++g) {
+    if (after[g] != before[g])
+      changes.push_back({graph.groups()[g].name, before[g], after[g]});
+  }
+  return changes;
+}
+
 }  // namespace demon::detail

@@ -12,6 +12,7 @@
 #include "demon/criterion.h"
 #include "demon/graph.h"
 #include "demon/options.h"
+#include "demon/report.h"
 #include "demon/surgery.h"
 
 namespace demon::detail {
@@ -40,5 +41,18 @@ CutLimit limit_cut(std::vector<int64_t> units, const UnitEvidence& evidence,
                    std::optional<double> target,
                    const std::function<double(const std::vector<int64_t>&)>& cost_without,
                    int64_t step);
+
+/// What the budget's projection between prune events counts as cut: the units `criterion` picks
+/// from `seen`, and with a `lead` > 0 also those below `lead` of their group's mean activity
+/// (dying, so that λ eases before they die), sorted and unique.
+std::vector<int64_t> projected_cut(const DeathCriterion& criterion, const UnitEvidence& seen,
+                                   double lead);
+
+/// Each group's width (live units), in group order.
+std::vector<int64_t> group_widths(const DependencyGraph& graph);
+
+/// The groups whose width differs from `before` (group_widths of the graph before a cut).
+std::vector<PruneReport::GroupChange> changed_groups(const DependencyGraph& graph,
+                                                     const std::vector<int64_t>& before);
 
 }  // namespace demon::detail

@@ -57,4 +57,28 @@ UnitEvidence death_evidence(const DependencyGraph& graph, DeathCheck check,
   return evidence;
 }
 
+std::shared_ptr<DeathCriterion> criterion_for(const DemonOptions& options) {
+  switch (options.criterion()) {
+    case CriterionKind::kDead:
+      break;
+    case CriterionKind::kQuasiDead:
+      return std::make_shared<QuasiDeadUnits>(options.quasi_dead_ratio());
+    case CriterionKind::kSmallScale:
+      return std::make_shared<SmallScales>(options.scale_threshold(), options.scale_fraction());
+  }
+  return std::make_shared<DeadUnits>(options.epsilon());
+}
+
+bool adopt_saved_activity(ActivityTracker& tracker, const DependencyGraph& graph,
+                          std::vector<torch::Tensor> records, int64_t observations) {
+  bool fits = records.size() == graph.sites().size();
+  for (size_t s = 0; fits && s < records.size(); ++s) {
+    fits = !records[s].defined() ||
+           records[s].numel() == static_cast<int64_t>(graph.sites()[s].owner.size());
+  }
+  if (fits)
+    tracker.set_peaks(std::move(records), observations);
+  return fits;
+}
+
 }  // namespace demon::detail

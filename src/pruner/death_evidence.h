@@ -5,8 +5,10 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <memory>
 #include <vector>
 
+#include "demon/activity.h"
 #include "demon/criterion.h"
 #include "demon/graph.h"
 #include "demon/model_ref.h"
@@ -30,5 +32,15 @@ std::vector<double> eval_mode_peaks(const DependencyGraph& graph, torch::nn::Mod
 UnitEvidence death_evidence(const DependencyGraph& graph, DeathCheck check,
                             std::vector<double> train_peaks, bool exact_criterion, double epsilon,
                             const std::function<std::vector<double>()>& eval_peaks);
+
+/// The criterion `options` name (criterion, with its epsilon, quasi_dead_ratio or scale
+/// threshold): what DemonPruner uses until set_criterion replaces it.
+std::shared_ptr<DeathCriterion> criterion_for(const DemonOptions& options);
+
+/// Hands `tracker` the per-site peaks a checkpoint saved, when they fit `graph` (one record per
+/// activation site, each as wide as its site, or undefined); otherwise the tracker starts empty,
+/// as after a prune event. Returns whether they fit.
+bool adopt_saved_activity(ActivityTracker& tracker, const DependencyGraph& graph,
+                          std::vector<torch::Tensor> records, int64_t observations);
 
 }  // namespace demon::detail

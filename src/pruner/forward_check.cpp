@@ -1,9 +1,11 @@
 #include "pruner/forward_check.h"
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 
 #include "demon/errors.h"
+#include "detail/autograd_nodes.h"
 #include "detail/model_run.h"
 #include "detail/model_snapshot.h"
 #include "detail/user_text.h"
@@ -135,6 +137,30 @@ CheckedCut checked_cut(DependencyGraph& graph, const std::vector<int64_t>& dead,
                 " broke the model's forward, so " + (names.size() == 1 ? "it stays" : "they stay") +
                 " at full width; " + hint + "." + detail;
   return cut;
+}
+
+torch::Tensor probe_batch(const torch::Tensor& batch) {
+  return batch.slice(0, 0, std::min<int64_t>(2, batch.size(0))).detach().clone();
+}
+
+torch::Tensor probe_input_from(const torch::Tensor& root) {
+  torch::NoGradGuard no_grad;
+  for (const auto& node : nodes_in_forward_order(root.grad_fn())) {
+    const torch::Tensor input = saved_data_input(*node);
+    if (input.defined() && input.size(0) > 0)
+      return probe_batch(input);
+  }
+  return {};
+}
+
+void pin_named_groups(DependencyGraph& graph, const std::map<std::string, std::string>& reasons) {
+  for (const auto& group : graph.groups()) {
+    const auto found = reasons.find(group.name);
+    if (found == reasons.end())
+      continue;
+    for (int64_t u : group.units)
+      graph.pin(u, found->second);
+  }
 }
 
 }  // namespace demon::detail

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <limits>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,5 +55,16 @@ CheckedCut checked_cut(DependencyGraph& graph, const std::vector<int64_t>& dead,
                        torch::nn::Module& model, torch::optim::Optimizer* optimizer,
                        const PruneOptions& options, const Probe& probe, ForwardCheck mode,
                        int64_t step);
+
+/// The first two samples of `batch`, detached and copied: the probe the forward check runs.
+torch::Tensor probe_batch(const torch::Tensor& batch);
+
+/// The network's input as the autograd graph of `root` saved it (the first layer's input, or
+/// what the forward made of it), as a probe batch; undefined when no node saved one.
+torch::Tensor probe_input_from(const torch::Tensor& root);
+
+/// Pins every unit of the groups of `graph` that `reasons` names (group name → reason): the
+/// groups the forward check pinned in an earlier structure, or in a checkpointed run.
+void pin_named_groups(DependencyGraph& graph, const std::map<std::string, std::string>& reasons);
 
 }  // namespace demon::detail

@@ -7,6 +7,7 @@
 #include <torch/optim/rmsprop.h>
 
 #include "demon/errors.h"
+#include "demon/pruner.h"
 
 namespace demon::detail {
 
@@ -35,3 +36,15 @@ void require_supported(const torch::optim::Optimizer& optimizer) {
 }
 
 }  // namespace demon::detail
+
+namespace demon {
+
+double default_controller_max_growth(const torch::optim::Optimizer& optimizer) {
+  // An adaptive optimizer's step on γ stays near the learning rate however large λ grows, so λ
+  // may grow faster there than under SGD, whose step lr·λ grows with it.
+  constexpr double kMaxGrowthAdaptive = 8.0;
+  constexpr double kMaxGrowthSgd = 2.0;
+  return detail::is_adaptive(optimizer) ? kMaxGrowthAdaptive : kMaxGrowthSgd;
+}
+
+}  // namespace demon

@@ -1,5 +1,6 @@
 #include "pruner/saved_state.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -120,6 +121,15 @@ SavedPrunerState read_pruner_state(torch::serialize::InputArchive& archive) {
       state.activity[s] = peaks;
   }
   return state;
+}
+
+std::vector<std::string> merge_warnings(std::vector<std::string> saved,
+                                        const std::vector<std::string>& current) {
+  for (const auto& warning : current) {
+    if (std::find(saved.begin(), saved.end(), warning) == saved.end())
+      saved.push_back(warning);
+  }
+  return saved;
 }
 
 }  // namespace demon::detail

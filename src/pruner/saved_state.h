@@ -49,4 +49,20 @@ SavedPrunerState read_pruner_state(torch::serialize::InputArchive& archive);
 /// conversion of one to an integer field would be undefined behaviour; demon never writes one).
 nlohmann::json parse_state(const std::string& text);
 
+/// A copy of `part` with the state `text` (JSON) restored, or the copy as it is when the pruner
+/// has no such part or the checkpoint none for it (one from before the part existed): the
+/// pruner takes the copy over only when the whole checkpoint has loaded.
+template <typename Part>
+std::optional<Part> with_saved_state(const std::optional<Part>& part, const std::string& text) {
+  std::optional<Part> copy = part;
+  if (copy && !text.empty())
+    copy->set_state(parse_state(text));
+  return copy;
+}
+
+/// The warnings of a resumed run: the run's own (`saved`) first, then those of `current` it did
+/// not have.
+std::vector<std::string> merge_warnings(std::vector<std::string> saved,
+                                        const std::vector<std::string>& current);
+
 }  // namespace demon::detail

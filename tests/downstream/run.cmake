@@ -1,7 +1,8 @@
 # Installs the build tree into a private prefix, extracts every ```cpp block of the pages in DOCS
 # (the README and the manual), then configures, builds and runs the downstream project (its
 # program and each snippet) against that prefix only. A snippet must be a whole program: the
-# docs promise code that compiles as written.
+# docs promise code that compiles as written. Last, it checks what the public headers make a
+# program compile (the header checks' dependency lists).
 cmake_policy(VERSION 3.18)
 set(prefix "${WORK_DIR}/prefix")
 set(build "${WORK_DIR}/build")
@@ -73,3 +74,39 @@ run_step("run" "${build}/downstream")
 foreach(program IN LISTS programs)
   run_step("${program}" "${build}/${program}")
 endforeach()
+
+# What a public header makes a program compile: <demon/pruner.h> and <demon/demon.h> pull in no
+# c10d header, no autograd internals or optimizer implementations, and nothing private of demon's;
+# <demon/distributed.h> is where c10d comes in (which also shows the dependencies are read).
+function(header_dependencies header out)
+  set(object "CMakeFiles/header_checks.dir/headers/${header}.cpp.o")
+  if(EXISTS "${build}/${object}.d")
+    file(READ "${build}/${object}.d" deps)
+  else()
+    execute_process(COMMAND "${MAKE_PROGRAM}" -C "${build}" -t deps "${object}"
+      OUTPUT_VARIABLE deps RESULT_VARIABLE result)
+    if(NOT result EQUAL 0 OR NOT deps MATCHES "headers/${header}.cpp")
+      message(FATAL_ERROR "downstream: no dependency list for ${object}")
+    endif()
+  endif()
+  set(${out} "${deps}" PARENT_SCOPE)
+endfunction()
+set(internal_headers "/c10d/" "torch/csrc/autograd/function.h" "ATen/autocast_mode.h"
+  "torch/optim/adam.h" "torch/optim/sgd.h" "demon/detail/" "torch_compat.h")
+foreach(header IN ITEMS pruner demon)
+  header_dependencies(${header} deps)
+  foreach(internal IN LISTS internal_headers)
+    string(FIND "${deps}" "${internal}" found)
+    if(NOT found EQUAL -1)
+      string(SUBSTRING "${deps}" ${found} 120 where)
+      message(FATAL_ERROR
+        "downstream: <demon/${header}.h> makes a program compile ${internal} (${where} ...)")
+    endif()
+  endforeach()
+endforeach()
+header_dependencies(distributed deps)
+string(FIND "${deps}" "/c10d/ProcessGroup.hpp" found)
+if(found EQUAL -1)
+  message(FATAL_ERROR "downstream: <demon/distributed.h>'s dependencies lack c10d's headers")
+endif()
+message(STATUS "downstream: <demon/pruner.h> and <demon/demon.h> include no internal header")

@@ -1,6 +1,10 @@
 // Rules for per-element ops: one operand (relu-free unary math, casts, dropout) or several
 // broadcast against each other (add, mul, ...).
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "detail/autograd_nodes.h"
 #include "graph/axis_math.h"
 #include "graph/rule_context.h"
@@ -20,6 +24,36 @@ void pass_through(RuleContext& context, OpCall& call, bool zero_preserving) {
   }
   call.out[0] = ChannelFlow::tracked(*in.shape, in.dim, in.channels,
                                      zero_preserving ? in.zero_sources : std::vector<int32_t>{});
+}
+
+// The channel axis of a broadcast op's output, and the operand that carries it: the first tracked
+// operand of full size ({-1, nullptr} when none is).
+std::pair<int64_t, const ChannelFlow*> channel_lead(const std::vector<ChannelFlow>& inputs,
+                                                    const Shape& out_shape) {
+  const int64_t rank = static_cast<int64_t>(out_shape.size());
+  for (const auto& v : inputs) {
+    if (v.tracked()) {
+      const int64_t d = broadcast_dim(v.dim, v.rank(), rank);
+      if (v.width() == out_shape[d]) {
+        return {d, &v};
+      }
+    }
+  }
+  return {-1, nullptr};
+}
+
+// Whether a zero channel stays zero through `op`: a sum of zeros is zero (if no operand but
+// tracked ones adds to it); a product is zero when one factor is; a quotient when its numerator
+// is (and the denominator is not a tracked value). Anything else (max) may not be.
+bool preserves_zeros(const std::string& op, const std::vector<ChannelFlow>& inputs,
+                     bool only_tracked_operands) {
+  if (op == "Add" || op == "Sub")
+    return only_tracked_operands;
+  if (op == "Mul")
+    return true;
+  if (op == "Div")
+    return inputs[0].tracked() && !inputs[1].tracked();
+  return false;
 }
 
 }  // namespace
@@ -46,19 +80,9 @@ void binary(RuleContext& context, OpCall& call) {
   }
   const Shape out_shape = *call.out[0].shape;
   const int64_t rank = static_cast<int64_t>(out_shape.size());
-  // The channel axis of the output: that of the first tracked operand of full size.
-  int64_t dim = -1;
-  const ChannelFlow* lead = nullptr;
-  for (const auto& v : inputs) {
-    if (v.tracked()) {
-      const int64_t d = broadcast_dim(v.dim, v.rank(), rank);
-      if (v.width() == out_shape[d] && (out_shape[d] > 1 || !lead)) {
-        dim = d;
-        lead = &v;
-        break;
-      }
-    }
-  }
+  const auto channel_axis = channel_lead(inputs, out_shape);
+  const int64_t dim = channel_axis.first;
+  const ChannelFlow* lead = channel_axis.second;
   if (lead == nullptr) {
     context.pin_each(inputs, op + " broadcasts channels");
     return;
@@ -129,18 +153,9 @@ void binary(RuleContext& context, OpCall& call) {
       ids.pin_all(lead->channels, cannot_slice);
     }
   }
-  // Zero-preservation: a sum of zeros is zero (if no other operand adds to it); a product is
-  // zero when one factor is; a quotient when its numerator is. Anything else (max) may not be.
-  bool keep = false;
-  if (op == "Add" || op == "Sub") {
-    keep = only_tracked_operands;
-  } else if (op == "Mul") {
-    keep = true;
-  } else if (op == "Div") {
-    keep = inputs[0].tracked() && !inputs[1].tracked();
-    if (keep) {
-      sources = inputs[0].zero_sources;
-    }
+  const bool keep = preserves_zeros(op, inputs, only_tracked_operands);
+  if (keep && op == "Div") {
+    sources = inputs[0].zero_sources;
   }
   call.out[0] =
       ChannelFlow::tracked(out_shape, dim, lead->channels, keep ? sources : std::vector<int32_t>{});

@@ -1,14 +1,16 @@
 #pragma once
 
 // Everything that differs between LibTorch versions lives here, and only here: the library, its
-// example, tests and benchmarks include this header instead of testing TORCH_VERSION_*. What it
-// bridges, by the version that changed it:
-//   2.0   c10d collectives on Backend (CollectiveGroup); batch norm's Legit node; the shape in
+// tests and benchmarks include this header instead of testing TORCH_VERSION_*. It is private (the
+// public headers name no LibTorch internals); the one public name that depends on the version,
+// demon::ProcessGroup, is chosen in demon/data_parallel_options.h. What it bridges, by the version
+// that changed it:
+//   2.0   c10d collectives on Backend (demon::ProcessGroup); batch norm's Legit node; the shape in
 //         autograd input metadata (output_shape); optimizer state keyed by void*
 //         (optimizer_state_key); Optimizer::load restores saved group options
 //         (adopt_saved_options)
 //   2.3   batch norm's Update/NoUpdate nodes
-//   2.4   autocast's per-device dtype and switch (set_cuda_autocast)
+//   2.4   autocast's per-device dtype and switch (set_cuda_autocast, public as demon/autocast.h)
 //   2.13  autograd nodes held by c10::intrusive_ptr (NodePtr)
 //   2.15  LibTorch's headers need C++20, which its CMake target asks for (demon's own code stays
 //         C++17-clean)
@@ -33,26 +35,12 @@
 #include <utility>
 #include <vector>
 
-namespace c10d {
-class Backend;
-class ProcessGroup;
-}  // namespace c10d
-
 namespace demon::detail {
 
 /// The owning pointer to an autograd node, as `Tensor::grad_fn()`, `Edge::function` and
 /// `SavedVariable::unpack` take and give it: `std::shared_ptr` up to 2.12, `c10::intrusive_ptr`
 /// from 2.13. Both have `get()`, a test for null, and cheap copies.
 using NodePtr = std::decay_t<decltype(std::declval<const at::TensorBase&>().grad_fn())>;
-
-/// The c10d class whose collectives demon calls: in 1.13, ProcessGroupGloo and ProcessGroupNCCL
-/// derive from ProcessGroup; in 2.x they derive from Backend, and a ProcessGroup dispatches to
-/// one Backend per device type.
-#if TORCH_VERSION_MAJOR >= 2
-using CollectiveGroup = c10d::Backend;
-#else
-using CollectiveGroup = c10d::ProcessGroup;
-#endif
 
 /// Batch norm's autograd nodes: 1.13 records NativeBatchNormBackward0 (CudnnBatchNormBackward0 on
 /// CUDA); 2.x adds NativeBatchNormLegitBackward0, and 2.3 the BatchNormWithUpdateBackward0 /
