@@ -1,3 +1,5 @@
+// Discovery on the test models: which channels each layer and op couples, pins or passes
+// through, and what each unit costs.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -9,6 +11,7 @@
 
 #include "demon/graph.h"
 #include "demon/surgery.h"
+#include "graph_queries.h"
 #include "graph_support.h"
 #include "models.h"
 
@@ -17,39 +20,6 @@ namespace {
 using demon::DependencyGraph;
 using demon::DiscoveryOptions;
 using namespace demon::testing;
-
-template <typename Model>
-DependencyGraph discover(Model& model, const DiscoveryOptions& options = {}) {
-  torch::manual_seed(0);
-  return DependencyGraph::discover(*model, model->forward(model->example_input(4)), options);
-}
-
-// Names of the tensors on the group's axes, as "name[dim]".
-std::set<std::string> axis_names(const DependencyGraph& graph, const demon::ChannelGroup& group) {
-  std::set<std::string> names;
-  for (int a : group.axes) {
-    const auto& axis = graph.axes()[a];
-    names.insert(axis.tensor >= 0
-                     ? graph.tensors()[axis.tensor].name + "[" + std::to_string(axis.dim) + "]"
-                     : graph.layers()[axis.layer].name + (axis.dim == 0 ? "(in)" : "(out)"));
-  }
-  return names;
-}
-
-// The unit of each index of axis `dim` of the tensor `name` (empty if it is not an axis).
-std::vector<int64_t> owners_of(const DependencyGraph& graph, const std::string& name, int64_t dim) {
-  const int tensor = graph.find_tensor(name);
-  for (const auto& axis : graph.axes()) {
-    if (tensor >= 0 && axis.tensor == tensor && axis.dim == dim)
-      return axis.owner;
-  }
-  return {};
-}
-
-int64_t prunable_in(const DependencyGraph& graph, const demon::ChannelGroup& group) {
-  return std::count_if(group.units.begin(), group.units.end(),
-                       [&](int64_t u) { return graph.prunable(u); });
-}
 
 TEST(GraphTest, VggChainFlattenAndHead) {
   auto model = std::make_shared<VggNet>();
@@ -514,129 +484,6 @@ TEST(GraphTest, PReluSlopesGoWithTheirChannels) {
     return layer.name == "act1" && layer.kind == demon::LayerKind::kPReLU;
   }));
 }
-
-// An op the walker does not know makes the channels it touches unprunable, by name.
-struct FlipNet : TestModel {
-  FlipNet() {
-    c1 = register_module("c1", conv(3, 6));
-    b1 = register_module("b1", torch::nn::BatchNorm2d(6));
-    c2 = register_module("c2", conv(6, 4));
-    b2 = register_module("b2", torch::nn::BatchNorm2d(4));
-    head = register_module("head", torch::nn::Linear(4, 2));
-  }
-  torch::Tensor forward(torch::Tensor x) override {
-    x = torch::relu(b1(c1(x))).flip({1});  // reorders channels
-    x = torch::relu(b2(c2(x)));
-    return head(x.mean({2, 3}));
-  }
-  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 5, 5}); }
-  torch::nn::Conv2d c1{nullptr}, c2{nullptr};
-  torch::nn::BatchNorm2d b1{nullptr}, b2{nullptr};
-  torch::nn::Linear head{nullptr};
-};
-
-TEST(GraphTest, UnknownOpsPinTheirChannelsAndAreReported) {
-  auto model = std::make_shared<FlipNet>();
-  const auto graph = discover(model);
-  ASSERT_EQ(graph.unknown_ops().count("Flip"), 1u);
-  const auto& c1 = group_named(graph, "c1");
-  EXPECT_EQ(prunable_in(graph, c1), 0);
-  EXPECT_EQ(graph.units()[c1.units[0]].pin_reason, "unknown op Flip");
-  // c2 reads the flipped tensor: its input side is unprunable, its outputs are fine.
-  EXPECT_EQ(prunable_in(graph, group_named(graph, "c2")), 4);
-  EXPECT_NE(graph.describe().find("unknown ops"), std::string::npos);
-}
-
-// A custom autograd function: the walker cannot know it is element-wise until told.
-struct Triple : torch::autograd::Function<Triple> {
-  static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& x) {
-    return x * 3;
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext*,
-                                                 torch::autograd::variable_list grads) {
-    return {grads[0] * 3};
-  }
-};
-
-struct CustomOpNet : TestModel {
-  CustomOpNet() {
-    c1 = register_module("c1", conv(3, 6));
-    b1 = register_module("b1", torch::nn::BatchNorm2d(6));
-    c2 = register_module("c2", conv(6, 4));
-    head = register_module("head", torch::nn::Linear(4, 2));
-  }
-  torch::Tensor forward(torch::Tensor x) override {
-    x = Triple::apply(torch::relu(b1(c1(x))));
-    return head(torch::relu(c2(x)).mean({2, 3}));
-  }
-  torch::Tensor example_input(int64_t batch) override { return torch::randn({batch, 3, 5, 5}); }
-  torch::nn::Conv2d c1{nullptr}, c2{nullptr};
-  torch::nn::BatchNorm2d b1{nullptr};
-  torch::nn::Linear head{nullptr};
-};
-
-TEST(GraphTest, UserDeclaredElementwiseOpsPassChannelsThrough) {
-  auto model = std::make_shared<CustomOpNet>();
-  const auto before = discover(model);
-  ASSERT_EQ(before.unknown_ops().size(), 1u);
-  const std::string op = before.unknown_ops().begin()->first;
-  EXPECT_EQ(prunable_in(before, group_named(before, "c1")), 0);
-  const auto after = discover(model, DiscoveryOptions().elementwise_op(op));
-  EXPECT_TRUE(after.unknown_ops().empty());
-  // Channels now flow through, but a custom op is not known to preserve zeros: still not
-  // provably dead, so not prunable -- yet coupled correctly with c2's input.
-  const auto& c1 = group_named(after, "c1");
-  EXPECT_EQ(axis_names(after, c1).count("c2.weight[1]"), 1u);
-  EXPECT_FALSE(after.units()[c1.units[0]].observable);
-}
-
-TEST(GraphTest, ExplicitCouplingAndPinning) {
-  auto model = std::make_shared<ResNet>(Block::Shortcut::kSelection);
-  const auto coupled = discover(
-      model, DiscoveryOptions().couple("block1.conv1.weight", 0, "block2.conv1.weight", 0));
-  const auto& merged = group_named(coupled, "block1.conv1");
-  EXPECT_EQ(merged.units.size(), 8u);
-  EXPECT_EQ(axis_names(coupled, merged).count("block2.conv1.weight[0]"), 1u);
-  EXPECT_NE(merged.name.find("+1 coupled"), std::string::npos);
-
-  const auto pinned = discover(model, DiscoveryOptions().pin("block1.bn1.weight"));
-  const auto& block1 = group_named(pinned, "block1.conv1");
-  EXPECT_EQ(prunable_in(pinned, block1), 0);
-  EXPECT_EQ(pinned.units()[block1.units[0]].pin_reason, "pinned by DiscoveryOptions");
-
-  EXPECT_THROW(discover(model, DiscoveryOptions().pin("no.such.tensor")), std::invalid_argument);
-  EXPECT_THROW(discover(model, DiscoveryOptions().couple("stem.weight", 0, "head.weight", 0)),
-               std::invalid_argument);  // 8 vs 5 channels
-}
-
-TEST(GraphTest, RootWithoutGraphIsAClearError) {
-  auto model = std::make_shared<VggNet>();
-  torch::Tensor out;
-  {
-    torch::NoGradGuard no_grad;
-    out = model->forward(model->example_input(2));
-  }
-  try {
-    DependencyGraph::discover(*model, out);
-    ADD_FAILURE() << "no error";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("no autograd graph"), std::string::npos);
-  }
-}
-
-TEST(GraphTest, SummaryNamesLayersGroupsAndReasons) {
-  auto model = std::make_shared<ResNet>(Block::Shortcut::kSelection);
-  const std::string text = discover(model).describe();
-  for (const char* expected :
-       {"DependencyGraph:", "block1.shortcut  ChannelSelection", "#0 stem: 8/8 units, 8 prunable",
-        "pinned (model output)", "block1.shortcut(out)"}) {
-    EXPECT_NE(text.find(expected), std::string::npos) << expected << "\n" << text;
-  }
-}
-
-}  // namespace
-
-namespace {
 
 // Autocast-style weight casts (ToCopy of a parameter) must not hide the layer behind them.
 struct CastNet : demon::testing::TestModel {
