@@ -15,6 +15,7 @@
 #include "demon/warnings.h"
 #include "detail/atomic_file.h"
 #include "detail/module_tree.h"
+#include "detail/optimizer_spec.h"
 #include "detail/optimizer_state.h"
 #include "detail/torch_compat.h"
 #include "layers/layer_spec.h"

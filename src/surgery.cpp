@@ -1,11 +1,5 @@
 #include "demon/surgery.h"
 
-#include <torch/optim/adagrad.h>
-#include <torch/optim/adam.h>
-#include <torch/optim/adamw.h>
-#include <torch/optim/rmsprop.h>
-#include <torch/optim/sgd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -17,6 +11,7 @@
 
 #include "demon/channel_selection.h"
 #include "demon/errors.h"
+#include "detail/optimizer_spec.h"
 #include "detail/optimizer_state.h"
 #include "detail/torch_compat.h"
 #include "layers/layer_spec.h"
@@ -26,51 +21,12 @@ namespace {
 
 using Slice = std::function<torch::Tensor(const torch::Tensor&)>;
 
-template <typename State, typename... Fields>
-StateSlicer slicer_for(Fields... fields) {
-  return [fields...](torch::optim::OptimizerParamState& state, const Slice& slice) {
-    auto* typed = dynamic_cast<State*>(&state);
-    if (typed == nullptr) {
-      return false;
-    }
-    auto apply = [&](auto field) {
-      auto [get, set] = field;
-      const torch::Tensor& value = (typed->*get)();
-      if (value.defined()) {
-        (typed->*set)(slice(value));
-      }
-    };
-    (apply(fields), ...);
-    return true;
-  };
-}
-
-// A getter/setter pair of a TORCH_ARG tensor field.
-template <typename State>
-using Getter = const torch::Tensor& (State::*)() const noexcept;
-template <typename State>
-using Setter = State& (State::*)(const torch::Tensor&);
-#define DEMON_STATE_FIELD(State, name) \
-  std::make_pair(static_cast<Getter<State>>(&State::name), static_cast<Setter<State>>(&State::name))
-
+// The slicers users registered, newest first: they take precedence over the built-in
+// optimizers' (detail/optimizer_spec.h).
 std::vector<StateSlicer>& slicers() {
-  using namespace torch::optim;
-  static std::vector<StateSlicer> registry = {
-      slicer_for<SGDParamState>(DEMON_STATE_FIELD(SGDParamState, momentum_buffer)),
-      slicer_for<AdamParamState>(DEMON_STATE_FIELD(AdamParamState, exp_avg),
-                                 DEMON_STATE_FIELD(AdamParamState, exp_avg_sq),
-                                 DEMON_STATE_FIELD(AdamParamState, max_exp_avg_sq)),
-      slicer_for<AdamWParamState>(DEMON_STATE_FIELD(AdamWParamState, exp_avg),
-                                  DEMON_STATE_FIELD(AdamWParamState, exp_avg_sq),
-                                  DEMON_STATE_FIELD(AdamWParamState, max_exp_avg_sq)),
-      slicer_for<RMSpropParamState>(DEMON_STATE_FIELD(RMSpropParamState, square_avg),
-                                    DEMON_STATE_FIELD(RMSpropParamState, momentum_buffer),
-                                    DEMON_STATE_FIELD(RMSpropParamState, grad_avg)),
-      slicer_for<AdagradParamState>(DEMON_STATE_FIELD(AdagradParamState, sum)),
-  };
+  static std::vector<StateSlicer> registry;
   return registry;
 }
-#undef DEMON_STATE_FIELD
 
 std::mutex& slicers_mutex() {
   static std::mutex mutex;
@@ -117,9 +73,15 @@ int64_t group_width_after(int64_t width, int64_t requested, int64_t initial_widt
 namespace detail {
 
 bool slice_optimizer_state(torch::optim::OptimizerParamState& state, const Slice& slice) {
-  std::lock_guard<std::mutex> lock(slicers_mutex());
-  for (const auto& slicer : slicers()) {
-    if (slicer(state, slice))
+  {
+    std::lock_guard<std::mutex> lock(slicers_mutex());
+    for (const auto& slicer : slicers()) {
+      if (slicer(state, slice))
+        return true;
+    }
+  }
+  for (const auto& spec : builtin_optimizers()) {
+    if (spec.slicer(state, slice))
       return true;
   }
   return false;
@@ -128,30 +90,12 @@ bool slice_optimizer_state(torch::optim::OptimizerParamState& state, const Slice
 std::string optimizer_state_problem(const torch::optim::OptimizerParamState& state,
                                     const torch::optim::OptimizerOptions& options,
                                     const torch::Tensor& param) {
-  using namespace torch::optim;
-  std::vector<std::pair<const char*, torch::Tensor>> needed;  // what each step reads
-  if (const auto* adam = dynamic_cast<const AdamParamState*>(&state)) {
-    needed = {{"exp_avg", adam->exp_avg()}, {"exp_avg_sq", adam->exp_avg_sq()}};
-    const auto* adam_options = dynamic_cast<const AdamOptions*>(&options);
-    if (adam_options && adam_options->amsgrad())
-      needed.emplace_back("max_exp_avg_sq", adam->max_exp_avg_sq());
-  } else if (const auto* adamw = dynamic_cast<const AdamWParamState*>(&state)) {
-    needed = {{"exp_avg", adamw->exp_avg()}, {"exp_avg_sq", adamw->exp_avg_sq()}};
-    const auto* adamw_options = dynamic_cast<const AdamWOptions*>(&options);
-    if (adamw_options && adamw_options->amsgrad())
-      needed.emplace_back("max_exp_avg_sq", adamw->max_exp_avg_sq());
-  } else if (const auto* rmsprop = dynamic_cast<const RMSpropParamState*>(&state)) {
-    needed = {{"square_avg", rmsprop->square_avg()}};
-    if (const auto* rms_options = dynamic_cast<const RMSpropOptions*>(&options)) {
-      if (rms_options->momentum() > 0)
-        needed.emplace_back("momentum_buffer", rmsprop->momentum_buffer());
-      if (rms_options->centered())
-        needed.emplace_back("grad_avg", rmsprop->grad_avg());
+  NeededState needed;  // what each step reads
+  for (const auto& spec : builtin_optimizers()) {
+    if (auto found = spec.needed_state(state, options)) {
+      needed = std::move(*found);
+      break;
     }
-  } else if (const auto* adagrad = dynamic_cast<const AdagradParamState*>(&state)) {
-    needed = {{"sum", adagrad->sum()}};
-  } else if (const auto* sgd = dynamic_cast<const SGDParamState*>(&state)) {
-    needed = {{"momentum_buffer", sgd->momentum_buffer()}};
   }
   for (const auto& [name, tensor] : needed) {
     if (!tensor.defined())

@@ -8,7 +8,7 @@
 //   2.0   c10d collectives on Backend (demon::ProcessGroup); batch norm's Legit node; the shape in
 //         autograd input metadata (output_shape); optimizer state keyed by void*
 //         (optimizer_state_key); Optimizer::load restores saved group options
-//         (adopt_saved_options)
+//         (adopt_saved_options_as, used by detail/optimizer_spec.cpp)
 //   2.3   batch norm's Update/NoUpdate nodes
 //   2.4   autocast's per-device dtype and switch (set_cuda_autocast, public as demon/autocast.h)
 //   2.13  autograd nodes held by c10::intrusive_ptr (NodePtr)
@@ -18,12 +18,7 @@
 #include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/variable.h>
-#include <torch/optim/adagrad.h>
-#include <torch/optim/adam.h>
-#include <torch/optim/adamw.h>
 #include <torch/optim/optimizer.h>
-#include <torch/optim/rmsprop.h>
-#include <torch/optim/sgd.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/version.h>
 
@@ -112,10 +107,14 @@ inline OptimizerStateKey optimizer_state_key(const torch::Tensor& param) {
 #endif
 }
 
-#if TORCH_VERSION_MAJOR < 2
+/// After `optimizer.load(archive)`, when the optimizer's groups hold `Options`: on 1.13, whose load
+/// keeps the optimizer's own group options, the options the archive saved replace them; on 2.x,
+/// whose load adopts them itself, nothing is left to do. False, changing nothing, when the groups
+/// hold other options (and always on 2.x).
 template <typename Options>
 bool adopt_saved_options_as(torch::serialize::InputArchive& archive,
                             torch::optim::Optimizer& optimizer) {
+#if TORCH_VERSION_MAJOR < 2
   auto& groups = optimizer.param_groups();
   if (groups.empty() || dynamic_cast<Options*>(&groups[0].options()) == nullptr)
     return false;
@@ -130,25 +129,10 @@ bool adopt_saved_options_as(torch::serialize::InputArchive& archive,
     static_cast<Options&>(groups[i].options()) = saved;
   }
   return true;
-}
-#endif
-
-/// After `optimizer.load(archive)`: the options each parameter group was saved with (learning
-/// rate, AMSGrad, momentum …) replace the optimizer's own, as 2.x's load (and PyTorch's
-/// load_state_dict) does; 1.13's load keeps the optimizer's, so the built-in optimizers' are read
-/// here. Custom optimizers keep theirs on 1.13.
-inline void adopt_saved_options(torch::serialize::InputArchive& archive,
-                                torch::optim::Optimizer& optimizer) {
-#if TORCH_VERSION_MAJOR < 2
-  using namespace torch::optim;
-  adopt_saved_options_as<AdamWOptions>(archive, optimizer) ||
-      adopt_saved_options_as<AdamOptions>(archive, optimizer) ||
-      adopt_saved_options_as<SGDOptions>(archive, optimizer) ||
-      adopt_saved_options_as<RMSpropOptions>(archive, optimizer) ||
-      adopt_saved_options_as<AdagradOptions>(archive, optimizer);
 #else
   (void)archive;
   (void)optimizer;
+  return false;
 #endif
 }
 

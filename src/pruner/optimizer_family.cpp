@@ -1,13 +1,10 @@
 #include "pruner/optimizer_family.h"
 
-#include <torch/optim/adagrad.h>
-#include <torch/optim/adam.h>
-#include <torch/optim/adamw.h>
 #include <torch/optim/lbfgs.h>
-#include <torch/optim/rmsprop.h>
 
 #include "demon/errors.h"
 #include "demon/pruner.h"
+#include "detail/optimizer_spec.h"
 
 namespace demon::detail {
 
@@ -21,10 +18,8 @@ std::vector<torch::Tensor> optimizer_params(const torch::optim::Optimizer& optim
 }
 
 bool is_adaptive(const torch::optim::Optimizer& optimizer) {
-  return dynamic_cast<const torch::optim::Adam*>(&optimizer) != nullptr ||
-         dynamic_cast<const torch::optim::AdamW*>(&optimizer) != nullptr ||
-         dynamic_cast<const torch::optim::RMSprop*>(&optimizer) != nullptr ||
-         dynamic_cast<const torch::optim::Adagrad*>(&optimizer) != nullptr;
+  const OptimizerSpec* spec = builtin_optimizer(optimizer);
+  return spec != nullptr && spec->adaptive;
 }
 
 void require_supported(const torch::optim::Optimizer& optimizer) {
