@@ -31,7 +31,6 @@ class DemonPruner::DataParallel : public detail::DataParallel {
 namespace {
 
 using detail::flush_output;
-using detail::list_names;
 
 template <typename Ref>
 Ref require_non_null(Ref ref, const char* what) {

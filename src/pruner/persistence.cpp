@@ -1,7 +1,6 @@
 // DemonPruner's save and load: which of its fields travel in a checkpoint, and how a loaded state
 // is taken over. The archive's entries are read and checked whole by saved_state.h before the
 // pruner takes any of them, so a checkpoint that fails to load leaves the pruner as it was.
-#include <algorithm>
 #include <optional>
 #include <string>
 #include <utility>
