@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
   }
 
   const int64_t train_size = task.train_labels.size(0);
-  const int64_t steps_per_epoch = demon::steps_per_epoch(train_size, batch_size, true);
+  const int64_t steps_per_epoch = demon::batches_per_epoch(train_size, batch_size, true);
   const nlohmann::json given =
       demon_json.empty() ? nlohmann::json::object() : nlohmann::json::parse(demon_json);
   nlohmann::json overrides = given;
@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
                       {"prune_start", epochs * steps_per_epoch + 1}});
   }
   overrides.update({{"epochs", epochs}, {"steps_per_epoch", steps_per_epoch}, {"seed", seed}});
-  demon::DemonPruner pruner(model.module, *optimizer, demon::options_from_json(overrides));
+  demon::DemonPruner pruner(model.module, *optimizer, demon::DemonOptions::from_json(overrides));
   pruner.set_forward(model.forward);
 
   // The FLOPs ratio in force at each step, for the run's mean.
@@ -251,7 +251,7 @@ int main(int argc, char** argv) {
       {"optimizer", recipe.optimizer},
       {"lr", recipe.lr},
       {"lr_schedule", recipe.lr_schedule},
-      {"demon", demon::to_json(pruner.options())},
+      {"demon", pruner.options().to_json()},
       {"demon_overrides", given},
       {"lambda_peak", mode == "dense" ? 0.0 : pruner.lambda_peak()},
       {"gradient_scale", pruner.gradient_scale() ? pruner.gradient_scale()->value() : std::nan("")},

@@ -1,6 +1,6 @@
 // DemonOptions and the example's TrainConfig from arbitrary JSON text. Promises (options.h,
 // config.h): a bad key, type or value is a std::invalid_argument, never another exception or a
-// crash; accepted options survive a round trip through to_json unchanged.
+// crash; accepted options survive a round trip through DemonOptions::to_json unchanged.
 
 #include <nlohmann/json.hpp>
 
@@ -24,9 +24,9 @@ std::vector<std::string> seeds() {
                            .element_flops(500.0)
                            .group_min_width({{"layer1", 4}});
   resnet18_cifar10::TrainConfig config;
-  config.demon = demon::to_json(options);
-  return {demon::to_json(demon::DemonOptions()).dump(),
-          demon::to_json(options).dump(2),
+  config.demon = options.to_json();
+  return {demon::DemonOptions().to_json().dump(),
+          options.to_json().dump(2),
           config.to_json().dump(),
           R"({"epochs": 2, "width": 0.125, "demon": {"target": 0.3}})",
           R"({"total_steps": -1, "schedule": "cosine"})",
@@ -58,9 +58,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   expect_clear_error("DemonOptions", [&] {
-    const auto options = demon::options_from_json(parsed);
-    const json written = demon::to_json(options);
-    const json again = demon::to_json(demon::options_from_json(written));
+    const auto options = demon::DemonOptions::from_json(parsed);
+    const json written = options.to_json();
+    const json again = demon::DemonOptions::from_json(written).to_json();
     if (written != again) {
       demon::fuzz::broken("DemonOptions round trip changed " + written.dump() + " into " +
                           again.dump());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <string>
 
 #include "demon/errors.h"
 #include "detail/enum_names.h"
@@ -88,7 +89,7 @@ double BudgetController::project(int64_t step, double ratio) {
   return update(step, ratio);
 }
 
-nlohmann::json BudgetController::state() const {
+nlohmann::json BudgetController::to_json() const {
   return {{"lambda", lambda_},
           {"ceiling", ceiling_},
           {"last_ratio", last_ratio_},
@@ -96,12 +97,25 @@ nlohmann::json BudgetController::state() const {
           {"last_step", last_step_}};
 }
 
-void BudgetController::set_state(const nlohmann::json& state) {
-  lambda_ = state.at("lambda");
-  ceiling_ = state.value("ceiling", ceiling_);
-  last_ratio_ = state.at("last_ratio");
-  reached_at_ = state.at("reached_at");
-  last_step_ = state.value("last_step", int64_t{0});  // absent in checkpoints before the limit
+void BudgetController::load_json(const nlohmann::json& state) {
+  // Read whole before any of it is taken: damaged state changes nothing.
+  double lambda, ceiling, last_ratio;
+  int64_t reached_at, last_step;
+  try {
+    lambda = state.at("lambda").get<double>();
+    ceiling = state.value("ceiling", ceiling_);
+    last_ratio = state.at("last_ratio").get<double>();
+    reached_at = state.at("reached_at").get<int64_t>();
+    last_step = state.value("last_step", int64_t{0});  // absent in checkpoints before the limit
+  } catch (const nlohmann::json::exception& error) {
+    throw ValueError(std::string("demon::BudgetController::load_json: damaged state: ") +
+                     error.what());
+  }
+  lambda_ = lambda;
+  ceiling_ = ceiling;
+  last_ratio_ = last_ratio;
+  reached_at_ = reached_at;
+  last_step_ = last_step;
 }
 
 }  // namespace demon

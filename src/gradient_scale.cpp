@@ -48,16 +48,16 @@ void GradientScale::refresh() {
   }
 }
 
-nlohmann::json GradientScale::state() const {
+nlohmann::json GradientScale::to_json() const {
   return {{"until", until_},
           {"observations", observations_},
           {"sum", sum_.defined() ? sum_.item<double>() : 0.0},
           {"value", value_}};
 }
 
-void GradientScale::set_state(const nlohmann::json& state) {
+void GradientScale::load_json(const nlohmann::json& state) {
   const auto fail = [](const std::string& why) {
-    throw ValueError("demon::GradientScale::set_state: " + why);
+    throw ValueError("demon::GradientScale::load_json: " + why);
   };
   if (!state.is_object()) {
     fail("expected an object, got " + state.dump());

@@ -153,7 +153,7 @@ const HealthEvent* HealthGuard::update(int64_t step, double rise) {
   return nullptr;
 }
 
-nlohmann::json HealthGuard::state() const {
+nlohmann::json HealthGuard::to_json() const {
   nlohmann::json events = nlohmann::json::array();
   for (const auto& event : events_) {
     events.push_back(event.to_json());
@@ -169,7 +169,7 @@ nlohmann::json HealthGuard::state() const {
           {"events", events}};
 }
 
-void HealthGuard::set_state(const nlohmann::json& state) {
+void HealthGuard::load_json(const nlohmann::json& state) {
   const nlohmann::json& average = state.at("average");
   const nlohmann::json& first = state.at("first");
   const double first_level = level_from_json(state.at("first_level"));

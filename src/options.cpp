@@ -303,10 +303,10 @@ NonFiniteGradients nonfinite_gradients_from_string(const std::string& name) {
       "demon::nonfinite_gradients_from_string: unknown nonfinite_gradients action");
 }
 
-int64_t steps_per_epoch(int64_t dataset_size, int64_t batch_size, bool drop_last) {
+int64_t batches_per_epoch(int64_t dataset_size, int64_t batch_size, bool drop_last) {
   if (dataset_size < 1 || batch_size < 1) {
     throw ValueError(
-        "demon::steps_per_epoch: dataset_size and batch_size must be >= 1, "
+        "demon::batches_per_epoch: dataset_size and batch_size must be >= 1, "
         "got " +
         std::to_string(dataset_size) + " and " + std::to_string(batch_size));
   }
@@ -451,15 +451,15 @@ Schedule DemonOptions::sigma_schedule() const {
                       .final_div_factor(final_div_factor()));
 }
 
-nlohmann::json to_json(const DemonOptions& options) {
+nlohmann::json DemonOptions::to_json() const {
   json out = json::object();
   for (const auto& field : fields()) {
-    out[field.key] = field.get(options);
+    out[field.key] = field.get(*this);
   }
   return out;
 }
 
-DemonOptions options_from_json(const nlohmann::json& in) {
+DemonOptions DemonOptions::from_json(const nlohmann::json& in) {
   if (!in.is_object()) {
     fail("expected a JSON object, got " + describe(in));
   }
@@ -490,11 +490,11 @@ DemonOptions options_from_json(const nlohmann::json& in) {
 }
 
 void to_json(nlohmann::json& json_out, const DemonOptions& options) {
-  json_out = to_json(options);
+  json_out = options.to_json();
 }
 
 void from_json(const nlohmann::json& json_in, DemonOptions& options) {
-  options = options_from_json(json_in);
+  options = DemonOptions::from_json(json_in);
 }
 
 DemonOptions DemonOptions::load(const std::string& path) {
@@ -508,11 +508,11 @@ DemonOptions DemonOptions::load(const std::string& path) {
   } catch (const json::parse_error& error) {
     fail("\"" + path + "\" is not valid JSON: " + error.what());
   }
-  return options_from_json(parsed);
+  return from_json(parsed);
 }
 
 void DemonOptions::save(const std::string& path) const {
-  const std::string text = to_json(*this).dump(2) + "\n";
+  const std::string text = to_json().dump(2) + "\n";
   detail::replace_file_atomically(path, [&](const std::string& temp) {
     std::ofstream file(temp, std::ios::binary | std::ios::trunc);
     file << text;

@@ -49,8 +49,15 @@ TEST(BudgetTest, ControllerFollowsThePlan) {
   EXPECT_EQ(c.reached_at(), 800);
   EXPECT_EQ(c.update(900, 0.5), 0.0);
   demon::BudgetController d(0.3, 1000, 1e-2, 2.0);
-  d.set_state(c.state());
+  d.load_json(c.to_json());
   EXPECT_EQ(d.reached_at(), 800);
+  // A damaged state is refused whole: nothing of it is taken.
+  demon::BudgetController e(0.3, 1000, 1e-2, 2.0);
+  auto damaged = c.to_json();
+  damaged["reached_at"] = "soon";
+  EXPECT_THROW(e.load_json(damaged), demon::ValueError);
+  EXPECT_FALSE(e.reached());
+  EXPECT_DOUBLE_EQ(e.lambda(), 1e-2);
   EXPECT_THROW(demon::BudgetController(1.5, 1000, 1e-2, 2.0), std::invalid_argument);
 }
 
@@ -73,7 +80,7 @@ TEST(BudgetTest, ControllerGrowthIsRateLimited) {
   EXPECT_LT(shrunk, before);
   // The limit's clock survives a checkpoint.
   demon::BudgetController d(0.3, 100, 1e-2, 2.0, 2.0, 10);
-  d.set_state(c.state());
+  d.load_json(c.to_json());
   EXPECT_NEAR(d.update(85, 1.0), shrunk * std::sqrt(2.0), 1e-12);
   EXPECT_THROW(demon::BudgetController(0.3, 100, 1e-2, 2.0, 0.5, 10), std::invalid_argument);
   EXPECT_THROW(demon::BudgetController(0.3, 100, 1e-2, 2.0, 2.0, -1), std::invalid_argument);
@@ -94,7 +101,7 @@ TEST(BudgetTest, LambdaStaysUnderItsCeiling) {
   EXPECT_DOUBLE_EQ(c.ceiling(), 2e-2);
   EXPECT_DOUBLE_EQ(c.update(990, 1.0), 2e-2);
   demon::BudgetController d(0.3, 1000, 1e-2, 2.0, 2.0, 10, 4.0);
-  d.set_state(c.state());
+  d.load_json(c.to_json());
   EXPECT_DOUBLE_EQ(d.ceiling(), 2e-2);
   d.cap(0.0);  // never below the floor
   EXPECT_DOUBLE_EQ(d.ceiling(), 1e-5);

@@ -59,7 +59,7 @@ TEST(GradientScaleTest, StateRoundTripsAndDamageIsRefused) {
   scale.observe(scales_with_gradients({1.0f}, {3.0f}));
   scale.observe(scales_with_gradients({1.0f}, {1.0f}));
   GradientScale restored(5);
-  restored.set_state(scale.state());
+  restored.load_json(scale.to_json());
   scale.observe(scales_with_gradients({6.0f}, {6.0f}));
   restored.observe(scales_with_gradients({6.0f}, {6.0f}));
   scale.refresh();
@@ -67,13 +67,13 @@ TEST(GradientScaleTest, StateRoundTripsAndDamageIsRefused) {
   EXPECT_DOUBLE_EQ(restored.value(), scale.value());
   EXPECT_DOUBLE_EQ(restored.value(), (2.0 + 1.0 + 6.0) / 3.0);
 
-  EXPECT_THROW(GradientScale(6).set_state(scale.state()), demon::ValueError);  // other options
-  auto damaged = scale.state();
+  EXPECT_THROW(GradientScale(6).load_json(scale.to_json()), demon::ValueError);  // other options
+  auto damaged = scale.to_json();
   damaged["sum"] = -1.0;
-  EXPECT_THROW(restored.set_state(damaged), demon::ValueError);
-  damaged = scale.state();
+  EXPECT_THROW(restored.load_json(damaged), demon::ValueError);
+  damaged = scale.to_json();
   damaged.erase("observations");
-  EXPECT_THROW(restored.set_state(damaged), demon::ValueError);
+  EXPECT_THROW(restored.load_json(damaged), demon::ValueError);
   EXPECT_DOUBLE_EQ(restored.value(), scale.value());  // unchanged by the refusals
 }
 
@@ -164,7 +164,7 @@ TEST(GradientScaleTest, LambdaRelativeMustBeFiniteAndPositive) {
   for (double bad : {0.0, -1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
     EXPECT_THROW(DemonOptions(100).lambda_relative(bad).validate(), demon::ValueError) << bad;
   }
-  EXPECT_EQ(demon::options_from_json({{"lambda_relative", 3.0}}).lambda_relative(), 3.0);
+  EXPECT_EQ(demon::DemonOptions::from_json({{"lambda_relative", 3.0}}).lambda_relative(), 3.0);
 }
 
 }  // namespace

@@ -162,19 +162,19 @@ TEST(HealthGuardTest, StateRoundTripsAndResumesTheSameDecisions) {
   auto trips = feed(first, losses, 25);
   ASSERT_EQ(trips.size(), 1u);
   HealthGuard resumed(0.25, 50, 0.5);
-  resumed.set_state(nlohmann::json::parse(first.state().dump()));
+  resumed.load_json(nlohmann::json::parse(first.to_json().dump()));
   const auto rest = feed(resumed, std::vector<double>(240, 1.6), 25, 260);
   trips.insert(trips.end(), rest.begin(), rest.end());
   EXPECT_EQ(trips, expected);
-  EXPECT_EQ(resumed.state().dump(), whole.state().dump());
+  EXPECT_EQ(resumed.to_json().dump(), whole.to_json().dump());
 
-  auto damaged = first.state();
+  auto damaged = first.to_json();
   damaged["scale"] = 2.0;
-  EXPECT_THROW(resumed.set_state(damaged), demon::ValueError);
-  damaged = first.state();
+  EXPECT_THROW(resumed.load_json(damaged), demon::ValueError);
+  damaged = first.to_json();
   damaged["average"] = 1e300;  // beyond float32
-  EXPECT_THROW(resumed.set_state(damaged), demon::ValueError);
-  EXPECT_EQ(resumed.state().dump(), whole.state().dump());  // unchanged
+  EXPECT_THROW(resumed.load_json(damaged), demon::ValueError);
+  EXPECT_EQ(resumed.to_json().dump(), whole.to_json().dump());  // unchanged
 }
 
 TEST(HealthGuardTest, BadSettingsAreRefusedByName) {

@@ -17,10 +17,10 @@ namespace {
 using demon::DemonOptions;
 using nlohmann::json;
 
-// The error message of options_from_json(j), or "no error".
+// The error message of DemonOptions::from_json(j), or "no error".
 std::string parse_error(const json& j) {
   try {
-    demon::options_from_json(j);
+    demon::DemonOptions::from_json(j);
   } catch (const std::invalid_argument& e) {
     return e.what();
   }
@@ -56,9 +56,9 @@ DemonOptions all_non_default() {
 
 TEST(OptionsTest, JsonRoundTripKeepsEveryField) {
   const DemonOptions original = all_non_default();
-  const json written = demon::to_json(original);
-  const DemonOptions read = demon::options_from_json(written);
-  EXPECT_EQ(demon::to_json(read), written);
+  const json written = original.to_json();
+  const DemonOptions read = demon::DemonOptions::from_json(written);
+  EXPECT_EQ(read.to_json(), written);
   EXPECT_EQ(read.total_steps(), 1234);
   EXPECT_EQ(read.schedule_span(), 1000);
   EXPECT_EQ(read.schedule(), demon::ScheduleKind::kCosineDecay);
@@ -91,11 +91,11 @@ TEST(OptionsTest, JsonRoundTripKeepsEveryField) {
 TEST(OptionsTest, AdlHooksWorkWithNlohmann) {
   json j = all_non_default();
   auto back = j.get<DemonOptions>();
-  EXPECT_EQ(demon::to_json(back), j);
+  EXPECT_EQ(back.to_json(), j);
 }
 
 TEST(OptionsTest, MissingKeysKeepDefaults) {
-  const DemonOptions read = demon::options_from_json(json{{"lambda_peak", 0.3}});
+  const DemonOptions read = demon::DemonOptions::from_json(json{{"lambda_peak", 0.3}});
   const DemonOptions defaults;
   EXPECT_DOUBLE_EQ(read.lambda_peak().value(), 0.3);
   EXPECT_EQ(read.regularizer(), defaults.regularizer());
@@ -197,11 +197,11 @@ TEST(OptionsTest, RunLengthFromEpochsAndStepsPerEpoch) {
   EXPECT_NE(error_of(DemonOptions(100).epochs(3).steps_per_epoch(10)).find("disagrees"),
             std::string::npos);
   // A data set's size: rounded up, or down when the last partial batch is dropped.
-  EXPECT_EQ(demon::steps_per_epoch(50000, 128), 391);
-  EXPECT_EQ(demon::steps_per_epoch(50000, 128, /*drop_last=*/true), 390);
-  EXPECT_THROW(demon::steps_per_epoch(0, 128), std::invalid_argument);
+  EXPECT_EQ(demon::batches_per_epoch(50000, 128), 391);
+  EXPECT_EQ(demon::batches_per_epoch(50000, 128, /*drop_last=*/true), 390);
+  EXPECT_THROW(demon::batches_per_epoch(0, 128), std::invalid_argument);
   // From JSON, as a config file would give it.
-  const auto read = demon::options_from_json(json{{"epochs", 10}, {"steps_per_epoch", 391}});
+  const auto read = demon::DemonOptions::from_json(json{{"epochs", 10}, {"steps_per_epoch", 391}});
   EXPECT_EQ(read.run_steps(), 3910);
 }
 
@@ -211,29 +211,30 @@ TEST(OptionsTest, PruneEveryZeroIsATwentiethOfTheRunAndAtLeast100) {
   EXPECT_EQ(DemonOptions(3910).effective_prune_every(), 196);
   EXPECT_EQ(DemonOptions(1170).effective_prune_every(), 100);
   EXPECT_EQ(DemonOptions(100000).prune_every(250).effective_prune_every(), 250);
-  EXPECT_EQ(demon::options_from_json(json{{"epochs", 10}, {"steps_per_epoch", 391}})
+  EXPECT_EQ(demon::DemonOptions::from_json(json{{"epochs", 10}, {"steps_per_epoch", 391}})
                 .effective_prune_every(),
             196);
 }
 
 TEST(OptionsTest, LambdaPeakIsAutoUntilSet) {
   EXPECT_FALSE(DemonOptions(100).lambda_peak().has_value());
-  EXPECT_EQ(demon::to_json(DemonOptions(100)).at("lambda_peak"), "auto");
-  EXPECT_FALSE(demon::options_from_json(json{{"lambda_peak", "auto"}}).lambda_peak());
-  EXPECT_FALSE(demon::options_from_json(json{{"lambda_peak", nullptr}}).lambda_peak());
-  EXPECT_EQ(demon::options_from_json(json{{"lambda_peak", 0.02}}).lambda_peak(), 0.02);
+  EXPECT_EQ(DemonOptions(100).to_json().at("lambda_peak"), "auto");
+  EXPECT_FALSE(demon::DemonOptions::from_json(json{{"lambda_peak", "auto"}}).lambda_peak());
+  EXPECT_FALSE(demon::DemonOptions::from_json(json{{"lambda_peak", nullptr}}).lambda_peak());
+  EXPECT_EQ(demon::DemonOptions::from_json(json{{"lambda_peak", 0.02}}).lambda_peak(), 0.02);
   EXPECT_NE(parse_error(json{{"lambda_peak", "lots"}}).find("a number or \"auto\""),
             std::string::npos);
   // The controller's growth limit is auto in the same way.
   EXPECT_FALSE(DemonOptions(100).controller_max_growth().has_value());
-  EXPECT_EQ(demon::to_json(DemonOptions(100)).at("controller_max_growth"), "auto");
-  EXPECT_EQ(demon::options_from_json(json{{"controller_max_growth", 8}}).controller_max_growth(),
-            8.0);
+  EXPECT_EQ(DemonOptions(100).to_json().at("controller_max_growth"), "auto");
+  EXPECT_EQ(
+      demon::DemonOptions::from_json(json{{"controller_max_growth", 8}}).controller_max_growth(),
+      8.0);
   // An automatic λ's schedule runs in units of the measured gradient scale: its peak is
   // lambda_relative.
   EXPECT_DOUBLE_EQ(DemonOptions(1000).lambda_relative(3.0).lambda_schedule()(261), 3.0);
   EXPECT_EQ(DemonOptions(1000).lambda_rise_steps(), 261);  // int(0.3 * 870)
-  EXPECT_EQ(demon::options_from_json(json{{"forward_check", "off"}}).forward_check(),
+  EXPECT_EQ(demon::DemonOptions::from_json(json{{"forward_check", "off"}}).forward_check(),
             demon::ForwardCheck::kOff);
   EXPECT_NE(parse_error(json{{"forward_check", "maybe"}}).find("pin, error, off"),
             std::string::npos);
@@ -244,7 +245,7 @@ TEST(OptionsTest, SaveAndLoadFiles) {
   std::filesystem::remove_all(dir);
   const std::string path = (dir / "nested" / "options.json").string();
   all_non_default().save(path);
-  EXPECT_EQ(demon::to_json(DemonOptions::load(path)), demon::to_json(all_non_default()));
+  EXPECT_EQ(DemonOptions::load(path).to_json(), all_non_default().to_json());
   // No temporary file is left behind.
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir / "nested"),
                           std::filesystem::directory_iterator()),
@@ -383,3 +384,32 @@ TEST(OptionsDocTest, EveryRefusedValueIsRefusedWithTheDocumentedWords) {
         << "the error for " << option.key << " does not name it: " << error;
   }
 }
+
+namespace {
+
+// The names DemonOptions' JSON and batches_per_epoch() had before: deprecated, and still the
+// same functions.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+TEST(OptionsTest, DeprecatedNamesStillWork) {
+  const DemonOptions options = DemonOptions(100).lambda_peak(0.02).target(0.5);
+  EXPECT_EQ(demon::to_json(options), options.to_json());
+  EXPECT_EQ(demon::options_from_json(options.to_json()).to_json(), options.to_json());
+  EXPECT_EQ(demon::steps_per_epoch(50000, 128, /*drop_last=*/true),
+            demon::batches_per_epoch(50000, 128, /*drop_last=*/true));
+}
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+// The ADL hooks: `json j = options` and `j.get<DemonOptions>()` use to_json() and from_json().
+TEST(OptionsTest, NlohmannConversionsMatchTheMembers) {
+  const DemonOptions options = DemonOptions(100).lambda_peak(0.02);
+  const json converted = options;
+  EXPECT_EQ(converted, options.to_json());
+  EXPECT_EQ(converted.get<DemonOptions>().to_json(), options.to_json());
+}
+
+}  // namespace

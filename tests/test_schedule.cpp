@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <stdexcept>
+#include <type_traits>
 
 #include "demon/schedule.h"
 
@@ -100,6 +101,19 @@ TEST(ScheduleTest, KindNamesRoundTrip) {
     EXPECT_EQ(demon::schedule_kind_from_string(demon::to_string(kind)), kind);
   }
   EXPECT_THROW(demon::schedule_kind_from_string("onecycle"), std::invalid_argument);
+}
+
+// A ScheduleKind is no ScheduleOptions by accident (a Schedule built from a bare kind would have
+// peak 1 over one step); the default options are those of the explicit constructor.
+static_assert(!std::is_convertible_v<ScheduleKind, ScheduleOptions>);
+TEST(ScheduleTest, DefaultOptionsAreOneCycleToOneOverOneStep) {
+  const ScheduleOptions defaults;
+  const ScheduleOptions spelled(ScheduleKind::kOneCycle);
+  EXPECT_EQ(defaults.kind(), spelled.kind());
+  EXPECT_EQ(defaults.peak(), 1.0);
+  EXPECT_EQ(defaults.span(), 1);
+  EXPECT_EQ(Schedule(defaults)(0), Schedule(spelled)(0));
+  EXPECT_EQ(Schedule(ScheduleOptions().kind(ScheduleKind::kConstant).peak(2.0))(5), 2.0);
 }
 
 }  // namespace

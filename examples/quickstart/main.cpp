@@ -127,8 +127,8 @@ int main(int argc, char** argv) {
   // demon: the run's length, then the pruner around the model and optimizer as they are.
   auto options = demon::DemonOptions()
                      .epochs(epochs)
-                     .steps_per_epoch(demon::steps_per_epoch(train_size, batch_size))
-                     .prune_every(demon::steps_per_epoch(train_size, batch_size))
+                     .steps_per_epoch(demon::batches_per_epoch(train_size, batch_size))
+                     .prune_every(demon::batches_per_epoch(train_size, batch_size))
                      .seed(seed);
   if (app.count("--lambda") > 0) {
     options.lambda_peak(lambda);
@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
   example_log::info("%s, %lld training images, %d threads; DemP options %s",
                     real ? "CIFAR-10" : "synthetic CIFAR-shaped data",
                     static_cast<long long>(train_size), torch::get_num_threads(),
-                    demon::to_json(pruner.options()).dump().c_str());
+                    pruner.options().to_json().dump().c_str());
 
   const auto start = std::chrono::steady_clock::now();
   double test_accuracy = 0.0;

@@ -184,7 +184,7 @@ void TrainConfig::validate() const {
 }
 
 demon::DemonOptions TrainConfig::demon_options(int64_t total_steps, int64_t steps_per_epoch) const {
-  auto options = demon::options_from_json(demon);
+  auto options = demon::DemonOptions::from_json(demon);
   if (!demon.contains("total_steps") && !demon.contains("epochs"))
     options.total_steps(total_steps);
   if (baseline == "slimming") {

@@ -394,7 +394,7 @@ json train(const TrainConfig& config, const RunOptions& run) {
   for (const auto& p : model->parameters())
     parameters += p.numel();
   const std::string method =
-      config.dense ? "dense baseline" : "DemP " + demon::to_json(pruner->options()).dump();
+      config.dense ? "dense baseline" : "DemP " + pruner->options().to_json().dump();
   example_log::info(
       "model: ResNet-18 width %g (%lld parameters), %s on %s, %d threads%s; %lld epochs x %lld "
       "steps; %s",

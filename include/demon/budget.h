@@ -66,8 +66,16 @@ class BudgetController {
   /// The last ratio fed to update().
   double last_ratio() const noexcept { return last_ratio_; }
 
-  nlohmann::json state() const;
-  void set_state(const nlohmann::json& state);
+  /// Everything needed to resume exactly, as JSON.
+  nlohmann::json to_json() const;
+  /// Restores what to_json() wrote. Throws demon::ValueError, changing nothing, for damaged
+  /// state.
+  void load_json(const nlohmann::json& state);
+  /// The former names of to_json() and load_json().
+  [[deprecated("use to_json()")]] nlohmann::json state() const { return to_json(); }
+  [[deprecated("use load_json()")]] void set_state(const nlohmann::json& state) {
+    load_json(state);
+  }
 
  private:
   double target_;

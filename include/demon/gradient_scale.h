@@ -48,10 +48,16 @@ class GradientScale {
   int64_t observations() const noexcept { return observations_; }
   int64_t until_step() const noexcept { return until_; }
 
-  /// Everything needed to resume exactly (reads the running sum: one sync).
-  nlohmann::json state() const;
-  /// Throws demon::ValueError, changing nothing, for damaged state.
-  void set_state(const nlohmann::json& state);
+  /// Everything needed to resume exactly, as JSON (reads the running sum: one sync).
+  nlohmann::json to_json() const;
+  /// Restores what to_json() wrote. Throws demon::ValueError, changing nothing, for damaged
+  /// state.
+  void load_json(const nlohmann::json& state);
+  /// The former names of to_json() and load_json().
+  [[deprecated("use to_json()")]] nlohmann::json state() const { return to_json(); }
+  [[deprecated("use load_json()")]] void set_state(const nlohmann::json& state) {
+    load_json(state);
+  }
 
  private:
   int64_t until_;

@@ -78,10 +78,16 @@ class HealthGuard {
   double baseline() const noexcept { return baseline_; }
   double first_loss() const noexcept { return first_level_; }
 
-  /// Everything needed to resume exactly; the running average's value included.
-  nlohmann::json state() const;
-  /// Throws demon::ValueError, changing nothing, for damaged state.
-  void set_state(const nlohmann::json& state);
+  /// Everything needed to resume exactly, as JSON; the running average's value included.
+  nlohmann::json to_json() const;
+  /// Restores what to_json() wrote. Throws demon::ValueError, changing nothing, for damaged
+  /// state.
+  void load_json(const nlohmann::json& state);
+  /// The former names of to_json() and load_json().
+  [[deprecated("use to_json()")]] nlohmann::json state() const { return to_json(); }
+  [[deprecated("use load_json()")]] void set_state(const nlohmann::json& state) {
+    load_json(state);
+  }
 
  private:
   double rise_;

@@ -113,16 +113,22 @@ NoiseMode noise_mode_from_string(const std::string& name);
 DeathCheck death_check_from_string(const std::string& name);
 ForwardCheck forward_check_from_string(const std::string& name);
 
-/// Optimizer steps in one epoch of `dataset_size` samples in batches of `batch_size`: rounded up,
-/// or down with `drop_last` (as torch::data::DataLoaderOptions::drop_last).
-int64_t steps_per_epoch(int64_t dataset_size, int64_t batch_size, bool drop_last = false);
+/// Batches, so optimizer steps, in one epoch of `dataset_size` samples in batches of `batch_size`:
+/// rounded up, or down with `drop_last` (as torch::data::DataLoaderOptions::drop_last). The value
+/// DemonOptions::steps_per_epoch wants.
+int64_t batches_per_epoch(int64_t dataset_size, int64_t batch_size, bool drop_last = false);
+/// The former name of batches_per_epoch(), which DemonOptions::steps_per_epoch shares.
+[[deprecated("use demon::batches_per_epoch")]] inline int64_t steps_per_epoch(
+    int64_t dataset_size, int64_t batch_size, bool drop_last = false) {
+  return batches_per_epoch(dataset_size, batch_size, drop_last);
+}
 
 /// Everything DemonPruner needs to know, with PyTorch-style chained setters:
 /// ```
 /// auto options = demon::DemonOptions().epochs(30).steps_per_epoch(391).prune_every(500);
 /// auto same = demon::DemonOptions(/*total_steps=*/30 * 391).prune_every(500);
 /// ```
-/// JSON uses the setter names as keys (see to_json / options_from_json).
+/// JSON uses the setter names as keys (see to_json() / from_json()).
 struct DemonOptions {
   explicit DemonOptions(int64_t total_steps = 0) : total_steps_(total_steps) {}
 
@@ -275,19 +281,29 @@ struct DemonOptions {
   /// σ(t): the same shape with peak sigma_peak.
   Schedule sigma_schedule() const;
 
+  /// Every option under its setter's name; enums as strings ("lasso", "live_only", "one_cycle"),
+  /// an unset lambda_peak as "auto".
+  nlohmann::json to_json() const;
+  /// Starts from the defaults and applies each key of `json` (an object). Throws
+  /// demon::ValueError naming the key for an unknown key, a wrong type or an invalid value.
+  /// The run's length may be absent (left 0, to be set before the pruner is built).
+  static DemonOptions from_json(const nlohmann::json& json);
+
   /// Reads options written by save() or by hand; unknown keys and wrong types are errors.
   static DemonOptions load(const std::string& path);
-  /// Writes the options as pretty JSON, atomically (temporary file, then rename).
+  /// Writes to_json() as pretty JSON, atomically (temporary file, then rename).
   void save(const std::string& path) const;
 };
 
-/// Every option under its setter's name; enums as strings ("lasso", "live_only", "one_cycle"),
-/// an unset lambda_peak as "auto".
-nlohmann::json to_json(const DemonOptions& options);
-/// Starts from the defaults and applies each key of `json` (an object). Throws
-/// demon::ValueError naming the key for an unknown key, a wrong type or an invalid value.
-/// The run's length may be absent (left 0, to be set before the pruner is built).
-DemonOptions options_from_json(const nlohmann::json& json);
+/// The former spellings of DemonOptions::to_json() and DemonOptions::from_json().
+[[deprecated("use DemonOptions::to_json()")]] inline nlohmann::json to_json(
+    const DemonOptions& options) {
+  return options.to_json();
+}
+[[deprecated("use DemonOptions::from_json()")]] inline DemonOptions options_from_json(
+    const nlohmann::json& json) {
+  return DemonOptions::from_json(json);
+}
 
 // ADL hooks, so that `nlohmann::json j = options;` and `j.get<DemonOptions>()` work.
 void to_json(nlohmann::json& json, const DemonOptions& options);

@@ -34,14 +34,16 @@ ScheduleKind schedule_kind_from_string(const std::string& name);
 /// double l = lambda(100);
 /// ```
 struct ScheduleOptions {
-  ScheduleOptions(ScheduleKind kind = ScheduleKind::kOneCycle, double peak = 1.0, int64_t span = 1)
+  /// One-cycle from 0 to 1 over one step: set what the schedule needs with the setters.
+  ScheduleOptions() = default;
+  explicit ScheduleOptions(ScheduleKind kind, double peak = 1.0, int64_t span = 1)
       : kind_(kind), peak_(peak), span_(span) {}
 
-  TORCH_ARG(ScheduleKind, kind);
+  TORCH_ARG(ScheduleKind, kind) = ScheduleKind::kOneCycle;
   /// The largest value the schedule takes.
-  TORCH_ARG(double, peak);
+  TORCH_ARG(double, peak) = 1.0;
   /// Number of steps over which the shape plays out; constant afterwards. Ignored by kConstant.
-  TORCH_ARG(int64_t, span);
+  TORCH_ARG(int64_t, span) = 1;
   /// kOneCycle: fraction of the span spent rising (the peak is at int(pct_start·span)).
   TORCH_ARG(double, pct_start) = 0.3;
   /// kOneCycle: the start value is peak / div_factor.

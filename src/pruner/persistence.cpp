@@ -13,7 +13,7 @@ namespace demon {
 
 void DemonPruner::save(torch::serialize::OutputArchive& archive) const {
   detail::SavedPrunerState state;
-  state.options = to_json(options_);
+  state.options = options_.to_json();
   state.step = step_;
   state.prune_events = prune_events_;
   state.skipped_steps = skipped_steps_;
@@ -29,9 +29,9 @@ void DemonPruner::save(torch::serialize::OutputArchive& archive) const {
   current.health_events.clear();
   state.current = current.to_json();
   state.pinned_groups = pinned_groups_;
-  state.budget = budget_ ? budget_->state().dump() : std::string();
-  state.health = health_ ? health_->state().dump() : std::string();
-  state.gradient_scale = gradient_scale_ ? gradient_scale_->state().dump() : std::string();
+  state.budget = budget_ ? budget_->to_json().dump() : std::string();
+  state.health = health_ ? health_->to_json().dump() : std::string();
+  state.gradient_scale = gradient_scale_ ? gradient_scale_->to_json().dump() : std::string();
   if (noise_)
     state.noise_states = noise_->generator_states();
   state.activity_observations = activity_.observations();
@@ -54,12 +54,12 @@ void DemonPruner::load_state(torch::serialize::InputArchive& archive) {
   // Everything is read and parsed first, then taken over: a checkpoint that fails to load leaves
   // the pruner as it was.
   detail::SavedPrunerState state = detail::read_pruner_state(archive);
-  const auto saved = options_from_json(state.options);
-  if (to_json(saved) != to_json(options_)) {
+  const auto saved = DemonOptions::from_json(state.options);
+  if (saved.to_json() != options_.to_json()) {
     // Different options would make a "resumed" run a different run.
     throw ValueError(
         "demon::DemonPruner::load: the checkpoint was written with other DemonOptions: " +
-        to_json(saved).dump());
+        saved.to_json().dump());
   }
   std::optional<ModelSummary> initial, restored;
   if (state.initial)

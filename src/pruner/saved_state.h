@@ -18,7 +18,7 @@
 namespace demon::detail {
 
 struct SavedPrunerState {
-  nlohmann::json options;  ///< to_json(DemonOptions)
+  nlohmann::json options;  ///< DemonOptions::to_json()
   int64_t step = 0;
   int64_t prune_events = 0;
   int64_t skipped_steps = 0;
@@ -27,8 +27,8 @@ struct SavedPrunerState {
   /// ModelSummary::to_json() of the model as first seen, and as saved (with the warnings so
   /// far); absent when empty.
   std::optional<nlohmann::json> initial, current;
-  /// The parts' own states (BudgetController, HealthGuard, GradientScale) as JSON text, "" when
-  /// the saving pruner had none; parsed by the pruner only for the parts it has.
+  /// The parts' own states (BudgetController, HealthGuard, GradientScale: to_json()) as text, ""
+  /// when the saving pruner had none; parsed by the pruner only for the parts it has.
   std::string budget, health, gradient_scale;
   std::optional<std::map<std::string, std::string>> pinned_groups;
   /// The noise generators' states by device name.
@@ -56,7 +56,7 @@ template <typename Part>
 std::optional<Part> with_saved_state(const std::optional<Part>& part, const std::string& text) {
   std::optional<Part> copy = part;
   if (copy && !text.empty())
-    copy->set_state(parse_state(text));
+    copy->load_json(parse_state(text));
   return copy;
 }
 
