@@ -66,4 +66,31 @@ sweep check --records records.json --doc doc.md >/dev/null 2>&1 || fail "check f
 sed -i 's/50.50 ± 0.71/50.60 ± 0.71/' doc.md
 sweep check --records records.json --doc doc.md >/dev/null 2>&1 && fail "check passed a changed table"
 sweep check --records records.json --doc table.md >/dev/null 2>&1 && fail "check passed no markers"
+
+# A run with a program of its own (a peer tool): its command, its kind from its summary.
+cat > peer.py <<'PY'
+import json, os, sys
+args = sys.argv[1:]
+assert "--resume" in args and "--ratio" in args and "program.py" not in args, args
+out = args[args.index("--out") + 1]
+os.makedirs(out, exist_ok=True)
+json.dump({"baseline": "peer", "config": {"width": 0.125, "demon": {"lambda_peak": 9}},
+           "test_accuracy": 0.4, "parameters": 500, "flops_ratio": 0.5, "initial_flops": 4e6,
+           "mean_flops_ratio": 0.75}, open(os.path.join(out, "summary.json"), "w"))
+PY
+cat > peer_spec.json <<JSON
+{"program": "$python", "common": ["program.py"], "out": "out", "seeds": [0, 1],
+ "runs": {"dense": [], "peer": {"program": ["$python", "peer.py"], "common": [],
+                                "args": ["--ratio", "0.5"]}}}
+JSON
+"$python" "$source_dir/tools/sweep.py" peer_spec.json list > peer_list.txt
+grep -q "peer.py --ratio 0.5 --seed 0" peer_list.txt || fail "peer list: $(cat peer_list.txt)"
+"$python" "$source_dir/tools/sweep.py" peer_spec.json run >peer_run.txt 2>&1 ||
+  fail "peer run: $(cat peer_run.txt)"
+"$python" "$source_dir/tools/sweep.py" peer_spec.json table 2>/dev/null > peer_table.md
+grep -qF '| peer | peer | 2 | 40.00 ± 0.00 |' peer_table.md || fail "peer table: $(cat peer_table.md)"
+grep -q '"lambda_peak": 9' out/results.json && fail "a peer's row took demon's lambda_peak"
+echo '{"program": "x", "out": "o", "runs": {"r": {"argz": []}}}' > bad_spec.json
+"$python" "$source_dir/tools/sweep.py" bad_spec.json list >bad.txt 2>&1 && fail "an unknown run key passed"
+grep -q 'unknown keys' bad.txt || fail "bad spec: $(cat bad.txt)"
 echo "sweep_tool: OK"

@@ -18,6 +18,10 @@ A spec names the program, the arguments every run shares, the seeds, and the run
       "runs": {"dense": ["--dense"], "demp_1e-2": ["--lambda", "1e-2"]}
     }
 
+A run may bring its own program and shared arguments (a peer tool beside the example): then its
+value is an object, {"program": ..., "common": [...], "args": [...]}, each key defaulting to the
+spec's (args to none). A program is a string or a list (an interpreter and its script).
+
 Run NAME with seed S writes OUT/NAME/seed_S/ (the program's --out); it counts as finished when
 its summary.json exists, so `run` after an interruption redoes only what was not finished (an
 unfinished run restarts from its last epoch checkpoint with --resume). `collect` records each
@@ -44,6 +48,9 @@ import time
 from doc_section import check_section
 
 
+RUN_KEYS = ("program", "common", "args")
+
+
 def load_spec(path):
     with open(path) as f:
         spec = json.load(f)
@@ -52,6 +59,14 @@ def load_spec(path):
             sys.exit(f"sweep: {path} has no \"{key}\"")
     spec.setdefault("common", [])
     spec.setdefault("seeds", [0])
+    for name, value in spec["runs"].items():
+        if isinstance(value, dict):
+            unknown = set(value) - set(RUN_KEYS)
+            if unknown:
+                sys.exit(f"sweep: run \"{name}\" has unknown keys {sorted(unknown)}; "
+                         f"a run object takes {', '.join(RUN_KEYS)}")
+        elif not isinstance(value, list):
+            sys.exit(f"sweep: run \"{name}\" must be a list of arguments or an object")
     return spec
 
 
@@ -59,14 +74,22 @@ def expand(args):
     return [os.path.expandvars(str(a)) for a in args]
 
 
+def command_of(spec, value):
+    """The program (as a list), shared arguments and own arguments of a run's spec value."""
+    if isinstance(value, list):
+        value = {"args": value}
+    program = value.get("program", spec["program"])
+    program = program if isinstance(program, list) else [program]
+    return program + value.get("common", spec["common"]) + value.get("args", [])
+
+
 def grid(spec):
     """(name, seed, out_dir, argv) for every run, in spec order."""
     items = []
-    for name, args in spec["runs"].items():
+    for name, value in spec["runs"].items():
         for seed in spec["seeds"]:
             out = os.path.join(spec["out"], name, f"seed_{seed}")
-            argv = expand([spec["program"]] + spec["common"] + args +
-                          ["--seed", seed, "--out", out, "--resume"])
+            argv = expand(command_of(spec, value) + ["--seed", seed, "--out", out, "--resume"])
             items.append((name, seed, out, argv))
     return items
 
@@ -119,16 +142,22 @@ def collect(spec):
             continue
         with open(os.path.join(out, "summary.json")) as f:
             summary = json.load(f)
-        config = {}
-        if os.path.exists(os.path.join(out, "config.json")):
+        # The example writes its config beside the summary; a peer tool's run (tools/baselines/)
+        # puts the config it read into its summary, and its own name under "baseline".
+        example = os.path.exists(os.path.join(out, "config.json"))
+        if example:
             with open(os.path.join(out, "config.json")) as f:
                 config = json.load(f)
-        row = {"name": name, "seed": seed, "kind": kind_of(config),
+            kind = kind_of(config)
+        else:
+            config = summary.get("config", {})
+            kind = summary.get("baseline") or kind_of(config)
+        pressured = example and not config.get("dense")  # λ and pressure are demon's
+        row = {"name": name, "seed": seed, "kind": kind,
                "width": config.get("width"),
-               "lambda_peak": None if config.get("dense") else
-               config.get("demon", {}).get("lambda_peak"),
-               "pressure": None if config.get("dense") else
-               config.get("demon", {}).get("pressure"),  # None: the library default
+               "lambda_peak": config.get("demon", {}).get("lambda_peak") if pressured else None,
+               # None: the library default
+               "pressure": config.get("demon", {}).get("pressure") if pressured else None,
                # What a record needs to be traced: the command, and the commit and machine the
                # caller names (DEMON_COMMIT, DEMON_MACHINE), as tools/panel.py records them.
                "command": shlex.join(argv), "commit": os.environ.get("DEMON_COMMIT"),

@@ -14,8 +14,10 @@ examples/resnet18_cifar10 for the same config file:
   reflection-padded by 4, cropped back to 32x32 at random and flipped horizontally at random;
   batches of `batch_size`, the last partial batch dropped, a new order every epoch;
 - `optimizer` adamw or sgd with `lr`, `weight_decay` (and `momentum`), and the one-cycle
-  learning rate (optax's cosine_onecycle_schedule: peak/25 rising to the peak at 30% of the
-  phase, then falling to peak/25e4) or a constant one.
+  learning rate `lr_schedule` (as the example, "step" when absent): one_cycle (optax's
+  cosine_onecycle_schedule: peak/25 rising to the peak at 30% of the phase, then falling to
+  peak/25e4), step (times `lr_decay_factor` at each of `lr_decay_epochs`, placed at the same
+  fractions of each phase as of the whole run) or constant.
 
 The run's epochs are split: `--dense-fraction` of them (default 0.5) train the dense network
 over one one-cycle phase; then Torch-Pruning prunes it to `--flops-ratio` of its FLOPs, as its
@@ -29,8 +31,12 @@ FLOPs are counted as demon counts them: two per multiply-add of the convolution 
 `--reference SUMMARY.json` (a summary of the example), fails unless they equal the example's
 `initial_parameters` and `initial_flops`.
 
+`--device cuda`, `--amp bf16` and `--channels-last` run it as the example runs on a GPU (the
+data set then lives on the device, and augmentation runs there from the same random draws).
+
 Writes OUT/metrics.jsonl (one line per epoch), OUT/checkpoint.pt after every epoch (atomically;
-a killed run started again with the same arguments continues from it) and OUT/summary.json
+a killed run started again with the same arguments continues from it: `--resume` is accepted
+for tools/sweep.py and changes nothing) and OUT/summary.json
 (accuracy, FLOPs, parameters, mean FLOPs over the run, seconds, the versions of torch and
 torch_pruning, the command).
 """
@@ -107,6 +113,10 @@ class ResNet18(nn.Module):
         return self.head(F.adaptive_avg_pool2d(h, 1).flatten(1))
 
 
+def device_of(model):
+    return next(model.parameters()).device
+
+
 def flops_of(model):
     """FLOPs of the convolution and linear layers for one 32x32 image: two per multiply-add."""
     total = 0
@@ -124,7 +134,7 @@ def flops_of(model):
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        model(torch.zeros(1, 3, 32, 32))
+        model(torch.zeros(1, 3, 32, 32, device=device_of(model)))
     model.train(was_training)
     for hook in hooks:
         hook.remove()
@@ -162,18 +172,19 @@ def read_cifar10(directory):
 
 
 def normalize(images):
-    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(STD).view(1, 3, 1, 1)
+    mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1)
     return (images.float() / 255.0 - mean) / std
 
 
 def augment(images, generator):
-    """Reflection-pad 4, a random 32x32 crop and a random horizontal flip per image."""
+    """Reflection-pad 4, a random 32x32 crop and a random horizontal flip per image. The draws
+    come from `generator` (on the CPU), whatever the images' device."""
     n = images.shape[0]
-    offsets = torch.randint(0, 9, (n, 2), generator=generator)
-    flips = torch.randint(0, 2, (n,), generator=generator).bool()
+    offsets = torch.randint(0, 9, (n, 2), generator=generator).to(images.device)
+    flips = torch.randint(0, 2, (n,), generator=generator).bool().to(images.device)
     padded = F.pad(images, (4, 4, 4, 4), mode="reflect")
-    span = torch.arange(32)
+    span = torch.arange(32, device=images.device)
     rows = (offsets[:, 0:1] + span).view(n, 1, 32, 1).expand(n, 3, 32, 40)
     out = padded.gather(2, rows)
     cols = offsets[:, 1:2] + span
@@ -200,6 +211,23 @@ def one_cycle(step, span, peak, pct_start=0.3, div_factor=25.0, final_div_factor
     return end
 
 
+def phase_lr(config, step, phase_steps, steps_per_epoch, epochs, peak):
+    """The learning rate at `step` of a phase of `phase_steps` (the run has `epochs`)."""
+    schedule = config.get("lr_schedule", "step")
+    if schedule == "one_cycle":
+        return one_cycle(step, phase_steps, peak)
+    if schedule == "constant":
+        return peak
+    if schedule == "step":
+        phase_epochs = phase_steps // steps_per_epoch
+        lr = peak
+        for at in config.get("lr_decay_epochs", [77, 154, 231]):
+            if step // steps_per_epoch >= round(at * phase_epochs / epochs):
+                lr *= config.get("lr_decay_factor", 0.2)
+        return lr
+    sys.exit(f"torch_pruning baseline: unknown lr_schedule \"{schedule}\"")
+
+
 def make_optimizer(config, parameters, lr):
     if config.get("optimizer", "adamw") == "sgd":
         return torch.optim.SGD(parameters, lr=lr, momentum=config.get("momentum", 0.9),
@@ -214,7 +242,7 @@ def prune_to(model, flops_ratio):
     """Torch-Pruning's progressive pruning to a FLOPs ratio; returns the ratio reached."""
     import torch_pruning as tp
 
-    example = torch.zeros(1, 3, 32, 32)
+    example = torch.zeros(1, 3, 32, 32, device=device_of(model))
     base = flops_of(model)
     pruner = tp.pruner.MetaPruner(
         model, example, importance=tp.importance.GroupMagnitudeImportance(p=2),
@@ -233,10 +261,10 @@ def prune_to(model, flops_ratio):
 # --- the run ---------------------------------------------------------------------------------
 
 
-def evaluate(model, images, labels):
+def evaluate(model, images, labels, autocast):
     model.eval()
     correct = 0
-    with torch.no_grad():
+    with torch.no_grad(), autocast():
         for start in range(0, images.shape[0], 1000):
             logits = model(normalize(images[start:start + 1000]))
             correct += (logits.argmax(1) == labels[start:start + 1000]).sum().item()
@@ -262,6 +290,13 @@ def main():
     parser.add_argument("--finetune-lr-scale", type=float, default=0.1,
                         help="fine-tuning's peak learning rate over the config's lr")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--amp", choices=["off", "bf16"], default="off",
+                        help="bf16: forward passes under autocast, as the example's --amp bf16")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="the model and its inputs in channels-last memory format")
+    parser.add_argument("--resume", action="store_true",
+                        help="accepted for tools/sweep.py: a run always continues its checkpoint")
     parser.add_argument("--train-images", type=int,
                         help="train on the first N training images only (a quick check)")
     parser.add_argument("--check-network", action="store_true",
@@ -274,7 +309,15 @@ def main():
     width = config.get("width", 1.0)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device")
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     model = ResNet18(width)
+
+    def autocast():
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                              enabled=args.amp == "bf16")
 
     if args.check_network:
         params, flops = parameters_of(model), flops_of(model)
@@ -303,6 +346,9 @@ def main():
     if args.train_images:
         train_images, train_labels = (train_images[:args.train_images],
                                       train_labels[:args.train_images])
+    train_images, train_labels, test_images, test_labels = (
+        t.to(device) for t in (train_images, train_labels, test_images, test_labels))
+    model = model.to(device, memory_format=memory_format)
 
     epochs = int(config["epochs"])
     batch = int(config["batch_size"])
@@ -311,7 +357,6 @@ def main():
     dense_epochs = max(1, min(epochs - 1, round(epochs * args.dense_fraction)))
     dense_steps = dense_epochs * steps_per_epoch
     finetune_steps = (epochs - dense_epochs) * steps_per_epoch
-    one_cycle_lr = config.get("lr_schedule", "one_cycle") == "one_cycle"
 
     initial_flops, initial_parameters = flops_of(model), parameters_of(model)
     optimizer = make_optimizer(config, model.parameters(), lr)
@@ -319,7 +364,7 @@ def main():
     checkpoint_path = os.path.join(args.out, "checkpoint.pt")
     metrics_path = os.path.join(args.out, "metrics.jsonl")
     if os.path.exists(checkpoint_path):
-        saved = torch.load(checkpoint_path, weights_only=False)
+        saved = torch.load(checkpoint_path, weights_only=False, map_location=device)
         model = saved["model"]
         optimizer = make_optimizer(config, model.parameters(), lr)
         optimizer.load_state_dict(saved["optimizer"])
@@ -337,6 +382,7 @@ def main():
         started = time.time()
         if epoch == dense_epochs and state["pruned_ratio"] is None:
             state["pruned_ratio"] = prune_to(model, args.flops_ratio)
+            model = model.to(memory_format=memory_format)  # the cut tensors are new ones
             optimizer = make_optimizer(config, model.parameters(), lr * args.finetune_lr_scale)
             print(f"pruned to {state['pruned_ratio']:.4f} of the FLOPs "
                   f"({parameters_of(model)} parameters)")
@@ -347,28 +393,33 @@ def main():
         phase_peak = lr * args.finetune_lr_scale if finetuning else lr
         phase_start = dense_steps if finetuning else 0
         ratio = flops_of(model) / initial_flops
-        loss_sum, correct = 0.0, 0
+        # Summed on the device: a read per step would stall a GPU.
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
         for b in range(steps_per_epoch):
             step = epoch * steps_per_epoch + b
-            if one_cycle_lr:
-                for group in optimizer.param_groups:
-                    group["lr"] = one_cycle(step - phase_start, phase_steps, phase_peak)
-            indices = order[b * batch:(b + 1) * batch]
+            for group in optimizer.param_groups:
+                group["lr"] = phase_lr(config, step - phase_start, phase_steps, steps_per_epoch,
+                                       epochs, phase_peak)
+            indices = order[b * batch:(b + 1) * batch].to(device)
             images = augment(normalize(train_images[indices]), generator)
             labels = train_labels[indices]
-            logits = model(images)
-            loss = F.cross_entropy(logits, labels)
+            with autocast():
+                logits = model(images.contiguous(memory_format=memory_format))
+                loss = F.cross_entropy(logits, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_sum += loss.item()
-            correct += (logits.argmax(1) == labels).sum().item()
+            loss_sum += loss.detach().float()
+            correct += (logits.argmax(1) == labels).sum()
         state["flops_ratio_sum"] += ratio * steps_per_epoch
+        if device.type == "cuda":
+            torch.cuda.synchronize()  # the epoch's kernels are done before its time is taken
         state["seconds"] += time.time() - started
         state["epoch"] = epoch + 1
-        accuracy = evaluate(model, test_images, test_labels)
-        line = {"epoch": epoch + 1, "loss": loss_sum / steps_per_epoch,
-                "train_accuracy": correct / (steps_per_epoch * batch),
+        accuracy = evaluate(model, test_images, test_labels, autocast)
+        line = {"epoch": epoch + 1, "loss": loss_sum.item() / steps_per_epoch,
+                "train_accuracy": correct.item() / (steps_per_epoch * batch),
                 "test_accuracy": accuracy, "flops_ratio": ratio,
                 "parameters": parameters_of(model), "seconds": state["seconds"]}
         with open(metrics_path, "a") as f:
@@ -383,9 +434,10 @@ def main():
         "baseline": "torch_pruning", "torch_pruning_version": version("torch-pruning"),
         "torch_version": torch.__version__, "command": " ".join(sys.argv),
         "config": config, "seed": args.seed, "threads": args.threads,
+        "device": str(device), "amp": args.amp, "channels_last": args.channels_last,
         "epochs": epochs, "dense_epochs": dense_epochs,
         "finetune_lr_scale": args.finetune_lr_scale, "flops_ratio_asked": args.flops_ratio,
-        "test_accuracy": evaluate(model, test_images, test_labels),
+        "test_accuracy": evaluate(model, test_images, test_labels, autocast),
         "flops": flops_of(model), "initial_flops": initial_flops,
         "flops_ratio": flops_of(model) / initial_flops,
         "parameters": parameters_of(model), "initial_parameters": initial_parameters,
