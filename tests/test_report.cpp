@@ -95,7 +95,6 @@ TEST(ReportTest, PruneReportJsonWritesAbsentFiguresAsNull) {
   EXPECT_TRUE(written.at("output_change").is_null());  // the probe did not run
   EXPECT_TRUE(written.at("cost_ratio").is_null());     // no budget
   EXPECT_EQ(written.at("groups")[0].at("after"), 5);
-  EXPECT_FALSE(written.dump().empty());  // no NaN reaches the text
   const std::string table = report.table();
   EXPECT_NE(table.find("prune event at step 200 (dead, train): removed 3 units from 1 groups"),
             std::string::npos)

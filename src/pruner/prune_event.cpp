@@ -22,8 +22,6 @@
 
 namespace demon {
 
-using detail::flush_output;
-
 bool DemonPruner::prune_due() const {
   return prune_due_at(step_);
 }
@@ -158,7 +156,7 @@ PruneReport DemonPruner::prune_now() {
     callback(step_);
   const DeathCheck check = options_.death_check();
   if (check != DeathCheck::kTrain && check_batches_.empty()) {
-    flush_output();
+    detail::flush_output();
     throw StateError("demon::DemonPruner: death_check \"" + to_string(check) +
                      "\" needs set_death_check() with batches to check");
   }
